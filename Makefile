@@ -1,0 +1,47 @@
+# Setpoint build targets. `make run` starts the server on embedded SQLite;
+# `make test` runs every test, as CI does.
+
+GO        ?= go
+BIN       := bin/setpoint
+FUZZTIME  ?= 20s
+BENCHTIME ?= 1x
+
+.PHONY: all build run test test-unit test-e2e bench fuzz lint fmt
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/setpoint
+
+run: build
+	./$(BIN) serve
+
+# The race detector runs on every package of the main module; the end-to-end
+# suite (its own module) starts the real binary.
+test: lint test-unit test-e2e
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-e2e: build
+	cd test/e2e && SETPOINT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	cd bench && $(GO) run . -out results
+
+# Each fuzz target runs for FUZZTIME; `go test` alone replays the seed corpus.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd test/e2e && $(GO) vet ./...
+
+fmt:
+	gofmt -w .
