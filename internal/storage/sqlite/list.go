@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+// errNoResource rejects a list without a resource.
+var errNoResource = errors.New("sqlite: list: resource is required")
+
+// List implements storage.Store. See the package documentation for how a
+// list at an older revision is answered.
+func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.ListResult, error) {
+	if opts.Resource == "" {
+		return storage.ListResult{}, errNoResource
+	}
+	sel := opts.Labels
+	if sel == nil {
+		sel = labels.Everything()
+	}
+	l := lister{opts: opts, sel: sel, objects: []storage.Object{}}
+	err := s.readTx(ctx, "list "+opts.Resource, func(tx *sql.Tx, current, compacted int64) error {
+		rev := opts.Revision
+		switch {
+		case rev == 0:
+			rev = current
+		case rev < compacted:
+			return fmt.Errorf("sqlite: list %s at revision %d (compacted %d): %w", opts.Resource, rev, compacted, storage.ErrCompacted)
+		case rev > current:
+			return fmt.Errorf("sqlite: list %s at revision %d (current %d): %w", opts.Resource, rev, current, storage.ErrFutureRevision)
+		}
+		l.rev = rev
+		if rev < current {
+			if err := l.readPast(ctx, tx); err != nil {
+				return s.readErr("list "+opts.Resource, err)
+			}
+		}
+		if err := l.readCurrent(ctx, tx, rev < current); err != nil {
+			return s.readErr("list "+opts.Resource, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return storage.ListResult{}, err
+	}
+	return storage.ListResult{Objects: l.objects, Revision: l.rev, More: l.more}, nil
+}
+
+// lister builds one page of a list inside a read transaction.
+type lister struct {
+	opts storage.ListOptions
+	sel  labels.Selector
+	rev  int64
+	// past holds, in key order, the state at rev of keys written after rev.
+	past []storage.Object
+	// objects is the page so far; more is set once it is full and another
+	// object follows.
+	objects []storage.Object
+	more    bool
+}
+
+// add appends obj unless the page is full; it reports whether to go on.
+func (l *lister) add(obj storage.Object) bool {
+	if l.opts.Limit > 0 && len(l.objects) >= l.opts.Limit {
+		l.more = true
+		return false
+	}
+	l.objects = append(l.objects, obj)
+	return true
+}
+
+func compareKeys(ns1, n1, ns2, n2 string) int {
+	if c := strings.Compare(ns1, ns2); c != 0 {
+		return c
+	}
+	return strings.Compare(n1, n2)
+}
+
+// filters appends the namespace, name and After conditions on the columns
+// of table alias t.
+func (l *lister) filters(where []string, args []any, t string) ([]string, []any) {
+	if l.opts.Namespace != "" {
+		where = append(where, t+".namespace = ?")
+		args = append(args, l.opts.Namespace)
+	}
+	if l.opts.Name != "" {
+		where = append(where, t+".name = ?")
+		args = append(args, l.opts.Name)
+	}
+	if a := l.opts.After; a != nil {
+		where = append(where, "("+t+".namespace, "+t+".name) > (?, ?)")
+		args = append(args, a.Namespace, a.Name)
+	}
+	return where, args
+}
+
+// readPast fills l.past: for every key of the resource written after l.rev,
+// its state at l.rev is the previous state recorded by its first log entry
+// after l.rev (absent if that entry created it).
+func (l *lister) readPast(ctx context.Context, tx *sql.Tx) error {
+	where, args := l.filters([]string{"g.revision > ?", "g.resource = ?"}, []any{l.rev, l.opts.Resource}, "g")
+	rows, err := tx.QueryContext(ctx, `SELECT g.namespace, g.name, g.prev_revision, g.prev_labels, g.prev_value FROM log g WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY g.revision`, args...)
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	defer rows.Close()
+	seen := map[[2]string]bool{}
+	for rows.Next() {
+		var (
+			key        = storage.Key{Resource: l.opts.Resource}
+			prevRev    sql.NullInt64
+			lbl, value []byte
+		)
+		if err := rows.Scan(&key.Namespace, &key.Name, &prevRev, &lbl, &value); err != nil {
+			return fmt.Errorf("scan log: %w", err)
+		}
+		id := [2]string{key.Namespace, key.Name}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if !prevRev.Valid {
+			continue
+		}
+		obj := storage.Object{Key: key, Revision: prevRev.Int64, Value: value}
+		if obj.Labels, err = decodeLabels(lbl); err != nil {
+			return fmt.Errorf("log entry for %s: %w", keyString(key), err)
+		}
+		if l.sel.Matches(labels.Set(obj.Labels)) {
+			l.past = append(l.past, obj)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	slices.SortFunc(l.past, func(a, b storage.Object) int {
+		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+	})
+	return nil
+}
+
+// indexedRequirement picks the label requirement to answer from the label
+// index: an equality or set membership if there is one, else an existence
+// test; nil if the selector has no positive requirement.
+func indexedRequirement(sel labels.Selector) *labels.Requirement {
+	reqs, ok := sel.Requirements()
+	if !ok {
+		return nil
+	}
+	var exists *labels.Requirement
+	for i := range reqs {
+		switch reqs[i].Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			return &reqs[i]
+		case selection.Exists:
+			if exists == nil {
+				exists = &reqs[i]
+			}
+		}
+	}
+	return exists
+}
+
+// readCurrent streams the objects rows in key order, merging in l.past.
+// With unchangedOnly it keeps only rows not written after l.rev.
+func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool) error {
+	var (
+		from  string
+		where []string
+		args  []any
+		t     = "o"
+	)
+	if req := indexedRequirement(l.sel); req != nil {
+		t = "l"
+		from = `labels l JOIN objects o ON o.resource = l.resource AND o.namespace = l.namespace AND o.name = l.name`
+		where = []string{"l.resource = ?", "l.key = ?"}
+		args = []any{l.opts.Resource, req.Key()}
+		if req.Operator() != selection.Exists {
+			vals := req.ValuesUnsorted()
+			where = append(where, "l.value IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
+			for _, v := range vals {
+				args = append(args, v)
+			}
+		}
+	} else {
+		from = `objects o`
+		where = []string{"o.resource = ?"}
+		args = []any{l.opts.Resource}
+	}
+	where, args = l.filters(where, args, t)
+	if unchangedOnly {
+		where = append(where, "o.revision <= ?")
+		args = append(args, l.rev)
+	}
+	q := `SELECT o.namespace, o.name, o.revision, o.labels, o.value FROM ` + from + ` WHERE ` +
+		strings.Join(where, " AND ") + ` ORDER BY ` + t + `.namespace, ` + t + `.name`
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read objects: %w", err)
+	}
+	defer rows.Close()
+	past := l.past
+	filter := !l.sel.Empty()
+	for rows.Next() {
+		obj := storage.Object{Key: storage.Key{Resource: l.opts.Resource}}
+		var lbl []byte
+		if err := rows.Scan(&obj.Namespace, &obj.Name, &obj.Revision, &lbl, &obj.Value); err != nil {
+			return fmt.Errorf("scan objects: %w", err)
+		}
+		if obj.Labels, err = decodeLabels(lbl); err != nil {
+			return fmt.Errorf("object %s: %w", keyString(obj.Key), err)
+		}
+		if filter && !l.sel.Matches(labels.Set(obj.Labels)) {
+			continue
+		}
+		for len(past) > 0 && compareKeys(past[0].Namespace, past[0].Name, obj.Namespace, obj.Name) < 0 {
+			if !l.add(past[0]) {
+				return nil
+			}
+			past = past[1:]
+		}
+		if !l.add(obj) {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read objects: %w", err)
+	}
+	for _, obj := range past {
+		if !l.add(obj) {
+			return nil
+		}
+	}
+	return nil
+}

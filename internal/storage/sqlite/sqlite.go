@@ -1,0 +1,362 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	// Registers the pure-Go "sqlite" database/sql driver.
+	_ "modernc.org/sqlite"
+
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// Options tune a Store. The zero value is usable.
+type Options struct {
+	// Readers is the number of reader connections; default 4.
+	Readers int
+	// MaxBatch caps how many writes share one transaction; default 512.
+	MaxBatch int
+	// BusyTimeout is how long a connection waits for a lock held by another
+	// process before failing; default 5s.
+	BusyTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Readers <= 0 {
+		o.Readers = 4
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 512
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	return o
+}
+
+// Store is a storage.Store on one SQLite database file. Create it with Open.
+type Store struct {
+	opts Options
+	// readDB is the pool of reader connections (query_only).
+	readDB *sql.DB
+	// writeDB holds the single writer connection, used only by the writer
+	// goroutine after Open.
+	writeDB *sql.DB
+	w       *writer
+
+	// revision is the latest committed revision; the writer stores it after
+	// each commit, before answering callers.
+	revision atomic.Int64
+	notify   chan struct{}
+	// ops carries writes to the writer goroutine.
+	ops chan *op
+	// stop is closed by Close to ask the writer to finish.
+	stop chan struct{}
+	// done is closed when the writer goroutine has returned.
+	done      chan struct{}
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the database at path, applies schema
+// migrations and starts the writer goroutine. Close releases it.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
+		}
+	}
+	writeDB, err := sql.Open("sqlite", dsn(path, opts, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	writeDB.SetMaxOpenConns(1)
+	writeDB.SetMaxIdleConns(1)
+	writeDB.SetConnMaxLifetime(0)
+	writeDB.SetConnMaxIdleTime(0)
+	s := &Store{
+		opts:    opts,
+		writeDB: writeDB,
+		notify:  make(chan struct{}, 1),
+		ops:     make(chan *op, opts.MaxBatch),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	conn, err := writeDB.Conn(ctx)
+	if err != nil {
+		_ = writeDB.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	fail := func(err error) (*Store, error) {
+		_ = conn.Close()
+		_ = writeDB.Close()
+		if s.readDB != nil {
+			_ = s.readDB.Close()
+		}
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, conn); err != nil {
+		return fail(err)
+	}
+	s.readDB, err = sql.Open("sqlite", dsn(path, opts, true))
+	if err != nil {
+		return fail(err)
+	}
+	s.readDB.SetMaxOpenConns(opts.Readers)
+	s.readDB.SetMaxIdleConns(opts.Readers)
+	s.readDB.SetConnMaxLifetime(0)
+	s.readDB.SetConnMaxIdleTime(0)
+	w, err := newWriter(ctx, s, conn)
+	if err != nil {
+		return fail(err)
+	}
+	s.w = w
+	s.revision.Store(w.revision)
+	go w.run()
+	return s, nil
+}
+
+// dsn builds the driver connection string: WAL, full fsync on commit,
+// busy timeout, no foreign keys; readers are query-only.
+func dsn(path string, opts Options, reader bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(0)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
+	if reader {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close stops the writer (queued writes fail with storage.ErrClosed), waits
+// for it, closes the database and the Notify channel. Calls after the first
+// return nil; every other method then fails with storage.ErrClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.stop)
+		<-s.done
+		close(s.notify)
+		errW := s.writeDB.Close()
+		errR := s.readDB.Close()
+		if err := errors.Join(errW, errR); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Notify implements storage.Store.
+func (s *Store) Notify() <-chan struct{} { return s.notify }
+
+// CurrentRevision implements storage.Store.
+func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
+	if s.closed.Load() {
+		return 0, storage.ErrClosed
+	}
+	return s.revision.Load(), nil
+}
+
+// readErr wraps an error of a read, reporting storage.ErrClosed once the
+// store is closed.
+func (s *Store) readErr(what string, err error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("sqlite: %s: %w", what, storage.ErrClosed)
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}
+
+// Get implements storage.Store.
+func (s *Store) Get(ctx context.Context, key storage.Key) (storage.Object, error) {
+	if s.closed.Load() {
+		return storage.Object{}, storage.ErrClosed
+	}
+	obj := storage.Object{Key: key}
+	var lbl []byte
+	err := s.readDB.QueryRowContext(ctx,
+		`SELECT revision, labels, value FROM objects WHERE resource = ? AND namespace = ? AND name = ?`,
+		key.Resource, key.Namespace, key.Name).Scan(&obj.Revision, &lbl, &obj.Value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Object{}, fmt.Errorf("sqlite: get %s: %w", keyString(key), storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Object{}, s.readErr("get "+keyString(key), err)
+	}
+	if obj.Labels, err = decodeLabels(lbl); err != nil {
+		return storage.Object{}, fmt.Errorf("sqlite: get %s: %w", keyString(key), err)
+	}
+	return obj, nil
+}
+
+// Count implements storage.Store.
+func (s *Store) Count(ctx context.Context, resource, namespace string) (int64, error) {
+	if s.closed.Load() {
+		return 0, storage.ErrClosed
+	}
+	q := `SELECT count(*) FROM objects WHERE resource = ?`
+	args := []any{resource}
+	if namespace != "" {
+		q += ` AND namespace = ?`
+		args = append(args, namespace)
+	}
+	var n int64
+	if err := s.readDB.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, s.readErr("count "+resource, err)
+	}
+	return n, nil
+}
+
+// CompactedRevision implements storage.Store.
+func (s *Store) CompactedRevision(ctx context.Context) (int64, error) {
+	if s.closed.Load() {
+		return 0, storage.ErrClosed
+	}
+	var rev int64
+	if err := s.readDB.QueryRowContext(ctx, `SELECT compacted FROM meta`).Scan(&rev); err != nil {
+		return 0, s.readErr("read compacted revision", err)
+	}
+	return rev, nil
+}
+
+// readTx runs fn in one read transaction, so every query in it sees the same
+// snapshot; it passes the current and compacted revision of that snapshot.
+func (s *Store) readTx(ctx context.Context, what string, fn func(tx *sql.Tx, current, compacted int64) error) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	tx, err := s.readDB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return s.readErr(what, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var current, compacted int64
+	if err := tx.QueryRowContext(ctx, `SELECT revision, compacted FROM meta`).Scan(&current, &compacted); err != nil {
+		return s.readErr(what, err)
+	}
+	return fn(tx, current, compacted)
+}
+
+// Changes implements storage.Store. A limit <= 0 means no limit.
+func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]storage.Event, error) {
+	events := []storage.Event{}
+	err := s.readTx(ctx, "changes", func(tx *sql.Tx, current, compacted int64) error {
+		if after < compacted {
+			return fmt.Errorf("sqlite: changes after %d (compacted %d): %w", after, compacted, storage.ErrCompacted)
+		}
+		if after >= current {
+			return nil
+		}
+		q := `SELECT revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value
+			FROM log WHERE revision > ? ORDER BY revision`
+		args := []any{after}
+		if limit > 0 {
+			q += ` LIMIT ?`
+			args = append(args, limit)
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return s.readErr("changes", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			ev, err := scanEvent(rows)
+			if err != nil {
+				return fmt.Errorf("sqlite: changes: %w", err)
+			}
+			events = append(events, ev)
+		}
+		if err := rows.Err(); err != nil {
+			return s.readErr("changes", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// scanEvent decodes one row of the log as selected by Changes.
+func scanEvent(rows *sql.Rows) (storage.Event, error) {
+	var (
+		rev, typ           int64
+		key                storage.Key
+		lbl, value         []byte
+		prevRev            sql.NullInt64
+		prevLbl, prevValue []byte
+		ev                 storage.Event
+		err                error
+	)
+	if err := rows.Scan(&rev, &typ, &key.Resource, &key.Namespace, &key.Name, &lbl, &value, &prevRev, &prevLbl, &prevValue); err != nil {
+		return ev, fmt.Errorf("scan log: %w", err)
+	}
+	ev.Type = storage.EventType(typ)
+	if prevRev.Valid {
+		ev.Prev = &storage.Object{Key: key, Revision: prevRev.Int64, Value: prevValue}
+		if ev.Prev.Labels, err = decodeLabels(prevLbl); err != nil {
+			return ev, fmt.Errorf("log revision %d: %w", rev, err)
+		}
+	}
+	ev.Object = storage.Object{Key: key, Revision: rev, Value: value}
+	if ev.Type == storage.Deleted {
+		if ev.Prev == nil {
+			return ev, fmt.Errorf("log revision %d: delete without previous state", rev)
+		}
+		ev.Object.Value = append([]byte(nil), prevValue...)
+		ev.Object.Labels = maps.Clone(ev.Prev.Labels)
+		return ev, nil
+	}
+	if ev.Object.Labels, err = decodeLabels(lbl); err != nil {
+		return ev, fmt.Errorf("log revision %d: %w", rev, err)
+	}
+	return ev, nil
+}
+
+// encodeLabels returns the stored form of labels: nil for none, else JSON.
+func encodeLabels(m map[string]string) ([]byte, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode labels: %w", err)
+	}
+	return b, nil
+}
+
+// decodeLabels reverses encodeLabels.
+func decodeLabels(b []byte) (map[string]string, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode labels: %w", err)
+	}
+	return m, nil
+}
+
+func keyString(k storage.Key) string {
+	if k.Namespace == "" {
+		return k.Resource + "/" + k.Name
+	}
+	return k.Resource + "/" + k.Namespace + "/" + k.Name
+}

@@ -1,0 +1,39 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/storage/sqlite"
+	"github.com/setpoint/setpoint/internal/storage/storagetest"
+)
+
+// factory makes a database file in a temporary directory.
+func factory(t testing.TB) storagetest.Opener {
+	path := filepath.Join(t.TempDir(), "setpoint.db")
+	return func(t testing.TB) storage.Store {
+		t.Helper()
+		s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+}
+
+func TestCreateGet(t *testing.T)              { storagetest.RunCreateGet(t, factory) }
+func TestUpdate(t *testing.T)                 { storagetest.RunUpdate(t, factory) }
+func TestDelete(t *testing.T)                 { storagetest.RunDelete(t, factory) }
+func TestChanges(t *testing.T)                { storagetest.RunChanges(t, factory) }
+func TestConcurrentWriters(t *testing.T)      { storagetest.RunConcurrentWriters(t, factory) }
+func TestListLabels(t *testing.T)             { storagetest.RunListLabels(t, factory) }
+func TestListFilters(t *testing.T)            { storagetest.RunListFilters(t, factory) }
+func TestListSnapshotPagination(t *testing.T) { storagetest.RunListSnapshotPagination(t, factory) }
+func TestCompaction(t *testing.T)             { storagetest.RunCompaction(t, factory) }
+func TestRevisionNeverGoesBack(t *testing.T)  { storagetest.RunRevisionNeverGoesBack(t, factory) }
+func TestDurability(t *testing.T)             { storagetest.RunDurability(t, factory) }
+func TestNotify(t *testing.T)                 { storagetest.RunNotify(t, factory) }
+func TestClosed(t *testing.T)                 { storagetest.RunClosed(t, factory) }
+func TestCanceledContext(t *testing.T)        { storagetest.RunCanceledContext(t, factory) }
