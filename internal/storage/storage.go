@@ -39,6 +39,10 @@ var (
 	ErrClosed = errors.New("storage: closed")
 	// ErrUnavailable: the database cannot be reached; the request may be retried.
 	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrInvalid: a write carries data the store cannot hold as given, such
+	// as labels that are not valid UTF-8. Callers validate input first; this
+	// is the store's last line of defence.
+	ErrInvalid = errors.New("storage: invalid data")
 )
 
 // Key addresses one object. Resource is "<group>/<plural>" ("/namespaces" for

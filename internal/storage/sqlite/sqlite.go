@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	// Registers the pure-Go "sqlite" database/sql driver.
 	_ "modernc.org/sqlite"
@@ -31,6 +32,9 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for a lock held by another
 	// process before failing; default 5s.
 	BusyTimeout time.Duration
+	// PageSize is the SQLite page size of a new database; default 4096.
+	// Larger pages mean fewer WAL frames (system calls) per commit.
+	PageSize int
 }
 
 func (o Options) withDefaults() Options {
@@ -39,6 +43,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 512
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 4096
 	}
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = 5 * time.Second
@@ -109,6 +116,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	// page_size only takes effect on a new database, before WAL mode;
+	// journal_mode=WAL is then stored in the file.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA page_size = %d`, opts.PageSize)); err != nil {
+		return fail(fmt.Errorf("set page size: %w", err))
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil || mode != "wal" {
+		return fail(fmt.Errorf("set WAL mode (got %q): %w", mode, err))
+	}
 	if err := migrate(ctx, conn); err != nil {
 		return fail(err)
 	}
@@ -130,11 +146,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// dsn builds the driver connection string: WAL, full fsync on commit,
-// busy timeout, no foreign keys; readers are query-only.
+// dsn builds the driver connection string with the settings every
+// connection needs: full fsync on commit, busy timeout, no foreign keys;
+// readers are query-only.
 func dsn(path string, opts Options, reader bool) string {
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(0)")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
@@ -331,9 +347,15 @@ func scanEvent(rows *sql.Rows) (storage.Event, error) {
 }
 
 // encodeLabels returns the stored form of labels: nil for none, else JSON.
+// Labels must be valid UTF-8 to survive JSON unchanged.
 func encodeLabels(m map[string]string) ([]byte, error) {
 	if len(m) == 0 {
 		return nil, nil
+	}
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, fmt.Errorf("label %q=%q is not valid UTF-8: %w", k, v, storage.ErrInvalid)
+		}
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

@@ -470,8 +470,8 @@ func RunListSnapshotPagination(t *testing.T, f Factory) {
 		}
 		return compareStrings(a.Name, b.Name)
 	})
-	for _, text := range []string{"", "group=1", "group!=1", "group in (0,2)"} {
-		t.Run("selector="+text, func(t *testing.T) {
+	for i, text := range []string{"", "group=1", "group!=1", "group in (0,2)"} {
+		t.Run(fmt.Sprintf("selector%d", i), func(t *testing.T) {
 			sel := must(labels.Parse(text))(t)
 			opts := storage.ListOptions{Resource: testResource, Labels: sel, Limit: 4}
 			snapshot := must(s.CurrentRevision(ctx))(t)

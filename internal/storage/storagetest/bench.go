@@ -1,0 +1,153 @@
+package storagetest
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+// benchPadding fills benchValue up to about 1 KiB.
+var benchPadding = strings.Repeat("x", 900)
+
+// benchValue returns a JSON document of about 1 KiB.
+func benchValue(i int) []byte {
+	return []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"obj-` + strconv.Itoa(i) +
+		`"},"spec":{"data":"` + benchPadding + `"}}`)
+}
+
+// parallelWrites runs b.N calls of write spread over the given number of
+// goroutines and reports the rate as unit.
+func parallelWrites(b *testing.B, goroutines int, unit string, write func(i int) error) {
+	b.Helper()
+	b.ReportAllocs()
+	var (
+		next   atomic.Int64
+		wg     sync.WaitGroup
+		failed atomic.Value
+	)
+	b.ResetTimer()
+	for range goroutines {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				if err := write(i); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+// BenchCreate measures durable creates of 1 KiB objects from the given
+// number of concurrent goroutines.
+func BenchCreate(b *testing.B, f Factory, goroutines int) {
+	s := f(b)(b)
+	ctx := b.Context()
+	lbl := map[string]string{"app": "bench"}
+	parallelWrites(b, goroutines, "creates/s", func(i int) error {
+		_, err := s.Create(ctx, key(fmt.Sprintf("ns-%d", i%10), fmt.Sprintf("obj-%d", i)), benchValue(i), lbl)
+		return err
+	})
+}
+
+// BenchUpdate measures durable updates of 1 KiB objects from the given
+// number of concurrent goroutines, each on its own set of keys.
+func BenchUpdate(b *testing.B, f Factory, goroutines int) {
+	s := f(b)(b)
+	ctx := b.Context()
+	const keys = 1000
+	lbl := map[string]string{"app": "bench"}
+	for i := range keys {
+		if _, err := s.Create(ctx, key("ns", fmt.Sprintf("obj-%d", i)), benchValue(i), lbl); err != nil {
+			b.Fatal(err)
+		}
+	}
+	parallelWrites(b, goroutines, "updates/s", func(i int) error {
+		_, err := s.Update(ctx, key("ns", fmt.Sprintf("obj-%d", i%keys)), benchValue(i), lbl, storage.Precondition{})
+		return err
+	})
+}
+
+// fill creates n 1 KiB objects over 10 namespaces; object i has the label
+// bucket=i%100, so a bucket selects 1% of them.
+func fill(b *testing.B, s storage.Store, n int) {
+	b.Helper()
+	ctx := b.Context()
+	var (
+		wg     sync.WaitGroup
+		next   atomic.Int64
+		failed atomic.Value
+	)
+	for range 32 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				lbl := map[string]string{"app": "bench", "bucket": fmt.Sprint(i % 100)}
+				if _, err := s.Create(ctx, key(fmt.Sprintf("ns-%d", i%10), fmt.Sprintf("obj-%06d", i)), benchValue(i), lbl); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchListSelector measures a label-selector list matching 1% of n
+// objects.
+func BenchListSelector(b *testing.B, f Factory, n int) {
+	s := f(b)(b)
+	fill(b, s, n)
+	sel := labels.SelectorFromSet(labels.Set{"bucket": "7"})
+	ctx := b.Context()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := s.List(ctx, storage.ListOptions{Resource: testResource, Labels: sel})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Objects) != n/100 {
+			b.Fatalf("listed %d objects, want %d", len(res.Objects), n/100)
+		}
+	}
+}
+
+// BenchGet measures Get of one of 1,000 objects.
+func BenchGet(b *testing.B, f Factory) {
+	s := f(b)(b)
+	const n = 1000
+	fill(b, s, n)
+	ctx := b.Context()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Get(ctx, key(fmt.Sprintf("ns-%d", i%10), fmt.Sprintf("obj-%06d", i%n))); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
