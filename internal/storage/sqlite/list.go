@@ -39,6 +39,9 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 			return fmt.Errorf("sqlite: list %s at revision %d (current %d): %w", opts.Resource, rev, current, storage.ErrFutureRevision)
 		}
 		l.rev = rev
+		if _, selectable := sel.Requirements(); !selectable {
+			return nil // the selector matches nothing
+		}
 		if rev < current {
 			if err := l.readPast(ctx, tx); err != nil {
 				return s.readErr("list "+opts.Resource, err)

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -37,3 +38,31 @@ func TestDurability(t *testing.T)             { storagetest.RunDurability(t, fac
 func TestNotify(t *testing.T)                 { storagetest.RunNotify(t, factory) }
 func TestClosed(t *testing.T)                 { storagetest.RunClosed(t, factory) }
 func TestCanceledContext(t *testing.T)        { storagetest.RunCanceledContext(t, factory) }
+func TestCanceledWhileQueued(t *testing.T)    { storagetest.RunCanceledWhileQueued(t, factory) }
+
+// TestNewerSchemaRefused checks that a database written by a newer binary
+// is not opened.
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "setpoint.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(t.Context(), `UPDATE schema_version SET version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := sqlite.Open(t.Context(), path, sqlite.Options{}); err == nil {
+		_ = s.Close()
+		t.Fatal("opened a database with a newer schema")
+	}
+}

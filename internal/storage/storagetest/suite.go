@@ -3,6 +3,7 @@ package storagetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,6 +36,7 @@ func RunAll(t *testing.T, f Factory) {
 		{"Notify", RunNotify},
 		{"Closed", RunClosed},
 		{"CanceledContext", RunCanceledContext},
+		{"CanceledWhileQueued", RunCanceledWhileQueued},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
@@ -412,6 +414,10 @@ func RunListLabels(t *testing.T, f Factory) {
 			checkSameList(t, got.Objects, expected(objs, opts))
 		}
 	}
+	for _, sel := range []labels.Selector{labels.Nothing(), labels.Everything(), nil} {
+		opts := storage.ListOptions{Resource: testResource, Labels: sel}
+		checkSameList(t, must(s.List(ctx, opts))(t).Objects, expected(objs, opts))
+	}
 	// Requirements built programmatically may carry values the parser rejects.
 	req, err := labels.NewRequirement("odd key.io/x", "=", []string{`it's "quoted"`})
 	if err == nil {
@@ -687,4 +693,54 @@ func RunCanceledContext(t *testing.T, f Factory) {
 	}
 	_, err = s.Get(t.Context(), key("ns", "a"))
 	wantErr(t, err, storage.ErrNotFound)
+}
+
+// RunCanceledWhileQueued cancels writes at random moments under load. A
+// write that reports success must be stored; one that reports the context's
+// error must not be.
+func RunCanceledWhileQueued(t *testing.T, f Factory) {
+	s, _ := open(t, f)
+	const writers, perWriter = 32, 10
+	type outcome struct {
+		key storage.Key
+		obj storage.Object
+		err error
+	}
+	results := make(chan outcome, writers*perWriter)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				ctx, cancel := context.WithCancel(t.Context())
+				// Cancel at varying points: before, while queued, while committing.
+				stop := time.AfterFunc(time.Duration((w*perWriter+i)%50)*50*time.Microsecond, cancel)
+				k := key("ns", fmt.Sprintf("w%d-%d", w, i))
+				obj, err := s.Create(ctx, k, value(k.Name), nil)
+				stop.Stop()
+				cancel()
+				results <- outcome{k, obj, err}
+			}
+		})
+	}
+	wg.Wait()
+	close(results)
+	var ok, canceled int
+	for r := range results {
+		got, err := s.Get(t.Context(), r.key)
+		switch {
+		case r.err == nil:
+			ok++
+			if err != nil || got.Revision != r.obj.Revision {
+				t.Fatalf("acknowledged create of %s: get = %+v, %v", r.key.Name, got, err)
+			}
+		case errors.Is(r.err, context.Canceled):
+			canceled++
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("create of %s reported %v but the object exists: %+v", r.key.Name, r.err, got)
+			}
+		default:
+			t.Fatalf("create of %s: %v", r.key.Name, r.err)
+		}
+	}
+	t.Logf("%d created, %d canceled", ok, canceled)
 }
