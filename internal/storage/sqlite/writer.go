@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
+	"strings"
 	"sync/atomic"
 
 	"github.com/setpoint/setpoint/internal/storage"
@@ -60,7 +62,12 @@ type writer struct {
 	revision  int64
 	compacted int64
 
-	getRow, insObj, updObj, delObj, insLabel, delLabel, insLog, setRev, delLog, setCompacted *sql.Stmt
+	getRow, insObj, updObj, delObj, insLabel, delLabel, setRev, delLog, setCompacted *sql.Stmt
+	// insLog[i] inserts 1<<i log rows in one statement; prepared on first use.
+	insLog [logChunks]*sql.Stmt
+	// logArgs holds the log rows of the open batch, logColumns values each;
+	// the writer never reads the log, so they are inserted at commit.
+	logArgs []any
 
 	batch   []*op
 	results []result
@@ -82,8 +89,6 @@ func newWriter(ctx context.Context, s *Store, conn *sql.Conn) (*writer, error) {
 		{&w.delObj, `DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?`},
 		{&w.insLabel, `INSERT INTO labels (resource, key, value, namespace, name) VALUES (?, ?, ?, ?, ?)`},
 		{&w.delLabel, `DELETE FROM labels WHERE resource = ? AND key = ? AND value = ? AND namespace = ? AND name = ?`},
-		{&w.insLog, `INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.setRev, `UPDATE meta SET revision = ?`},
 		{&w.delLog, `DELETE FROM log WHERE revision <= ?`},
 		{&w.setCompacted, `UPDATE meta SET compacted = ?`},
@@ -100,7 +105,8 @@ func newWriter(ctx context.Context, s *Store, conn *sql.Conn) (*writer, error) {
 }
 
 func (w *writer) closeStmts() {
-	for _, st := range []*sql.Stmt{w.getRow, w.insObj, w.updObj, w.delObj, w.insLabel, w.delLabel, w.insLog, w.setRev, w.delLog, w.setCompacted} {
+	stmts := append([]*sql.Stmt{w.getRow, w.insObj, w.updObj, w.delObj, w.insLabel, w.delLabel, w.setRev, w.delLog, w.setCompacted}, w.insLog[:]...)
+	for _, st := range stmts {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -164,6 +170,7 @@ func (w *writer) drain() {
 func (w *writer) commit() {
 	startRev, startCompacted := w.revision, w.compacted
 	w.results = w.results[:0]
+	w.logArgs = w.logArgs[:0]
 	fail := func(err error) {
 		_, _ = w.conn.ExecContext(w.ctx, `ROLLBACK`)
 		w.revision, w.compacted = startRev, startCompacted
@@ -186,6 +193,10 @@ func (w *writer) commit() {
 	}
 	changed := w.revision != startRev || w.compacted != startCompacted
 	if w.revision != startRev {
+		if err := w.flushLog(); err != nil {
+			fail(err)
+			return
+		}
 		if _, err := w.setRev.ExecContext(w.ctx, w.revision); err != nil {
 			fail(err)
 			return
@@ -242,9 +253,7 @@ func (w *writer) create(o *op) (result, error) {
 	if err := w.setLabels(k, nil, o.labels); err != nil {
 		return result{}, err
 	}
-	if _, err := w.insLog.ExecContext(w.ctx, rev, int64(storage.Added), k.Resource, k.Namespace, k.Name, o.encLabels, o.value, nil, nil, nil); err != nil {
-		return result{}, fmt.Errorf("append log for %s: %w", keyString(k), err)
-	}
+	w.logArgs = append(w.logArgs, rev, int64(storage.Added), k.Resource, k.Namespace, k.Name, o.encLabels, o.value, nil, nil, nil)
 	w.revision = rev
 	return result{obj: storage.Object{Key: k, Revision: rev, Labels: maps.Clone(o.labels), Value: o.value}}, nil
 }
@@ -284,9 +293,7 @@ func (w *writer) change(o *op) (result, error) {
 		if err := w.setLabels(k, prevLabels, nil); err != nil {
 			return result{}, err
 		}
-		if _, err := w.insLog.ExecContext(w.ctx, rev, int64(storage.Deleted), k.Resource, k.Namespace, k.Name, nil, nil, prevRev, prevEnc, prevValue); err != nil {
-			return result{}, fmt.Errorf("append log for %s: %w", keyString(k), err)
-		}
+		w.logArgs = append(w.logArgs, rev, int64(storage.Deleted), k.Resource, k.Namespace, k.Name, nil, nil, prevRev, prevEnc, prevValue)
 		w.revision = rev
 		return result{obj: storage.Object{Key: k, Revision: rev, Labels: prevLabels, Value: prevValue}}, nil
 	}
@@ -296,11 +303,41 @@ func (w *writer) change(o *op) (result, error) {
 	if err := w.setLabels(k, prevLabels, o.labels); err != nil {
 		return result{}, err
 	}
-	if _, err := w.insLog.ExecContext(w.ctx, rev, int64(storage.Modified), k.Resource, k.Namespace, k.Name, o.encLabels, o.value, prevRev, prevEnc, prevValue); err != nil {
-		return result{}, fmt.Errorf("append log for %s: %w", keyString(k), err)
-	}
+	w.logArgs = append(w.logArgs, rev, int64(storage.Modified), k.Resource, k.Namespace, k.Name, o.encLabels, o.value, prevRev, prevEnc, prevValue)
 	w.revision = rev
 	return result{obj: storage.Object{Key: k, Revision: rev, Labels: maps.Clone(o.labels), Value: o.value}}, nil
+}
+
+const (
+	// logColumns is the number of values of one log row.
+	logColumns = 10
+	// logChunks bounds multi-row log inserts to 1<<(logChunks-1) rows.
+	logChunks = 7
+)
+
+// flushLog inserts the batch's log rows with as few statements as
+// possible: chunks of a power of two rows, largest first.
+func (w *writer) flushLog() error {
+	args := w.logArgs
+	for len(args) > 0 {
+		i := min(bits.Len(uint(len(args)/logColumns))-1, logChunks-1)
+		n := 1 << i
+		if w.insLog[i] == nil {
+			q := `INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value) VALUES ` +
+				strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n-1) + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			st, err := w.conn.PrepareContext(w.ctx, q)
+			if err != nil {
+				return fmt.Errorf("prepare log insert of %d rows: %w", n, err)
+			}
+			w.insLog[i] = st
+		}
+		if _, err := w.insLog[i].ExecContext(w.ctx, args[:n*logColumns]...); err != nil {
+			return fmt.Errorf("append %d log rows: %w", n, err)
+		}
+		args = args[n*logColumns:]
+	}
+	w.logArgs = w.logArgs[:0]
+	return nil
 }
 
 // setLabels brings the label index of k from old to new.

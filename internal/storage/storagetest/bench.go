@@ -55,13 +55,13 @@ func parallelWrites(b *testing.B, goroutines int, unit string, write func(i int)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
-// BenchCreate measures durable creates of 1 KiB objects from the given
-// number of concurrent goroutines.
+// BenchCreate measures durable creates of 1 KiB objects with two labels
+// from the given number of concurrent goroutines.
 func BenchCreate(b *testing.B, f Factory, goroutines int) {
 	s := f(b)(b)
 	ctx := b.Context()
-	lbl := map[string]string{"app": "bench"}
 	parallelWrites(b, goroutines, "creates/s", func(i int) error {
+		lbl := map[string]string{"app": "bench", "bucket": strconv.Itoa(i % 100)}
 		_, err := s.Create(ctx, key(fmt.Sprintf("ns-%d", i%10), fmt.Sprintf("obj-%d", i)), benchValue(i), lbl)
 		return err
 	})
