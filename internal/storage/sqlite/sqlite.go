@@ -67,7 +67,8 @@ type Store struct {
 	// writeDB holds the single writer connection, used only by the writer
 	// goroutine after Open.
 	writeDB *sql.DB
-	w       *writer
+	// lock holds the exclusive lock on the database's lock file.
+	lock *os.File
 
 	// revision is the latest committed revision; the writer stores it after
 	// each commit, before answering callers.
@@ -88,13 +89,23 @@ type Store struct {
 // migrations and starts the writer goroutine. Close releases it.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
-		}
-	}
-	writeDB, err := sql.Open("sqlite", dsn(path, opts, false))
+	// The driver takes a file: URI, which needs an absolute path.
+	abs, err := filepath.Abs(path)
 	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
+	}
+	// Revisions are assigned in memory by one writer, so only one Store
+	// may have the database open.
+	lock, err := lockFile(abs + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	writeDB, err := sql.Open("sqlite", dsn(abs, opts, false))
+	if err != nil {
+		closeLock(lock)
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	writeDB.SetMaxOpenConns(1)
@@ -104,6 +115,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{
 		opts:    opts,
 		writeDB: writeDB,
+		lock:    lock,
 		notify:  make(chan struct{}, 1),
 		ops:     make(chan *op, opts.MaxBatch),
 		stop:    make(chan struct{}),
@@ -112,6 +124,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	conn, err := writeDB.Conn(ctx)
 	if err != nil {
 		_ = writeDB.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	fail := func(err error) (*Store, error) {
@@ -120,6 +133,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if s.readDB != nil {
 			_ = s.readDB.Close()
 		}
+		closeLock(lock)
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	// page_size only takes effect on a new database, before WAL mode;
@@ -128,13 +142,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return fail(fmt.Errorf("set page size: %w", err))
 	}
 	var mode string
-	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil || mode != "wal" {
-		return fail(fmt.Errorf("set WAL mode (got %q): %w", mode, err))
+	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return fail(fmt.Errorf("set WAL mode: %w", err))
+	}
+	if mode != "wal" {
+		return fail(fmt.Errorf("set WAL mode: journal mode is %q", mode))
 	}
 	if err := migrate(ctx, conn); err != nil {
 		return fail(err)
 	}
-	s.readDB, err = sql.Open("sqlite", dsn(path, opts, true))
+	s.readDB, err = sql.Open("sqlite", dsn(abs, opts, true))
 	if err != nil {
 		return fail(err)
 	}
@@ -146,10 +163,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return fail(err)
 	}
-	s.w = w
 	s.revision.Store(w.revision)
 	go w.run()
 	return s, nil
+}
+
+// closeLock releases a lock taken by lockFile.
+func closeLock(f *os.File) {
+	if f != nil {
+		_ = f.Close()
+	}
 }
 
 // dsn builds the driver connection string with the settings every
@@ -168,12 +191,15 @@ func dsn(path string, opts Options, reader bool) string {
 	} else {
 		q.Set("_txlock", "immediate")
 	}
-	return "file:" + path + "?" + q.Encode()
+	// As a URI, the path is percent-decoded by SQLite, so escape it.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
 }
 
 // Close stops the writer (queued writes fail with storage.ErrClosed), waits
-// for it, closes the database and the Notify channel. Calls after the first
-// return nil; every other method then fails with storage.ErrClosed.
+// for it, closes the database and the Notify channel. Later calls return
+// the first call's result; every other method then fails with
+// storage.ErrClosed.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
@@ -182,7 +208,11 @@ func (s *Store) Close() error {
 		close(s.notify)
 		errW := s.writeDB.Close()
 		errR := s.readDB.Close()
-		if err := errors.Join(errW, errR); err != nil {
+		var errL error
+		if s.lock != nil {
+			errL = s.lock.Close()
+		}
+		if err := errors.Join(errW, errR, errL); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
 	})

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -64,5 +65,57 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if s, err := sqlite.Open(t.Context(), path, sqlite.Options{}); err == nil {
 		_ = s.Close()
 		t.Fatal("opened a database with a newer schema")
+	}
+}
+
+// TestOddPath opens a database whose path has characters that mean
+// something in a URI.
+func TestOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a dir?x=1#frag%20")
+	path := filepath.Join(dir, "set point.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at %s: %v", path, err)
+	}
+	t.Chdir(dir)
+	s, err = sqlite.Open(t.Context(), filepath.Join("rel", "x.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rel", "x.db")); err != nil {
+		t.Fatalf("relative database not created: %v", err)
+	}
+}
+
+// TestSecondOpenRefused checks that one database is never written by two
+// stores at once, and that Close releases it.
+func TestSecondOpenRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "setpoint.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other, err := sqlite.Open(t.Context(), path, sqlite.Options{}); err == nil {
+		_ = other.Close()
+		t.Fatal("opened a database that is already open")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("reopen after close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
