@@ -1,8 +1,11 @@
 package sqlite_test
 
 import (
+	"path/filepath"
+	"strconv"
 	"testing"
 
+	"github.com/setpoint/setpoint/internal/storage/sqlite"
 	"github.com/setpoint/setpoint/internal/storage/storagetest"
 )
 
@@ -11,3 +14,35 @@ func BenchmarkCreate32(b *testing.B)         { storagetest.BenchCreate(b, factor
 func BenchmarkUpdate32(b *testing.B)         { storagetest.BenchUpdate(b, factory, 32) }
 func BenchmarkListSelector100k(b *testing.B) { storagetest.BenchListSelector(b, factory, 100000) }
 func BenchmarkGet(b *testing.B)              { storagetest.BenchGet(b, factory) }
+
+// BenchmarkOpenNew measures Open of a new database, migrations included.
+func BenchmarkOpenNew(b *testing.B) {
+	dir := b.TempDir()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s, err := sqlite.Open(b.Context(), filepath.Join(dir, strconv.Itoa(i), "db"), sqlite.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkOpenExisting measures Open and Close of an existing database.
+func BenchmarkOpenExisting(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "db")
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := sqlite.Open(b.Context(), path, sqlite.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

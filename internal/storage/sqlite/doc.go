@@ -39,7 +39,15 @@
 //
 // A caller whose context ends while its op is still queued gets the context
 // error and the writer skips the op; once taken into a batch, the caller
-// waits for the real outcome.
+// waits for the real outcome. The writer inserts the batch's log rows with a
+// few multi-row statements just before it commits, as it never reads them.
+//
+// Since the writer keeps the revision counter in memory between batches,
+// only one Store may have a database open: Open takes an flock on
+// "<path>.lock", which the kernel releases if the process dies.
+//
+// Errors from the database itself (I/O, disk full, lock timeouts) match
+// storage.ErrUnavailable as well as carrying the driver's error.
 //
 // # Reads and snapshot lists
 //

@@ -230,13 +230,24 @@ func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
 	return s.revision.Load(), nil
 }
 
-// readErr wraps an error of a read, reporting storage.ErrClosed once the
-// store is closed.
+// readErr wraps an error of a read: storage.ErrClosed once the store is
+// closed, the context's error as is, anything else from the database as
+// storage.ErrUnavailable.
 func (s *Store) readErr(what string, err error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("sqlite: %s: %w", what, storage.ErrClosed)
 	}
-	return fmt.Errorf("sqlite: %s: %w", what, err)
+	return dbErr("sqlite: "+what, err)
+}
+
+// dbErr wraps an error from the database with context; unless it is a
+// context's error it also matches storage.ErrUnavailable, as the request may
+// succeed when retried.
+func dbErr(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w: %w", what, storage.ErrUnavailable, err)
 }
 
 // Get implements storage.Store.

@@ -174,7 +174,7 @@ func (w *writer) commit() {
 	fail := func(err error) {
 		_, _ = w.conn.ExecContext(w.ctx, `ROLLBACK`)
 		w.revision, w.compacted = startRev, startCompacted
-		err = fmt.Errorf("sqlite: commit: %w", err)
+		err = dbErr("sqlite: commit", err)
 		for _, o := range w.batch {
 			o.res <- result{err: err}
 		}
