@@ -40,6 +40,7 @@ func TestNotify(t *testing.T)                 { storagetest.RunNotify(t, factory
 func TestClosed(t *testing.T)                 { storagetest.RunClosed(t, factory) }
 func TestCanceledContext(t *testing.T)        { storagetest.RunCanceledContext(t, factory) }
 func TestCanceledWhileQueued(t *testing.T)    { storagetest.RunCanceledWhileQueued(t, factory) }
+func TestTailWhileWriting(t *testing.T)       { storagetest.RunTailWhileWriting(t, factory, 1) }
 
 // TestNewerSchemaRefused checks that a database written by a newer binary
 // is not opened.

@@ -16,7 +16,9 @@ import (
 	"github.com/setpoint/setpoint/internal/storage"
 )
 
-// RunAll runs every conformance test as a subtest.
+// RunAll runs every conformance test as a subtest, with one store per
+// database; a backend whose replicas share a database also calls
+// RunTailWhileWriting with several stores.
 func RunAll(t *testing.T, f Factory) {
 	tests := []struct {
 		name string
@@ -37,6 +39,7 @@ func RunAll(t *testing.T, f Factory) {
 		{"Closed", RunClosed},
 		{"CanceledContext", RunCanceledContext},
 		{"CanceledWhileQueued", RunCanceledWhileQueued},
+		{"TailWhileWriting", func(t *testing.T, f Factory) { RunTailWhileWriting(t, f, 1) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
@@ -743,4 +746,87 @@ func RunCanceledWhileQueued(t *testing.T, f Factory) {
 		}
 	}
 	t.Logf("%d created, %d canceled", ok, canceled)
+}
+
+// RunTailWhileWriting runs 32 writers spread over the given number of
+// stores opened on one database (1 for an embedded backend; several for a
+// backend whose replicas share a database) while a reader tails Changes of
+// the first store the way a change feed does: wake on Notify, read after
+// the last revision seen. The reader must see every acknowledged write
+// exactly once, with consecutive revisions: a write committing with a
+// smaller revision after the reader passed it would be a gap.
+func RunTailWhileWriting(t *testing.T, f Factory, stores int) {
+	ctx := t.Context()
+	first, opener := open(t, f)
+	all := []storage.Store{first}
+	for range stores - 1 {
+		all = append(all, opener(t))
+	}
+	start := must(first.CurrentRevision(ctx))(t)
+
+	const writers, perWriter = 32, 30
+	acked := make(chan int64, writers*perWriter)
+	var wg sync.WaitGroup
+	for w := range writers {
+		s := all[w%len(all)]
+		wg.Go(func() {
+			for i := range perWriter {
+				obj, err := s.Create(ctx, key("ns", fmt.Sprintf("w%d-%d", w, i)), value("x"), nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				acked <- obj.Revision
+			}
+		})
+	}
+	writersDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(writersDone)
+	}()
+
+	seen := map[int64]bool{}
+	last := start
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	finished := false
+	for {
+		evs := must(first.Changes(ctx, last, 50))(t)
+		for _, ev := range evs {
+			if ev.Revision() != last+1 {
+				t.Fatalf("tail read revision %d after %d", ev.Revision(), last)
+			}
+			last = ev.Revision()
+			seen[last] = true
+		}
+		if len(evs) > 0 {
+			continue
+		}
+		if finished && len(seen) >= len(acked) {
+			break
+		}
+		select {
+		case <-first.Notify():
+		case <-poll.C:
+		case <-writersDone:
+			finished = true
+			writersDone = nil
+		case <-deadline.C:
+			t.Fatalf("tail saw %d of %d writes", len(seen), writers*perWriter)
+		}
+	}
+	close(acked)
+	n := 0
+	for rev := range acked {
+		n++
+		if !seen[rev] {
+			t.Fatalf("acknowledged revision %d never tailed", rev)
+		}
+	}
+	if n != writers*perWriter || len(seen) != n {
+		t.Fatalf("%d acknowledged, %d tailed, want %d", n, len(seen), writers*perWriter)
+	}
 }
