@@ -1,6 +1,8 @@
 // Package storagetest is the conformance suite every storage.Store backend
-// runs, and the benchmarks they share. A backend's test file calls each Run*
-// function (or RunAll) with a Factory.
+// runs, and the benchmarks they share. A backend's test file is a list of
+// one-line tests, each calling one Run* function with the backend's Factory
+// (see internal/storage/sqlite/sqlite_test.go); its benchmarks call the
+// Bench* functions the same way.
 package storagetest
 
 import (

@@ -16,36 +16,6 @@ import (
 	"github.com/setpoint/setpoint/internal/storage"
 )
 
-// RunAll runs every conformance test as a subtest, with one store per
-// database; a backend whose replicas share a database also calls
-// RunTailWhileWriting with several stores.
-func RunAll(t *testing.T, f Factory) {
-	tests := []struct {
-		name string
-		run  func(*testing.T, Factory)
-	}{
-		{"CreateGet", RunCreateGet},
-		{"Update", RunUpdate},
-		{"Delete", RunDelete},
-		{"Changes", RunChanges},
-		{"ConcurrentWriters", RunConcurrentWriters},
-		{"ListLabels", RunListLabels},
-		{"ListFilters", RunListFilters},
-		{"ListSnapshotPagination", RunListSnapshotPagination},
-		{"Compaction", RunCompaction},
-		{"RevisionNeverGoesBack", RunRevisionNeverGoesBack},
-		{"Durability", RunDurability},
-		{"Notify", RunNotify},
-		{"Closed", RunClosed},
-		{"CanceledContext", RunCanceledContext},
-		{"CanceledWhileQueued", RunCanceledWhileQueued},
-		{"TailWhileWriting", func(t *testing.T, f Factory) { RunTailWhileWriting(t, f, 1) }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
-	}
-}
-
 func sameObject(t testing.TB, got, want storage.Object) {
 	t.Helper()
 	if got.Key != want.Key || got.Revision != want.Revision || !bytes.Equal(got.Value, want.Value) ||
