@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -117,6 +118,24 @@ func TestSecondOpenRefused(t *testing.T) {
 		t.Fatalf("reopen after close: %v", err)
 	}
 	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOpenContextEndsAfterOpen checks that Open's context bounds only Open.
+func TestOpenContextEndsAfterOpen(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	cancel()
+	key := storage.Key{Resource: "r", Name: "a"}
+	if _, err := s.Create(t.Context(), key, []byte("{}"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(t.Context(), key); err != nil {
 		t.Fatal(err)
 	}
 }
