@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/setpoint/setpoint/internal/storage"
 	"github.com/setpoint/setpoint/internal/storage/sqlite"
@@ -20,13 +22,34 @@ import (
 // until it is killed.
 const crashChildEnv = "SETPOINT_STORAGE_CRASH_DB"
 
-// TestMain lets the test binary act as the crash test's writer process.
+// TestMain lets the test binary act as the crash test's writer process,
+// and fails the tests if goroutines outlive the stores that started them.
 func TestMain(m *testing.M) {
 	if path := os.Getenv(crashChildEnv); path != "" {
 		crashChild(path)
 		return
 	}
-	os.Exit(m.Run())
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	if code == 0 && !settles(before) {
+		buf := make([]byte, 1<<20)
+		fmt.Fprintf(os.Stderr, "goroutines leaked: %d before tests, %d after\n%s\n",
+			before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// settles waits until at most n goroutines run, for up to ten seconds.
+func settles(n int) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // crashChild creates objects from 32 goroutines and prints "name revision"
