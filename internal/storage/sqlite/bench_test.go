@@ -14,6 +14,8 @@ func BenchmarkCreate32(b *testing.B)         { storagetest.BenchCreate(b, factor
 func BenchmarkCreate256(b *testing.B)        { storagetest.BenchCreate(b, factory, 256) }
 func BenchmarkUpdate32(b *testing.B)         { storagetest.BenchUpdate(b, factory, 32) }
 func BenchmarkListSelector100k(b *testing.B) { storagetest.BenchListSelector(b, factory, 100000) }
+func BenchmarkListAll100k(b *testing.B)      { storagetest.BenchList(b, factory, 100000, 0) }
+func BenchmarkListPaged100k(b *testing.B)    { storagetest.BenchList(b, factory, 100000, 500) }
 func BenchmarkGet(b *testing.B)              { storagetest.BenchGet(b, factory) }
 
 // BenchmarkOpenNew measures Open of a new database, migrations included.

@@ -10,7 +10,8 @@
 //
 //   - objects(resource, namespace, name, revision, labels, value): the
 //     current state, primary key (resource, namespace, name), so lists scan
-//     in key order. labels is the JSON of the label map (NULL if none).
+//     in key order. labels is the label map in a compact binary form
+//     (labels.go), NULL if none.
 //   - labels(resource, key, value, namespace, name): the label index, one row
 //     per label of every object, primary key in that column order, so an
 //     equality or set selector reads the matching keys already in

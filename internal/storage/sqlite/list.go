@@ -216,7 +216,7 @@ func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool
 	filter := !l.sel.Empty()
 	for rows.Next() {
 		obj := storage.Object{Key: storage.Key{Resource: l.opts.Resource}}
-		var lbl []byte
+		var lbl sql.RawBytes // decoded before the next Scan
 		if err := rows.Scan(&obj.Namespace, &obj.Name, &obj.Revision, &lbl, &obj.Value); err != nil {
 			return fmt.Errorf("scan objects: %w", err)
 		}

@@ -15,7 +15,7 @@ var migrations = []string{
 		namespace TEXT NOT NULL,
 		name      TEXT NOT NULL,
 		revision  INTEGER NOT NULL,
-		labels    TEXT,
+		labels    BLOB,
 		value     BLOB,
 		PRIMARY KEY (resource, namespace, name)
 	);
@@ -33,10 +33,10 @@ var migrations = []string{
 		resource      TEXT NOT NULL,
 		namespace     TEXT NOT NULL,
 		name          TEXT NOT NULL,
-		labels        TEXT,
+		labels        BLOB,
 		value         BLOB,
 		prev_revision INTEGER,
-		prev_labels   TEXT,
+		prev_labels   BLOB,
 		prev_value    BLOB
 	);
 	CREATE TABLE meta (

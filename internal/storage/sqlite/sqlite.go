@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	// Registers the pure-Go "sqlite" database/sql driver.
 	_ "modernc.org/sqlite"
@@ -394,36 +392,6 @@ func scanEvent(rows *sql.Rows) (storage.Event, error) {
 		return ev, fmt.Errorf("log revision %d: %w", rev, err)
 	}
 	return ev, nil
-}
-
-// encodeLabels returns the stored form of labels: nil for none, else JSON.
-// Labels must be valid UTF-8 to survive JSON unchanged.
-func encodeLabels(m map[string]string) ([]byte, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	for k, v := range m {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return nil, fmt.Errorf("label %q=%q is not valid UTF-8: %w", k, v, storage.ErrInvalid)
-		}
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode labels: %w", err)
-	}
-	return b, nil
-}
-
-// decodeLabels reverses encodeLabels.
-func decodeLabels(b []byte) (map[string]string, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decode labels: %w", err)
-	}
-	return m, nil
 }
 
 func keyString(k storage.Key) string {

@@ -151,3 +151,32 @@ func BenchGet(b *testing.B, f Factory) {
 		i++
 	}
 }
+
+// BenchList measures listing all of n objects, in pages of limit objects
+// at one snapshot (limit 0: one page).
+func BenchList(b *testing.B, f Factory, n, limit int) {
+	s := f(b)(b)
+	fill(b, s, n)
+	ctx := b.Context()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		opts := storage.ListOptions{Resource: testResource, Limit: limit}
+		got := 0
+		for {
+			res, err := s.List(ctx, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += len(res.Objects)
+			if !res.More {
+				break
+			}
+			opts.After = &res.Objects[len(res.Objects)-1].Key
+			opts.Revision = res.Revision
+		}
+		if got != n {
+			b.Fatalf("listed %d objects, want %d", got, n)
+		}
+	}
+}
