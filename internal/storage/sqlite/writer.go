@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"math/bits"
+	"runtime"
 	"strings"
 	"sync/atomic"
 
