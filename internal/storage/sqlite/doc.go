@@ -27,10 +27,12 @@
 // # Writes and group commit
 //
 // One writer goroutine owns the only writing connection. Create, Update,
-// Delete and Compact queue an op and wait. The writer takes every queued op
-// (up to Options.MaxBatch), opens one IMMEDIATE transaction, applies the ops
-// in order giving each successful one the next revision, updates meta and
-// commits once, so the whole batch shares one fsync. An op that fails a check
+// Delete and Compact queue an op and wait. The writer waits for the first
+// op, yields once so that writers it just answered can queue their next op,
+// takes every queued op (up to Options.MaxBatch), opens one IMMEDIATE
+// transaction, applies the ops in order giving each successful one the next
+// revision, updates meta and commits once, so the whole batch shares one
+// fsync. An op that fails a check
 // (exists, not found, conflict) is answered with its error, does not take a
 // revision and does not disturb the rest of the batch; checks happen before
 // any row is changed, so no savepoints are needed. A database error rolls
