@@ -62,6 +62,9 @@ type Store struct {
 	opts Options
 	// readDB is the pool of reader connections (query_only).
 	readDB *sql.DB
+	// getStmt, metaStmt and changesStmt are the frequent reads; database/sql
+	// prepares each once per reader connection.
+	getStmt, metaStmt, changesStmt *sql.Stmt
 	// writeDB holds the single writer connection, used only by the writer
 	// goroutine after Open.
 	writeDB *sql.DB
@@ -157,6 +160,20 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.readDB.SetMaxIdleConns(opts.Readers)
 	s.readDB.SetConnMaxLifetime(0)
 	s.readDB.SetConnMaxIdleTime(0)
+	for _, st := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.getStmt, `SELECT revision, labels, value FROM objects WHERE resource = ? AND namespace = ? AND name = ?`},
+		{&s.metaStmt, `SELECT revision, compacted FROM meta`},
+		// LIMIT -1 means no limit.
+		{&s.changesStmt, `SELECT revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value
+			FROM log WHERE revision > ? ORDER BY revision LIMIT ?`},
+	} {
+		if *st.dst, err = s.readDB.PrepareContext(ctx, st.sql); err != nil {
+			return fail(fmt.Errorf("prepare %q: %w", st.sql, err))
+		}
+	}
 	w, err := newWriter(ctx, s, conn)
 	if err != nil {
 		return fail(err)
@@ -205,7 +222,7 @@ func (s *Store) Close() error {
 		<-s.done
 		close(s.notify)
 		errW := s.writeDB.Close()
-		errR := s.readDB.Close()
+		errR := errors.Join(s.getStmt.Close(), s.metaStmt.Close(), s.changesStmt.Close(), s.readDB.Close())
 		var errL error
 		if s.lock != nil {
 			errL = s.lock.Close()
@@ -255,9 +272,7 @@ func (s *Store) Get(ctx context.Context, key storage.Key) (storage.Object, error
 	}
 	obj := storage.Object{Key: key}
 	var lbl []byte
-	err := s.readDB.QueryRowContext(ctx,
-		`SELECT revision, labels, value FROM objects WHERE resource = ? AND namespace = ? AND name = ?`,
-		key.Resource, key.Namespace, key.Name).Scan(&obj.Revision, &lbl, &obj.Value)
+	err := s.getStmt.QueryRowContext(ctx, key.Resource, key.Namespace, key.Name).Scan(&obj.Revision, &lbl, &obj.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.Object{}, fmt.Errorf("sqlite: get %s: %w", keyString(key), storage.ErrNotFound)
 	}
@@ -294,7 +309,8 @@ func (s *Store) CompactedRevision(ctx context.Context) (int64, error) {
 		return 0, storage.ErrClosed
 	}
 	var rev int64
-	if err := s.readDB.QueryRowContext(ctx, `SELECT compacted FROM meta`).Scan(&rev); err != nil {
+	var current int64
+	if err := s.metaStmt.QueryRowContext(ctx).Scan(&current, &rev); err != nil {
 		return 0, s.readErr("read compacted revision", err)
 	}
 	return rev, nil
@@ -312,7 +328,7 @@ func (s *Store) readTx(ctx context.Context, what string, fn func(tx *sql.Tx, cur
 	}
 	defer func() { _ = tx.Rollback() }()
 	var current, compacted int64
-	if err := tx.QueryRowContext(ctx, `SELECT revision, compacted FROM meta`).Scan(&current, &compacted); err != nil {
+	if err := tx.StmtContext(ctx, s.metaStmt).QueryRowContext(ctx).Scan(&current, &compacted); err != nil {
 		return s.readErr(what, err)
 	}
 	return fn(tx, current, compacted)
@@ -328,14 +344,10 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]storage.
 		if after >= current {
 			return nil
 		}
-		q := `SELECT revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value
-			FROM log WHERE revision > ? ORDER BY revision`
-		args := []any{after}
-		if limit > 0 {
-			q += ` LIMIT ?`
-			args = append(args, limit)
+		if limit <= 0 {
+			limit = -1
 		}
-		rows, err := tx.QueryContext(ctx, q, args...)
+		rows, err := tx.StmtContext(ctx, s.changesStmt).QueryContext(ctx, after, limit)
 		if err != nil {
 			return s.readErr("changes", err)
 		}

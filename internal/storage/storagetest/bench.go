@@ -180,3 +180,25 @@ func BenchList(b *testing.B, f Factory, n, limit int) {
 		}
 	}
 }
+
+// BenchChanges measures the change feed's typical read: the last 32 events
+// (one group commit) of a store with 1,000 objects.
+func BenchChanges(b *testing.B, f Factory) {
+	s := f(b)(b)
+	fill(b, s, 1000)
+	ctx := b.Context()
+	cur, err := s.CurrentRevision(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		evs, err := s.Changes(ctx, cur-32, 100)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(evs) != 32 {
+			b.Fatalf("read %d events, want 32", len(evs))
+		}
+	}
+}
