@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -444,10 +445,7 @@ func RunListSnapshotPagination(t *testing.T, f Factory) {
 		objs = append(objs, create(t, ctx, s, fmt.Sprintf("ns-%d", i%2), fmt.Sprintf("obj-%02d", i), lbl))
 	}
 	slices.SortFunc(objs, func(a, b storage.Object) int {
-		if a.Namespace != b.Namespace {
-			return compareStrings(a.Namespace, b.Namespace)
-		}
-		return compareStrings(a.Name, b.Name)
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	for i, text := range []string{"", "group=1", "group!=1", "group in (0,2)"} {
 		t.Run(fmt.Sprintf("selector%d", i), func(t *testing.T) {
@@ -486,16 +484,6 @@ func RunListSnapshotPagination(t *testing.T, f Factory) {
 	}
 	_, err := s.List(ctx, storage.ListOptions{Resource: testResource, Revision: must(s.CurrentRevision(ctx))(t) + 1})
 	wantErr(t, err, storage.ErrFutureRevision)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // RunCompaction checks that Compact removes the log and that reads below the
