@@ -42,6 +42,7 @@ func TestClosed(t *testing.T)                 { storagetest.RunClosed(t, factory
 func TestCanceledContext(t *testing.T)        { storagetest.RunCanceledContext(t, factory) }
 func TestCanceledWhileQueued(t *testing.T)    { storagetest.RunCanceledWhileQueued(t, factory) }
 func TestTailWhileWriting(t *testing.T)       { storagetest.RunTailWhileWriting(t, factory, 1) }
+func TestCloseWhileBusy(t *testing.T)         { storagetest.RunCloseWhileBusy(t, factory) }
 
 // TestNewerSchemaRefused checks that a database written by a newer binary
 // is not opened.

@@ -788,3 +788,55 @@ func RunTailWhileWriting(t *testing.T, f Factory, stores int) {
 		t.Fatalf("%d acknowledged, %d tailed, want %d", n, len(seen), writers*perWriter)
 	}
 }
+
+// RunCloseWhileBusy closes the store while writers and readers run: every
+// call must either succeed or fail with ErrClosed, and none may hang.
+func RunCloseWhileBusy(t *testing.T, f Factory) {
+	s, _ := open(t, f)
+	ctx := t.Context()
+	create(t, ctx, s, "ns", "seed", map[string]string{"app": "x"})
+	var (
+		wg, busy sync.WaitGroup
+		sel      = labels.SelectorFromSet(labels.Set{"app": "x"})
+	)
+	busy.Add(16)
+	for g := range 16 {
+		wg.Go(func() {
+			signaled := false
+			defer func() {
+				if !signaled {
+					busy.Done()
+				}
+			}()
+			for i := 0; ; i++ {
+				var err error
+				switch i % 4 {
+				case 0:
+					_, err = s.Create(ctx, key("ns", fmt.Sprintf("g%d-%d", g, i)), value("x"), map[string]string{"app": "x"})
+				case 1:
+					_, err = s.Get(ctx, key("ns", "seed"))
+				case 2:
+					_, err = s.List(ctx, storage.ListOptions{Resource: testResource, Labels: sel, Limit: 10})
+				default:
+					_, err = s.Changes(ctx, 0, 10)
+				}
+				if i == 4 {
+					signaled = true
+					busy.Done()
+				}
+				if errors.Is(err, storage.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("call %d: %v", i%4, err)
+					return
+				}
+			}
+		})
+	}
+	busy.Wait() // every goroutine made a few calls, or failed
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}
