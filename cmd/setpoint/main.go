@@ -1,0 +1,24 @@
+// Command setpoint runs the Setpoint API server (setpoint serve) and the
+// client verbs apply, get and delete.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/setpoint/setpoint/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	root := cli.NewRootCommand(cli.Env{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, Getenv: os.Getenv})
+	err := root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, cli.FormatError(err))
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/setpoint/setpoint/internal/server"
+)
+
+// defaultDataDir is where "setpoint serve" keeps its data by default.
+const defaultDataDir = "setpoint-data"
+
+// envPrefix starts the environment variable that can set each serve flag.
+const envPrefix = "SETPOINT_"
+
+// serveOptions are the flags of "setpoint serve".
+type serveOptions struct {
+	dataDir            string
+	listen             string
+	maxBodyBytes       int64
+	compactionWindow   time.Duration
+	compactionInterval time.Duration
+	kubeconfigOut      string
+	logLevel           string
+	logFormat          string
+	// envFlags are the flags that environment variables can set.
+	envFlags []string
+}
+
+func newServeCommand(env Env) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a Setpoint API server on embedded storage",
+		Long: `Run a Setpoint API server. With no flags it keeps its data in ./` + defaultDataDir + `,
+listens on 127.0.0.1:6443 and writes a kubeconfig for kubectl and the client
+verbs of this binary.
+
+Every flag can also be set by the environment variable named after it
+(SETPOINT_ and the flag name in capitals, dashes as underscores); a flag on
+the command line wins.`,
+		Example: "  setpoint serve\n  SETPOINT_LISTEN=127.0.0.1:7443 setpoint serve --data-dir /var/lib/setpoint",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := o.config(cmd.Flags(), env.Getenv, env.ErrOut)
+			if err != nil {
+				return err
+			}
+			return runServer(cmd.Context(), cfg, env.ErrOut)
+		},
+	}
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.dataDir, "data-dir", "./"+defaultDataDir, "directory of the SQLite database")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:6443", "TCP address to serve the API on (port 0 picks a free port)")
+	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 3<<20, "largest request body accepted; larger ones get 413")
+	fs.DurationVar(&o.compactionWindow, "compaction-window", 5*time.Minute, "how long the change log is kept for watches to resume from")
+	fs.DurationVar(&o.compactionInterval, "compaction-interval", time.Minute, "how often the change log is compacted")
+	fs.StringVar(&o.kubeconfigOut, "kubeconfig-out", "", "where to write a kubeconfig for this server (default <data-dir>/kubeconfig)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.VisitAll(func(f *pflag.Flag) {
+		f.Usage += " [env " + envName(f.Name) + "]"
+		o.envFlags = append(o.envFlags, f.Name)
+	})
+}
+
+// envName is the environment variable that sets the flag name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// config builds the server configuration from the parsed flags fs, filling
+// each flag not given on the command line from its environment variable.
+// Logs go to logOut.
+func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, logOut io.Writer) (server.Config, error) {
+	var errs []error
+	for _, flagName := range o.envFlags {
+		f := fs.Lookup(flagName)
+		if f == nil || f.Changed {
+			continue
+		}
+		name := envName(flagName)
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("environment variable %s: %w", name, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return server.Config{}, err
+	}
+	logger, err := o.logger(logOut)
+	if err != nil {
+		return server.Config{}, err
+	}
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("data directory: %w", err)
+	}
+	kubeconfig := o.kubeconfigOut
+	if kubeconfig == "" {
+		kubeconfig = filepath.Join(dataDir, "kubeconfig")
+	}
+	if kubeconfig, err = filepath.Abs(kubeconfig); err != nil {
+		return server.Config{}, fmt.Errorf("kubeconfig path: %w", err)
+	}
+	return server.Config{
+		DataDir:            dataDir,
+		Listen:             o.listen,
+		MaxBodyBytes:       o.maxBodyBytes,
+		CompactionWindow:   o.compactionWindow,
+		CompactionInterval: o.compactionInterval,
+		KubeconfigPath:     kubeconfig,
+		Logger:             logger,
+	}, nil
+}
+
+// logger builds the server's logger from --log-level and --log-format.
+func (o *serveOptions) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, newUsageError("setpoint serve --log-level debug", "invalid --log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, newUsageError("setpoint serve --log-format json", "invalid --log-format %q: want text or json", o.logFormat)
+	}
+}
+
+// runServer runs a server with cfg until ctx ends, telling the user on
+// banner how to reach it once it is ready.
+func runServer(ctx context.Context, cfg server.Config, banner io.Writer) error {
+	srv, err := server.New(cfg)
+	if err != nil {
+		return fmt.Errorf("start server: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case err := <-done:
+		return serverExit(err)
+	case <-srv.Ready():
+	}
+	fmt.Fprintf(banner, `Setpoint is listening on %s (data in %s).
+To use it:
+
+  export KUBECONFIG=%s
+  kubectl get namespaces
+  setpoint get customresourcedefinitions
+
+`, srv.Addr(), cfg.DataDir, cfg.KubeconfigPath)
+	return serverExit(<-done)
+}
+
+// serverExit turns the result of Server.Run into the command's result: a
+// shutdown because the context ended is a clean exit.
+func serverExit(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return fmt.Errorf("server: %w", err)
+}
