@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/setpoint/setpoint/internal/server"
+)
+
+// serveConfig maps args and env onto a server configuration the way
+// "setpoint serve" does.
+func serveConfig(t *testing.T, args []string, env map[string]string) (server.Config, error) {
+	t.Helper()
+	o := &serveOptions{}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	o.addFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	return o.config(fs, func(k string) string { return env[k] }, io.Discard)
+}
+
+func abs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestServeConfigDefaults(t *testing.T) {
+	cfg, err := serveConfig(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := server.Config{
+		DataDir:            abs(t, "setpoint-data"),
+		Listen:             "127.0.0.1:6443",
+		MaxBodyBytes:       3 << 20,
+		CompactionWindow:   5 * time.Minute,
+		CompactionInterval: time.Minute,
+		KubeconfigPath:     abs(t, "setpoint-data/kubeconfig"),
+	}
+	checkConfig(t, cfg, want)
+	if !cfg.Logger.Enabled(t.Context(), slog.LevelInfo) || cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
+		t.Error("default logger should log info and not debug")
+	}
+}
+
+func TestServeConfigFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{
+		"SETPOINT_DATA_DIR":            dir,
+		"SETPOINT_LISTEN":              "127.0.0.1:0",
+		"SETPOINT_MAX_BODY_BYTES":      "1024",
+		"SETPOINT_COMPACTION_WINDOW":   "90s",
+		"SETPOINT_COMPACTION_INTERVAL": "10s",
+		"SETPOINT_LOG_LEVEL":           "debug",
+		"SETPOINT_LOG_FORMAT":          "json",
+	}
+	cfg, err := serveConfig(t, nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConfig(t, cfg, server.Config{
+		DataDir:            dir,
+		Listen:             "127.0.0.1:0",
+		MaxBodyBytes:       1024,
+		CompactionWindow:   90 * time.Second,
+		CompactionInterval: 10 * time.Second,
+		KubeconfigPath:     filepath.Join(dir, "kubeconfig"),
+	})
+	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
+		t.Error("SETPOINT_LOG_LEVEL=debug should enable debug logs")
+	}
+	if _, ok := cfg.Logger.Handler().(*slog.JSONHandler); !ok {
+		t.Errorf("SETPOINT_LOG_FORMAT=json gave a %T", cfg.Logger.Handler())
+	}
+
+	t.Run("flag_wins", func(t *testing.T) {
+		cfg, err := serveConfig(t, []string{"--listen", "127.0.0.1:7000", "--kubeconfig-out", filepath.Join(dir, "kc")}, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Listen != "127.0.0.1:7000" {
+			t.Errorf("Listen = %q, want the flag's value", cfg.Listen)
+		}
+		if cfg.KubeconfigPath != filepath.Join(dir, "kc") {
+			t.Errorf("KubeconfigPath = %q, want the flag's value", cfg.KubeconfigPath)
+		}
+		if cfg.MaxBodyBytes != 1024 {
+			t.Errorf("MaxBodyBytes = %d, want 1024 from the environment", cfg.MaxBodyBytes)
+		}
+	})
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad_env_duration", nil, map[string]string{"SETPOINT_COMPACTION_WINDOW": "soon"}, "SETPOINT_COMPACTION_WINDOW"},
+		{"bad_env_number", nil, map[string]string{"SETPOINT_MAX_BODY_BYTES": "lots"}, "SETPOINT_MAX_BODY_BYTES"},
+		{"bad_log_level", []string{"--log-level", "loud"}, nil, `invalid --log-level "loud"`},
+		{"bad_log_format", nil, map[string]string{"SETPOINT_LOG_FORMAT": "xml"}, `invalid --log-format "xml"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := serveConfig(t, tt.args, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeHelpNamesEnvironmentVariables(t *testing.T) {
+	var out strings.Builder
+	root := NewRootCommand(Env{Out: &out, ErrOut: &out, Getenv: func(string) string { return "" }})
+	root.SetArgs([]string{"serve", "--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"SETPOINT_DATA_DIR", "SETPOINT_LISTEN", "SETPOINT_MAX_BODY_BYTES", "SETPOINT_COMPACTION_WINDOW",
+		"SETPOINT_COMPACTION_INTERVAL", "SETPOINT_KUBECONFIG_OUT", "SETPOINT_LOG_LEVEL", "SETPOINT_LOG_FORMAT"} {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("serve --help does not mention %s", name)
+		}
+	}
+}
+
+func checkConfig(t *testing.T, got, want server.Config) {
+	t.Helper()
+	if got.Logger == nil {
+		t.Error("Logger is nil")
+	}
+	got.Logger = nil
+	if got != want {
+		t.Errorf("config = %+v\nwant      %+v", got, want)
+	}
+}
