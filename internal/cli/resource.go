@@ -23,30 +23,32 @@ const noKindMatchTimeout = 15 * time.Second
 // NAME.VERSION.GROUP — to a REST mapping.
 func (c *clients) resolveResource(arg string) (*meta.RESTMapping, error) {
 	mapper := restmapper.NewShortcutExpander(c.mapper, c.discovery, nil)
-	if gvr, gr := schema.ParseResourceArg(strings.ToLower(arg)); gvr != nil {
-		if m, err := c.mappingForResource(mapper, *gvr); err == nil {
-			return m, nil
-		}
-		if m, err := c.mappingForResource(mapper, gr.WithVersion("")); err == nil {
-			return m, nil
-		}
-	} else if m, err := c.mappingForResource(mapper, gr.WithVersion("")); err == nil {
-		return m, nil
+	var tries []func() (*meta.RESTMapping, error)
+	gvr, gr := schema.ParseResourceArg(strings.ToLower(arg))
+	if gvr != nil {
+		tries = append(tries, func() (*meta.RESTMapping, error) { return mappingForResource(mapper, *gvr) })
 	}
-	// Not a resource name: try it as a kind (Widget, Widget.example.com).
+	tries = append(tries, func() (*meta.RESTMapping, error) { return mappingForResource(mapper, gr.WithVersion("")) })
+	// Not a resource name: try it as a kind (Widget, Widget.v1.example.com).
 	gvk, gk := schema.ParseKindArg(arg)
 	if gvk != nil {
-		if m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err == nil {
+		tries = append(tries, func() (*meta.RESTMapping, error) { return mapper.RESTMapping(gvk.GroupKind(), gvk.Version) })
+	}
+	tries = append(tries, func() (*meta.RESTMapping, error) { return mapper.RESTMapping(gk) })
+	for _, try := range tries {
+		m, err := try()
+		if err == nil {
 			return m, nil
 		}
-	}
-	if m, err := mapper.RESTMapping(gk); err == nil {
-		return m, nil
+		if !meta.IsNoMatchError(err) {
+			// Discovery itself failed (server down, bad credentials).
+			return nil, fmt.Errorf("resolve resource type %q: %w", arg, err)
+		}
 	}
 	return nil, fmt.Errorf("the server doesn't have a resource type %q", arg)
 }
 
-func (c *clients) mappingForResource(mapper meta.RESTMapper, gvr schema.GroupVersionResource) (*meta.RESTMapping, error) {
+func mappingForResource(mapper meta.RESTMapper, gvr schema.GroupVersionResource) (*meta.RESTMapping, error) {
 	full, err := mapper.ResourceFor(gvr)
 	if err != nil {
 		return nil, err
