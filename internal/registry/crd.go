@@ -1,0 +1,317 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/setpoint/setpoint/internal/admission"
+)
+
+const (
+	crdGroup      = "apiextensions.k8s.io"
+	crdStorageKey = crdGroup + "/customresourcedefinitions"
+	// crdCleanupFinalizer keeps a deleted CRD until its objects are gone.
+	crdCleanupFinalizer = "customresourcecleanup.apiextensions.k8s.io"
+)
+
+func crdResource() *Resource { return &builtins[1].Resource }
+
+// toCRD converts a JSON-like map into a typed CRD.
+func toCRD(obj map[string]any) (*apiextensionsv1.CustomResourceDefinition, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := json.Unmarshal(b, crd); err != nil {
+		return nil, err
+	}
+	return crd, nil
+}
+
+// fromCRD converts a typed CRD back into a JSON-like map.
+func fromCRD(crd *apiextensionsv1.CustomResourceDefinition) (map[string]any, error) {
+	b, err := json.Marshal(crd)
+	if err != nil {
+		return nil, err
+	}
+	return decodeValue(b)
+}
+
+// prepareCRD defaults and validates a CRD being created (old nil) or
+// updated and computes its status (accepted names, conditions, stored
+// versions), replacing obj's content in place.
+func (r *Registry) prepareCRD(obj, old map[string]any) error {
+	crd, err := toCRD(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("invalid CustomResourceDefinition: %v", err))
+	}
+	defaultCRD(crd)
+	errs := validateCRD(crd)
+	if old != nil {
+		if oldCRD, err := toCRD(old); err == nil {
+			sp := field.NewPath("spec")
+			if crd.Spec.Group != oldCRD.Spec.Group {
+				errs = append(errs, field.Invalid(sp.Child("group"), crd.Spec.Group, "field is immutable"))
+			}
+			if crd.Spec.Scope != oldCRD.Spec.Scope {
+				errs = append(errs, field.Invalid(sp.Child("scope"), crd.Spec.Scope, "field is immutable"))
+			}
+			crd.Status.StoredVersions = oldCRD.Status.StoredVersions
+			crd.Status.Conditions = oldCRD.Status.Conditions
+		}
+	}
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(crdResource().groupKind(), crd.Name, errs)
+	}
+	r.computeCRDStatus(crd)
+	m, err := fromCRD(crd)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	clear(obj)
+	for k, v := range m {
+		obj[k] = v
+	}
+	return nil
+}
+
+// defaultCRD fills in the names and conversion Kubernetes defaults.
+func defaultCRD(crd *apiextensionsv1.CustomResourceDefinition) {
+	n := &crd.Spec.Names
+	if n.Singular == "" {
+		n.Singular = strings.ToLower(n.Kind)
+	}
+	if n.ListKind == "" && n.Kind != "" {
+		n.ListKind = n.Kind + "List"
+	}
+	if crd.Spec.Conversion == nil {
+		crd.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter}
+	}
+}
+
+// validateCRD checks the rules a CRD must follow to be served.
+func validateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
+	var errs field.ErrorList
+	sp := field.NewPath("spec")
+	n := crd.Spec.Names
+	if crd.Name != n.Plural+"."+crd.Spec.Group {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), crd.Name, `must be spec.names.plural+"."+spec.group`))
+	}
+	if crd.Spec.Group == "" {
+		errs = append(errs, field.Required(sp.Child("group"), ""))
+	} else if msgs := validation.IsDNS1123Subdomain(crd.Spec.Group); len(msgs) > 0 {
+		errs = append(errs, field.Invalid(sp.Child("group"), crd.Spec.Group, strings.Join(msgs, ", ")))
+	} else if !strings.Contains(crd.Spec.Group, ".") {
+		errs = append(errs, field.Invalid(sp.Child("group"), crd.Spec.Group, "should be a domain with at least one dot"))
+	}
+	np := sp.Child("names")
+	for _, f := range []struct{ name, value string }{{"plural", n.Plural}, {"singular", n.Singular}} {
+		if f.value == "" {
+			errs = append(errs, field.Required(np.Child(f.name), ""))
+		} else if msgs := validation.IsDNS1035Label(f.value); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(np.Child(f.name), f.value, strings.Join(msgs, ", ")))
+		}
+	}
+	for i, s := range n.ShortNames {
+		if msgs := validation.IsDNS1035Label(s); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(np.Child("shortNames").Index(i), s, strings.Join(msgs, ", ")))
+		}
+	}
+	if n.Kind == "" {
+		errs = append(errs, field.Required(np.Child("kind"), ""))
+	}
+	if n.ListKind == n.Kind && n.Kind != "" {
+		errs = append(errs, field.Invalid(np.Child("listKind"), n.ListKind, "kind and listKind may not be the same"))
+	}
+	switch crd.Spec.Scope {
+	case apiextensionsv1.NamespaceScoped, apiextensionsv1.ClusterScoped:
+	default:
+		errs = append(errs, field.NotSupported(sp.Child("scope"), crd.Spec.Scope, []string{"Cluster", "Namespaced"}))
+	}
+	if c := crd.Spec.Conversion; c != nil && c.Strategy != apiextensionsv1.NoneConverter {
+		errs = append(errs, field.NotSupported(sp.Child("conversion", "strategy"), c.Strategy, []string{"None"}))
+	}
+	vp := sp.Child("versions")
+	if len(crd.Spec.Versions) == 0 {
+		errs = append(errs, field.Required(vp, "must have exactly one version marked as storage version"))
+	}
+	storageCount := 0
+	seen := map[string]bool{}
+	for i, v := range crd.Spec.Versions {
+		if msgs := validation.IsDNS1035Label(v.Name); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(vp.Index(i).Child("name"), v.Name, strings.Join(msgs, ", ")))
+		}
+		if seen[v.Name] {
+			errs = append(errs, field.Invalid(vp, crd.Spec.Versions, "must contain unique version names"))
+		}
+		seen[v.Name] = true
+		if v.Storage {
+			storageCount++
+		}
+		if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
+			if _, serrs := admission.NewSchema(v.Schema.OpenAPIV3Schema, vp.Index(i).Child("schema", "openAPIV3Schema")); len(serrs) > 0 {
+				errs = append(errs, serrs...)
+			}
+		}
+	}
+	if len(crd.Spec.Versions) > 0 && storageCount != 1 {
+		errs = append(errs, field.Invalid(vp, crd.Spec.Versions, "must have exactly one version marked as storage version"))
+	}
+	return errs
+}
+
+// computeCRDStatus sets accepted names and the NamesAccepted and
+// Established conditions, checking for name clashes with other CRDs of the
+// same group.
+func (r *Registry) computeCRDStatus(crd *apiextensionsv1.CustomResourceDefinition) {
+	names := crd.Spec.Names
+	conflict := r.nameConflict(crd)
+	accepted := conflict == ""
+	if accepted {
+		crd.Status.AcceptedNames = names
+		setCondition(crd, r, apiextensionsv1.NamesAccepted, apiextensionsv1.ConditionTrue, "NoConflicts", "no conflicts found")
+		setCondition(crd, r, apiextensionsv1.Established, apiextensionsv1.ConditionTrue, "InitialNamesAccepted", "the initial names have been accepted")
+	} else {
+		setCondition(crd, r, apiextensionsv1.NamesAccepted, apiextensionsv1.ConditionFalse, conflict, "name conflict with another CustomResourceDefinition in the group")
+		if !isEstablished(crd) {
+			setCondition(crd, r, apiextensionsv1.Established, apiextensionsv1.ConditionFalse, "NotAccepted", "not all names are accepted")
+		}
+	}
+	for _, v := range crd.Spec.Versions {
+		if v.Storage && !slices.Contains(crd.Status.StoredVersions, v.Name) {
+			crd.Status.StoredVersions = append(crd.Status.StoredVersions, v.Name)
+		}
+	}
+}
+
+// nameConflict returns a reason ("PluralConflict", "KindConflict",
+// "ShortNamesConflict") if crd's names clash with another CRD of its group.
+func (r *Registry) nameConflict(crd *apiextensionsv1.CustomResourceDefinition) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := crd.Spec.Names
+	for name, e := range r.crds {
+		if name == crd.Name || e.crd == nil || e.crd.Spec.Group != crd.Spec.Group {
+			continue
+		}
+		other := e.crd.Status.AcceptedNames
+		switch {
+		case n.Plural == other.Plural || n.Plural == other.Singular || n.Singular == other.Plural || n.Singular == other.Singular:
+			return "PluralConflict"
+		case n.Kind == other.Kind || n.ListKind == other.ListKind:
+			return "KindConflict"
+		}
+		for _, s := range n.ShortNames {
+			if slices.Contains(other.ShortNames, s) || s == other.Plural {
+				return "ShortNamesConflict"
+			}
+		}
+	}
+	return ""
+}
+
+func isEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
+	for _, c := range crd.Status.Conditions {
+		if c.Type == apiextensionsv1.Established {
+			return c.Status == apiextensionsv1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// setCondition sets one status condition, keeping lastTransitionTime when
+// the status does not change.
+func setCondition(crd *apiextensionsv1.CustomResourceDefinition, r *Registry, t apiextensionsv1.CustomResourceDefinitionConditionType, s apiextensionsv1.ConditionStatus, reason, message string) {
+	c := apiextensionsv1.CustomResourceDefinitionCondition{
+		Type: t, Status: s, Reason: reason, Message: message,
+		LastTransitionTime: metav1.NewTime(r.now().UTC().Truncate(1e9)),
+	}
+	for i, old := range crd.Status.Conditions {
+		if old.Type == t {
+			if old.Status == s {
+				c.LastTransitionTime = old.LastTransitionTime
+			}
+			crd.Status.Conditions[i] = c
+			return
+		}
+	}
+	crd.Status.Conditions = append(crd.Status.Conditions, c)
+}
+
+// crdResources returns the resources an established CRD serves, one per
+// served version.
+func crdResources(crd *apiextensionsv1.CustomResourceDefinition) []*Resource {
+	if crd == nil || !isEstablished(crd) {
+		return nil
+	}
+	names := crd.Status.AcceptedNames
+	if names.Plural == "" {
+		names = crd.Spec.Names
+	}
+	var out []*Resource
+	for i, v := range crd.Spec.Versions {
+		if !v.Served {
+			continue
+		}
+		res := &Resource{
+			Group: crd.Spec.Group, Version: v.Name, Resource: names.Plural,
+			SingularName: names.Singular, Kind: names.Kind, ListKind: names.ListKind,
+			Namespaced: crd.Spec.Scope == apiextensionsv1.NamespaceScoped,
+			ShortNames: names.ShortNames, Categories: names.Categories,
+			Verbs:          standardVerbs,
+			HasStatus:      v.Subresources != nil && v.Subresources.Status != nil,
+			PrinterColumns: v.AdditionalPrinterColumns,
+			StorageKey:     crd.Spec.Group + "/" + names.Plural,
+		}
+		if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
+			path := field.NewPath("spec", "versions").Index(i).Child("schema", "openAPIV3Schema")
+			s, errs := admission.NewSchema(v.Schema.OpenAPIV3Schema, path)
+			if len(errs) > 0 {
+				continue
+			}
+			res.Schema = s
+			res.OpenAPISchema = v.Schema.OpenAPIV3Schema
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// crdTerminating reports whether res belongs to a CRD being deleted.
+func (r *Registry) crdTerminating(res *Resource) bool {
+	if builtinFor(res) != nil {
+		return false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e := r.crds[res.Resource+"."+res.Group]
+	return e.crd != nil && e.crd.DeletionTimestamp != nil
+}
+
+// markCRDTerminating adds the cleanup finalizer and the Terminating
+// condition to a CRD being deleted.
+func (r *Registry) markCRDTerminating(obj map[string]any) (map[string]any, error) {
+	crd, err := toCRD(obj)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	if !slices.Contains(crd.Finalizers, crdCleanupFinalizer) {
+		crd.Finalizers = append(crd.Finalizers, crdCleanupFinalizer)
+	}
+	setCondition(crd, r, apiextensionsv1.Terminating, apiextensionsv1.ConditionTrue, "InstanceDeletionPending",
+		"CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon")
+	m, err := fromCRD(crd)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	return m, nil
+}

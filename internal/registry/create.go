@@ -1,0 +1,220 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+// generateNameChars are the characters Kubernetes appends to generateName.
+const generateNameChars = "bcdfghjklmnpqrstvwxz2456789"
+
+// generateNameAttempts bounds retries when a generated name is taken.
+const generateNameAttempts = 8
+
+// Create stores a new object (generateName, uid, creationTimestamp,
+// generation 1, defaults, validation).
+func (r *Registry) Create(ctx context.Context, res *Resource, namespace string, obj *unstructured.Unstructured, opts WriteOptions) (Result, error) {
+	if obj == nil || obj.Object == nil {
+		return Result{}, apierrors.NewBadRequest("the request body is empty")
+	}
+	if opts.Subresource != "" {
+		return Result{}, apierrors.NewMethodNotSupported(res.groupResource(), "create")
+	}
+	return r.create(ctx, res, namespace, deepCopy(obj.Object), opts, true)
+}
+
+// create implements Create on a copy the caller gives up.
+func (r *Registry) create(ctx context.Context, res *Resource, namespace string, obj map[string]any, opts WriteOptions, checkNamespace bool) (Result, error) {
+	if err := checkTypeMeta(res, obj); err != nil {
+		return Result{}, err
+	}
+	md := metadata(obj)
+	ns, err := requestNamespace(res, namespace, md)
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Namespaced && checkNamespace {
+		if err := r.checkNamespaceOpen(ctx, ns); err != nil {
+			return Result{}, err
+		}
+	}
+	if r.crdTerminating(res) {
+		e := apierrors.NewMethodNotSupported(res.groupResource(), "create")
+		e.ErrStatus.Message = "create not allowed while custom resource definition is terminating"
+		return Result{}, e
+	}
+	for _, k := range []string{"uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"} {
+		delete(md, k)
+	}
+	md["uid"] = string(uuid.NewUUID())
+	md["creationTimestamp"] = r.now().UTC().Format(timeLayout)
+	md["generation"] = int64(1)
+	if res.HasStatus && builtinFor(res) == nil {
+		delete(obj, "status")
+	}
+	if b := builtinFor(res); b != nil && b.prepare != nil {
+		b.prepare(r, obj)
+	}
+	if res.StorageKey == crdStorageKey {
+		if err := r.prepareCRD(obj, nil); err != nil {
+			return Result{}, err
+		}
+	}
+	warnings, err := admit(res, obj, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if errs := validateMeta(res, obj, nil); len(errs) > 0 {
+		return Result{}, apierrors.NewInvalid(res.groupKind(), metaString(obj, "name"), errs)
+	}
+	generate := metaString(obj, "name") == ""
+	for attempt := 0; ; attempt++ {
+		if generate {
+			md["name"] = generatedName(metaString(obj, "generateName"))
+		}
+		name := metaString(obj, "name")
+		if opts.DryRun {
+			return Result{Object: servedMap(res, obj, 0), Warnings: warnings, Created: true}, nil
+		}
+		value, err := encodeValue(obj)
+		if err != nil {
+			return Result{}, err
+		}
+		stored, err := r.store.Create(ctx, storage.Key{Resource: res.StorageKey, Namespace: ns, Name: name}, value, labelsOf(obj))
+		if err != nil {
+			if generate && attempt < generateNameAttempts && isStorageExists(err) {
+				continue
+			}
+			return Result{}, storageError(err, res, name)
+		}
+		if err := r.afterWrite(ctx, res, stored, obj); err != nil {
+			return Result{}, err
+		}
+		return Result{Object: servedMap(res, obj, stored.Revision), Warnings: warnings, Created: true}, nil
+	}
+}
+
+// timeLayout is RFC 3339 with second precision, as metav1.Time encodes.
+const timeLayout = "2006-01-02T15:04:05Z"
+
+func generatedName(prefix string) string {
+	const maxPrefix = 63 - 5
+	if len(prefix) > maxPrefix {
+		prefix = prefix[:maxPrefix]
+	}
+	var b strings.Builder
+	b.WriteString(prefix)
+	for range 5 {
+		b.WriteByte(generateNameChars[rand.IntN(len(generateNameChars))])
+	}
+	return b.String()
+}
+
+// checkTypeMeta requires apiVersion and kind to name res.
+func checkTypeMeta(res *Resource, obj map[string]any) error {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	if apiVersion != res.apiVersion() || kind != res.Kind {
+		return apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s) or the kind in the data (%s) does not match %s",
+			apiVersion, res.apiVersion(), kind, res.Kind))
+	}
+	return nil
+}
+
+// requestNamespace reconciles the URL namespace with the body's and sets
+// it in md.
+func requestNamespace(res *Resource, namespace string, md map[string]any) (string, error) {
+	if !res.Namespaced {
+		delete(md, "namespace")
+		return "", nil
+	}
+	bodyNS, _ := md["namespace"].(string)
+	if bodyNS != "" && bodyNS != namespace {
+		return "", apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	if namespace == "" {
+		return "", apierrors.NewBadRequest("a namespace is required for " + res.Resource)
+	}
+	md["namespace"] = namespace
+	return namespace, nil
+}
+
+// validateMeta validates metadata (and, with old, its immutable fields).
+func validateMeta(res *Resource, obj, old map[string]any) field.ErrorList {
+	nameFn := apivalidation.NameIsDNSSubdomain
+	if b := builtinFor(res); b != nil && b.nameIsLabel {
+		nameFn = apivalidation.NameIsDNSLabel
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	var accessor metav1.Object = u
+	errs := apivalidation.ValidateObjectMetaAccessor(accessor, res.Namespaced, nameFn, field.NewPath("metadata"))
+	if old != nil {
+		errs = append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(u, &unstructured.Unstructured{Object: old}, field.NewPath("metadata"))...)
+	}
+	return errs
+}
+
+// admit prunes, defaults and validates obj against res.Schema and turns
+// unknown and duplicate fields into an error or warnings as
+// opts.FieldValidation asks.
+func admit(res *Resource, obj map[string]any, opts WriteOptions) ([]string, error) {
+	issues := append([]string(nil), opts.DecodeIssues...)
+	if res.Schema != nil {
+		for _, p := range res.Schema.Prune(obj) {
+			issues = append(issues, fmt.Sprintf("unknown field %q", p))
+		}
+		res.Schema.Default(obj)
+	}
+	var warnings []string
+	switch opts.FieldValidation {
+	case "Strict":
+		if len(issues) > 0 {
+			return nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(issues, ", "))
+		}
+	case "Ignore":
+	default:
+		warnings = issues
+	}
+	if res.Schema != nil {
+		if errs := res.Schema.Validate(obj); len(errs) > 0 {
+			return nil, apierrors.NewInvalid(res.groupKind(), metaString(obj, "name"), errs)
+		}
+	}
+	return warnings, nil
+}
+
+func isStorageExists(err error) bool {
+	return isReason(storageError(err, &Resource{}, ""), reasonAlreadyExists)
+}
+
+// afterWrite lets built-in types react to a committed write of obj.
+func (r *Registry) afterWrite(ctx context.Context, res *Resource, stored storage.Object, obj map[string]any) error {
+	if res.StorageKey != crdStorageKey {
+		return nil
+	}
+	r.applyCRD(stored.Name, stored.Revision, deepCopy(obj))
+	return r.waitForFeed(ctx, stored.Revision)
+}
+
+// waitForFeed waits until the feed has dispatched rev, so that watchers
+// and other readers of the feed have seen the write.
+func (r *Registry) waitForFeed(ctx context.Context, rev int64) error {
+	if r.feed == nil {
+		return nil
+	}
+	if err := r.feed.WaitForRevision(ctx, rev); err != nil {
+		return storageError(err, &Resource{}, "")
+	}
+	return nil
+}

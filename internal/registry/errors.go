@@ -1,0 +1,68 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+const (
+	reasonAlreadyExists = metav1.StatusReasonAlreadyExists
+	// conflictMessage is Kubernetes' text for a stale resourceVersion.
+	conflictMessage = "the object has been modified; please apply your changes to the latest version and try again"
+)
+
+func (res *Resource) groupResource() schema.GroupResource {
+	return schema.GroupResource{Group: res.Group, Resource: res.Resource}
+}
+
+func (res *Resource) groupKind() schema.GroupKind {
+	return schema.GroupKind{Group: res.Group, Kind: res.Kind}
+}
+
+func (res *Resource) apiVersion() string {
+	return schema.GroupVersion{Group: res.Group, Version: res.Version}.String()
+}
+
+// storageError turns a storage error into the StatusError Kubernetes would
+// answer for a request on res/name. It is the one place storage errors are
+// mapped.
+func storageError(err error, res *Resource, name string) error {
+	var se *apierrors.StatusError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return err
+	case errors.Is(err, storage.ErrNotFound):
+		return apierrors.NewNotFound(res.groupResource(), name)
+	case errors.Is(err, storage.ErrExists):
+		return apierrors.NewAlreadyExists(res.groupResource(), name)
+	case errors.Is(err, storage.ErrConflict):
+		return apierrors.NewConflict(res.groupResource(), name, errors.New(conflictMessage))
+	case errors.Is(err, storage.ErrCompacted):
+		return apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %v", err))
+	case errors.Is(err, storage.ErrFutureRevision):
+		return apierrors.NewTimeoutError("Too large resource version", 1)
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, storage.ErrClosed):
+		return apierrors.NewServiceUnavailable(err.Error())
+	case errors.Is(err, storage.ErrInvalid):
+		return apierrors.NewBadRequest(err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return apierrors.NewTimeoutError(err.Error(), 1)
+	case errors.Is(err, context.Canceled):
+		return apierrors.NewServiceUnavailable("request canceled")
+	}
+	return apierrors.NewInternalError(err)
+}
+
+// isReason reports whether err is a StatusError with reason.
+func isReason(err error, reason metav1.StatusReason) bool {
+	return apierrors.ReasonForError(err) == reason
+}

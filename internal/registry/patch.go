@@ -1,0 +1,105 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Patch applies a JSON patch or merge patch to the current object, retrying
+// on conflicts. Strategic merge patch answers 415.
+func (r *Registry) Patch(ctx context.Context, res *Resource, namespace, name string, pt types.PatchType, patch []byte, opts WriteOptions) (Result, error) {
+	if err := checkSubresource(res, opts.Subresource); err != nil {
+		return Result{}, err
+	}
+	var setsRV bool
+	switch pt {
+	case types.JSONPatchType:
+		ops, err := jsonpatch.DecodePatch(patch)
+		if err != nil {
+			return Result{}, apierrors.NewBadRequest(err.Error())
+		}
+		for _, op := range ops {
+			if p, err := op.Path(); err == nil && p == "/metadata/resourceVersion" {
+				setsRV = true
+			}
+		}
+	case types.MergePatchType:
+		var doc map[string]any
+		if err := json.Unmarshal(patch, &doc); err != nil {
+			return Result{}, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
+		}
+		if md, ok := doc["metadata"].(map[string]any); ok {
+			_, setsRV = md["resourceVersion"]
+		}
+	default:
+		return Result{}, &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
+			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s", types.JSONPatchType, types.MergePatchType),
+		}}
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := r.Get(ctx, res, namespace, name)
+		if err != nil {
+			return Result{}, err
+		}
+		obj, err := applyPatch(res, pt, patch, cur.Object)
+		if err != nil {
+			return Result{}, err
+		}
+		result, err := r.update(ctx, res, namespace, name, obj, opts)
+		if apierrors.IsConflict(err) && !setsRV && attempt < writeAttempts {
+			continue
+		}
+		return result, err
+	}
+}
+
+// applyPatch applies patch to cur and decodes the result.
+func applyPatch(res *Resource, pt types.PatchType, patch []byte, cur map[string]any) (map[string]any, error) {
+	doc, err := json.Marshal(cur)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	var out []byte
+	switch pt {
+	case types.JSONPatchType:
+		ops, err := jsonpatch.DecodePatch(patch)
+		if err == nil {
+			out, err = ops.Apply(doc)
+		}
+		if err != nil {
+			return nil, patchError(res, err)
+		}
+	default:
+		out, err = jsonpatch.MergePatch(doc, patch)
+		if err != nil {
+			return nil, patchError(res, err)
+		}
+	}
+	obj, err := decodeValue(out)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the patched object is not a JSON object: %v", err))
+	}
+	return obj, nil
+}
+
+// patchError is the answer for a patch that cannot be applied: 422 for a
+// well-formed patch that fails (a failed test, a missing path), as
+// Kubernetes answers, 400 otherwise.
+func patchError(res *Resource, err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "test") || strings.Contains(msg, "missing") || strings.Contains(msg, "doc is missing") {
+		e := apierrors.NewInvalid(res.groupKind(), "", nil)
+		e.ErrStatus.Message = msg
+		return e
+	}
+	return apierrors.NewBadRequest(msg)
+}

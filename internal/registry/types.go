@@ -1,0 +1,358 @@
+package registry
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"github.com/setpoint/setpoint/internal/feed"
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+// Registry serves resources over a Store.
+type Registry struct {
+	store storage.Store
+	feed  *feed.Feed
+	now   func() time.Time
+
+	mu sync.RWMutex
+	// crds holds the latest known state of every CRD by name, with the
+	// revision it was read at, so that feed events and local writes can be
+	// applied in any order.
+	crds map[string]crdEntry
+	// served maps group/version/resource to the served Resource.
+	served map[gvr]*Resource
+	groups []GroupVersions
+
+	// kick wakes the cleanup worker.
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+type gvr struct{ group, version, resource string }
+
+// crdEntry is one CRD as last seen; crd is nil once it is deleted.
+type crdEntry struct {
+	rev       int64
+	crd       *apiextensionsv1.CustomResourceDefinition
+	resources []*Resource
+}
+
+// standardVerbs are the verbs of every resource that supports collections.
+var standardVerbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+
+// builtin describes one built-in resource. Adding a type is one entry here
+// plus, when it needs them, prepare/delete hooks.
+type builtin struct {
+	Resource
+	// nameIsLabel requires metadata.name to be a DNS label instead of a
+	// DNS subdomain.
+	nameIsLabel bool
+	// prepare fills in defaults on create (may be nil).
+	prepare func(r *Registry, obj map[string]any)
+}
+
+// builtins are the resources served without a CRD.
+var builtins = []*builtin{
+	{
+		Resource: Resource{
+			Version: "v1", Resource: "namespaces", SingularName: "namespace",
+			Kind: "Namespace", ListKind: "NamespaceList", ShortNames: []string{"ns"},
+			Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}, HasStatus: true,
+			StorageKey: "/namespaces",
+		},
+		nameIsLabel: true,
+		prepare:     prepareNamespace,
+	},
+	{
+		Resource: Resource{
+			Group: crdGroup, Version: "v1", Resource: "customresourcedefinitions",
+			SingularName: "customresourcedefinition", Kind: "CustomResourceDefinition",
+			ListKind: "CustomResourceDefinitionList", ShortNames: []string{"crd", "crds"},
+			Categories: []string{"api-extensions"}, Verbs: standardVerbs, HasStatus: true,
+			StorageKey: crdStorageKey,
+		},
+	},
+}
+
+// builtinFor returns the built-in entry of res, or nil for custom resources.
+func builtinFor(res *Resource) *builtin {
+	for _, b := range builtins {
+		if b.StorageKey == res.StorageKey {
+			return b
+		}
+	}
+	return nil
+}
+
+// New builds a Registry. Start must be called before serving.
+func New(opts Options) (*Registry, error) {
+	if opts.Store == nil {
+		return nil, errors.New("registry: Options.Store is required")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	r := &Registry{
+		store: opts.Store,
+		feed:  opts.Feed,
+		now:   now,
+		crds:  map[string]crdEntry{},
+		kick:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	r.rebuildLocked()
+	return r, nil
+}
+
+// Lookup returns the resource served at group/version/resource. The core
+// group is "". It returns false if it is not served.
+func (r *Registry) Lookup(group, version, resource string) (*Resource, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	res, ok := r.served[gvr{group, version, resource}]
+	return res, ok
+}
+
+// Groups returns every served group, the core group ("") first, then the
+// others sorted by name. The result is a snapshot the caller may keep.
+func (r *Registry) Groups() []GroupVersions {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.groups
+}
+
+// resources returns every served resource once per storage key (the
+// first served version), for cleanup.
+func (r *Registry) storageKeys(namespaced bool) []*Resource {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	seen := map[string]bool{}
+	var out []*Resource
+	for _, g := range r.groups {
+		for _, v := range g.Versions {
+			for _, res := range g.Resources[v] {
+				if res.Namespaced == namespaced && !seen[res.StorageKey] {
+					seen[res.StorageKey] = true
+					out = append(out, res)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// applyCRD records the state of CRD name as of rev (obj nil = deleted) and
+// rebuilds the served type set if it is newer than what is known.
+func (r *Registry) applyCRD(name string, rev int64, obj map[string]any) {
+	e := crdEntry{rev: rev}
+	if obj != nil {
+		crd, err := toCRD(obj)
+		if err != nil {
+			return
+		}
+		e.crd = crd
+		e.resources = crdResources(crd)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.crds[name]; ok && cur.rev >= rev {
+		return
+	}
+	r.crds[name] = e
+	r.rebuildLocked()
+	if e.crd != nil && e.crd.DeletionTimestamp != nil {
+		r.wake()
+	}
+}
+
+// rebuildLocked recomputes served and groups from builtins and crds.
+func (r *Registry) rebuildLocked() {
+	served := map[gvr]*Resource{}
+	byGroup := map[string]map[string][]*Resource{}
+	add := func(res *Resource) {
+		served[gvr{res.Group, res.Version, res.Resource}] = res
+		if byGroup[res.Group] == nil {
+			byGroup[res.Group] = map[string][]*Resource{}
+		}
+		byGroup[res.Group][res.Version] = append(byGroup[res.Group][res.Version], res)
+	}
+	for _, b := range builtins {
+		res := b.Resource
+		add(&res)
+	}
+	names := make([]string, 0, len(r.crds))
+	for n, e := range r.crds {
+		if e.crd != nil {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		for _, res := range r.crds[n].resources {
+			if _, taken := served[gvr{res.Group, res.Version, res.Resource}]; !taken {
+				add(res)
+			}
+		}
+	}
+	groups := make([]GroupVersions, 0, len(byGroup))
+	for g, vs := range byGroup {
+		gv := GroupVersions{Group: g, Resources: vs}
+		for v, list := range vs {
+			slices.SortFunc(list, func(a, b *Resource) int { return cmp.Compare(a.Resource, b.Resource) })
+			gv.Versions = append(gv.Versions, v)
+		}
+		slices.SortFunc(gv.Versions, compareVersions)
+		groups = append(groups, gv)
+	}
+	slices.SortFunc(groups, func(a, b GroupVersions) int { return cmp.Compare(a.Group, b.Group) })
+	r.served = served
+	r.groups = groups
+}
+
+// compareVersions orders Kubernetes versions by priority: GA before beta
+// before alpha, higher numbers first, non-Kubernetes versions last by name.
+func compareVersions(a, b string) int {
+	ka, ma, ra, oka := parseKubeVersion(a)
+	kb, mb, rb, okb := parseKubeVersion(b)
+	switch {
+	case oka && okb:
+		if ka != kb {
+			return cmp.Compare(kb, ka)
+		}
+		if ma != mb {
+			return cmp.Compare(mb, ma)
+		}
+		return cmp.Compare(rb, ra)
+	case oka:
+		return -1
+	case okb:
+		return 1
+	}
+	return cmp.Compare(a, b)
+}
+
+// parseKubeVersion splits "v2beta3" into rank (2 GA, 1 beta, 0 alpha),
+// major and minor.
+func parseKubeVersion(v string) (rank, major, minor int, ok bool) {
+	rest, found := strings.CutPrefix(v, "v")
+	if !found {
+		return 0, 0, 0, false
+	}
+	i := 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	major, err := strconv.Atoi(rest[:i])
+	if err != nil || major == 0 || rest[0] == '0' {
+		return 0, 0, 0, false
+	}
+	suffix := rest[i:]
+	if suffix == "" {
+		return 2, major, 0, true
+	}
+	for r, pre := range []string{"alpha", "beta"} {
+		if num, found := strings.CutPrefix(suffix, pre); found {
+			minor, err = strconv.Atoi(num)
+			if err != nil || minor <= 0 || num[0] == '0' {
+				return 0, 0, 0, false
+			}
+			return r, major, minor, true
+		}
+	}
+	return 0, 0, 0, false
+}
+
+// wake nudges the cleanup worker without blocking.
+func (r *Registry) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start creates the default namespaces ("default", "kube-system",
+// "kube-public") if missing, loads the stored CRDs, and starts background
+// work (CRD and namespace cleanup). It returns once the registry can serve.
+func (r *Registry) Start(ctx context.Context) error {
+	for _, ns := range protectedNamespaces {
+		obj := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}
+		_, err := r.create(ctx, namespaceResource(), "", obj, WriteOptions{}, false)
+		if err != nil && !isReason(err, reasonAlreadyExists) {
+			return fmt.Errorf("registry: create namespace %s: %w", ns, err)
+		}
+	}
+	list, err := r.store.List(ctx, storage.ListOptions{Resource: crdStorageKey})
+	if err != nil {
+		return fmt.Errorf("registry: load CRDs: %w", err)
+	}
+	for _, o := range list.Objects {
+		m, err := decodeValue(o.Value)
+		if err != nil {
+			return fmt.Errorf("registry: load CRD %s: %w", o.Name, err)
+		}
+		r.applyCRD(o.Name, o.Revision, m)
+	}
+	var w *feed.Watcher
+	if r.feed != nil {
+		w, err = r.feed.Watch(feed.WatchOptions{Resource: crdStorageKey, After: list.Revision})
+		if err != nil {
+			return fmt.Errorf("registry: watch CRDs: %w", err)
+		}
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	if w != nil {
+		r.wg.Go(func() { r.followCRDs(bg, w) })
+	}
+	r.wg.Go(func() { r.cleanupLoop(bg) })
+	r.wake()
+	return nil
+}
+
+// followCRDs applies CRD changes seen by the feed (from any replica).
+func (r *Registry) followCRDs(ctx context.Context, w *feed.Watcher) {
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events():
+			if !ok {
+				return
+			}
+			switch ev.Type {
+			case storage.Deleted:
+				r.applyCRD(ev.Object.Name, ev.Revision, nil)
+			case storage.Added, storage.Modified:
+				if m, err := decodeValue(ev.Object.Value); err == nil {
+					r.applyCRD(ev.Object.Name, ev.Revision, m)
+				}
+			}
+		}
+	}
+}
+
+// Close stops background work and waits for it.
+func (r *Registry) Close() error {
+	r.closed.Do(func() {
+		close(r.done)
+		if r.cancel != nil {
+			r.cancel()
+		}
+	})
+	r.wg.Wait()
+	return nil
+}

@@ -1,0 +1,195 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+// Update replaces the object (or its status with opts.Subresource
+// "status"); obj must carry the current resourceVersion.
+func (r *Registry) Update(ctx context.Context, res *Resource, namespace, name string, obj *unstructured.Unstructured, opts WriteOptions) (Result, error) {
+	if obj == nil || obj.Object == nil {
+		return Result{}, apierrors.NewBadRequest("the request body is empty")
+	}
+	if err := checkSubresource(res, opts.Subresource); err != nil {
+		return Result{}, err
+	}
+	return r.update(ctx, res, namespace, name, deepCopy(obj.Object), opts)
+}
+
+// checkSubresource accepts "" and, when res has it, "status".
+func checkSubresource(res *Resource, sub string) error {
+	if sub == "" || (sub == "status" && res.HasStatus) {
+		return nil
+	}
+	return apierrors.NewNotFound(res.groupResource(), sub)
+}
+
+// nonSpecKeys are the top-level fields whose change does not bump
+// metadata.generation.
+var nonSpecKeys = map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "status": true}
+
+// specChanged reports whether anything outside metadata and status differs.
+func specChanged(a, b map[string]any) bool {
+	for k, v := range a {
+		if !nonSpecKeys[k] && !reflect.DeepEqual(v, b[k]) {
+			return true
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok && !nonSpecKeys[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// update implements Update on obj, a copy the caller gives up.
+func (r *Registry) update(ctx context.Context, res *Resource, namespace, name string, obj map[string]any, opts WriteOptions) (Result, error) {
+	if err := checkTypeMeta(res, obj); err != nil {
+		return Result{}, err
+	}
+	md := metadata(obj)
+	if n, _ := md["name"].(string); n != "" && n != name {
+		return Result{}, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", n, name))
+	}
+	md["name"] = name
+	ns, err := requestNamespace(res, namespace, md)
+	if err != nil {
+		return Result{}, err
+	}
+	rvString, _ := md["resourceVersion"].(string)
+	rv, err := parseRV(rvString)
+	if err != nil {
+		return Result{}, apierrors.NewInvalid(res.groupKind(), name, field.ErrorList{
+			field.Invalid(field.NewPath("metadata", "resourceVersion"), rvString, "must be a non-negative integer")})
+	}
+	if rv == 0 && builtinFor(res) == nil {
+		return Result{}, apierrors.NewInvalid(res.groupKind(), name, field.ErrorList{
+			field.Invalid(field.NewPath("metadata", "resourceVersion"), "0x0", "must be specified for an update")})
+	}
+	cur, err := r.store.Get(ctx, storage.Key{Resource: res.StorageKey, Namespace: ns, Name: name})
+	if err != nil {
+		return Result{}, storageError(err, res, name)
+	}
+	if rv != 0 && rv != cur.Revision {
+		return Result{}, storageError(storage.ErrConflict, res, name)
+	}
+	old, err := decodeValue(cur.Value)
+	if err != nil {
+		return Result{}, apierrors.NewInternalError(err)
+	}
+	obj = mergeForUpdate(res, obj, old, opts.Subresource)
+	if res.StorageKey == crdStorageKey {
+		if err := r.prepareCRD(obj, old); err != nil {
+			return Result{}, err
+		}
+	}
+	warnings, err := admit(res, obj, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if errs := validateMeta(res, obj, old); len(errs) > 0 {
+		return Result{}, apierrors.NewInvalid(res.groupKind(), name, errs)
+	}
+	value, err := encodeValue(obj)
+	if err != nil {
+		return Result{}, err
+	}
+	if bytes.Equal(value, mustEncode(old)) || opts.DryRun {
+		return Result{Object: servedMap(res, obj, cur.Revision), Warnings: warnings}, nil
+	}
+	stored, err := r.store.Update(ctx, cur.Key, value, labelsOf(obj), storage.Precondition{Revision: cur.Revision})
+	if err != nil {
+		return Result{}, storageError(err, res, name)
+	}
+	if err := r.afterWrite(ctx, res, stored, obj); err != nil {
+		return Result{}, err
+	}
+	if deletionTimestamp(obj) != "" && len(finalizers(obj)) == 0 {
+		if err := r.finishDeletion(ctx, res, stored); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Object: servedMap(res, obj, stored.Revision), Warnings: warnings}, nil
+}
+
+// mustEncode encodes a decoded stored object; it cannot fail.
+func mustEncode(obj map[string]any) []byte {
+	b, _ := encodeValue(obj)
+	return b
+}
+
+// mergeForUpdate applies Kubernetes' update strategy: the status
+// subresource changes only status, the main resource keeps the status when
+// the subresource exists, system metadata is carried over and generation
+// follows spec changes.
+func mergeForUpdate(res *Resource, obj, old map[string]any, sub string) map[string]any {
+	if sub == "status" {
+		next := deepCopy(old)
+		if status, ok := obj["status"]; ok {
+			next["status"] = status
+		} else {
+			delete(next, "status")
+		}
+		if mf, ok := metadata(obj)["managedFields"]; ok {
+			metadata(next)["managedFields"] = mf
+		}
+		metadata(next)["resourceVersion"] = metadata(obj)["resourceVersion"]
+		obj = next
+	} else if res.HasStatus {
+		if status, ok := old["status"]; ok {
+			obj["status"] = status
+		} else {
+			delete(obj, "status")
+		}
+	}
+	if res.StorageKey == namespaceResource().StorageKey {
+		obj["spec"] = old["spec"]
+	}
+	md, omd := metadata(obj), metadata(old)
+	if uid, _ := md["uid"].(string); uid == "" {
+		md["uid"] = omd["uid"]
+	}
+	md["creationTimestamp"] = omd["creationTimestamp"]
+	for _, k := range []string{"deletionTimestamp", "deletionGracePeriodSeconds"} {
+		if v, ok := omd[k]; ok {
+			md[k] = v
+		} else {
+			delete(md, k)
+		}
+	}
+	gen, _ := omd["generation"].(int64)
+	if specChanged(obj, old) {
+		gen++
+	}
+	md["generation"] = gen
+	return obj
+}
+
+// finishDeletion removes an object whose deletion was pending on
+// finalizers that are now gone. Namespaces are left to their cleanup.
+func (r *Registry) finishDeletion(ctx context.Context, res *Resource, stored storage.Object) error {
+	if res.StorageKey == namespaceResource().StorageKey {
+		r.wake()
+		return nil
+	}
+	del, err := r.store.Delete(ctx, stored.Key, storage.Precondition{Revision: stored.Revision})
+	if err != nil {
+		// Someone changed it since; the next writer finishes the deletion.
+		return ignoreNotFound(ignoreConflict(err))
+	}
+	if res.StorageKey == crdStorageKey {
+		r.applyCRD(stored.Name, del.Revision, nil)
+		return r.waitForFeed(ctx, del.Revision)
+	}
+	return nil
+}
