@@ -294,23 +294,9 @@ func (r *Registry) Start(ctx context.Context) error {
 			return fmt.Errorf("registry: create namespace %s: %w", ns, err)
 		}
 	}
-	list, err := r.store.List(ctx, storage.ListOptions{Resource: crdStorageKey})
+	w, err := r.syncCRDs(ctx)
 	if err != nil {
-		return fmt.Errorf("registry: load CRDs: %w", err)
-	}
-	for _, o := range list.Objects {
-		m, err := decodeValue(o.Value)
-		if err != nil {
-			return fmt.Errorf("registry: load CRD %s: %w", o.Name, err)
-		}
-		r.applyCRD(o.Name, o.Revision, m)
-	}
-	var w *feed.Watcher
-	if r.feed != nil {
-		w, err = r.feed.Watch(feed.WatchOptions{Resource: crdStorageKey, After: list.Revision})
-		if err != nil {
-			return fmt.Errorf("registry: watch CRDs: %w", err)
-		}
+		return err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
@@ -322,9 +308,70 @@ func (r *Registry) Start(ctx context.Context) error {
 	return nil
 }
 
-// followCRDs applies CRD changes seen by the feed (from any replica).
+// syncCRDs loads every stored CRD, forgets deleted ones and, with a feed,
+// returns a watcher for the changes after the load.
+func (r *Registry) syncCRDs(ctx context.Context) (*feed.Watcher, error) {
+	list, err := r.store.List(ctx, storage.ListOptions{Resource: crdStorageKey})
+	if err != nil {
+		return nil, fmt.Errorf("registry: load CRDs: %w", err)
+	}
+	present := map[string]bool{}
+	for _, o := range list.Objects {
+		m, err := decodeValue(o.Value)
+		if err != nil {
+			return nil, fmt.Errorf("registry: load CRD %s: %w", o.Name, err)
+		}
+		present[o.Name] = true
+		r.applyCRD(o.Name, o.Revision, m)
+	}
+	r.mu.RLock()
+	var gone []string
+	for name := range r.crds {
+		if !present[name] {
+			gone = append(gone, name)
+		}
+	}
+	r.mu.RUnlock()
+	for _, name := range gone {
+		r.applyCRD(name, list.Revision, nil)
+	}
+	if r.feed == nil {
+		return nil, nil
+	}
+	w, err := r.feed.Watch(feed.WatchOptions{Resource: crdStorageKey, After: list.Revision})
+	if err != nil {
+		return nil, fmt.Errorf("registry: watch CRDs: %w", err)
+	}
+	return w, nil
+}
+
+// crdResyncDelay is the pause before reloading CRDs after the CRD watch
+// failed.
+const crdResyncDelay = 100 * time.Millisecond
+
+// followCRDs applies CRD changes seen by the feed (from any replica); when
+// the watch ends early (it fell behind compaction) it reloads and watches
+// again.
 func (r *Registry) followCRDs(ctx context.Context, w *feed.Watcher) {
-	defer w.Stop()
+	for {
+		r.consumeCRDs(ctx, w)
+		w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(crdResyncDelay):
+			}
+			var err error
+			if w, err = r.syncCRDs(ctx); err == nil {
+				break
+			}
+		}
+	}
+}
+
+// consumeCRDs applies the events of w until it ends or ctx is done.
+func (r *Registry) consumeCRDs(ctx context.Context, w *feed.Watcher) {
 	for {
 		select {
 		case <-ctx.Done():
