@@ -75,12 +75,15 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if err != nil {
 		return Result{}, err
 	}
+	generate := metaString(obj, "name") == "" && metaString(obj, "generateName") != ""
+	if generate {
+		md["name"] = generatedName(metaString(obj, "generateName"))
+	}
 	if errs := validateMeta(res, obj, nil); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), metaString(obj, "name"), errs)
 	}
-	generate := metaString(obj, "name") == ""
 	for attempt := 0; ; attempt++ {
-		if generate {
+		if generate && attempt > 0 {
 			md["name"] = generatedName(metaString(obj, "generateName"))
 		}
 		name := metaString(obj, "name")
