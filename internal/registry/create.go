@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -124,13 +125,28 @@ func generatedName(prefix string) string {
 	return b.String()
 }
 
-// checkTypeMeta requires apiVersion and kind to name res.
+// checkTypeMeta requires apiVersion and kind to name res and metadata to
+// have the shape of ObjectMeta.
 func checkTypeMeta(res *Resource, obj map[string]any) error {
 	apiVersion, _ := obj["apiVersion"].(string)
 	kind, _ := obj["kind"].(string)
 	if apiVersion != res.apiVersion() || kind != res.Kind {
 		return apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s) or the kind in the data (%s) does not match %s",
 			apiVersion, res.apiVersion(), kind, res.Kind))
+	}
+	md, ok := obj["metadata"]
+	if !ok {
+		return nil
+	}
+	if _, isMap := md.(map[string]any); !isMap {
+		return apierrors.NewBadRequest("metadata must be an object")
+	}
+	b, err := json.Marshal(md)
+	if err == nil {
+		err = json.Unmarshal(b, &metav1.ObjectMeta{})
+	}
+	if err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("invalid metadata: %v", err))
 	}
 	return nil
 }

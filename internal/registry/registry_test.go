@@ -22,9 +22,9 @@ type env struct {
 	store *sqlite.Store
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Start(t.Context()); err != nil {
+	if err := reg.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
@@ -67,7 +67,7 @@ func widget(name string, spec map[string]any) *unstructured.Unstructured {
 	})
 }
 
-func (e *env) lookup(t *testing.T, group, version, resource string) *registry.Resource {
+func (e *env) lookup(t testing.TB, group, version, resource string) *registry.Resource {
 	t.Helper()
 	res, ok := e.reg.Lookup(group, version, resource)
 	if !ok {
@@ -77,10 +77,10 @@ func (e *env) lookup(t *testing.T, group, version, resource string) *registry.Re
 }
 
 // widgets installs the widget CRD and returns its resource.
-func (e *env) widgets(t *testing.T) *registry.Resource {
+func (e *env) widgets(t testing.TB) *registry.Resource {
 	t.Helper()
 	crds := e.lookup(t, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
-	if _, err := e.reg.Create(t.Context(), crds, "", widgetCRD(), registry.WriteOptions{}); err != nil {
+	if _, err := e.reg.Create(context.Background(), crds, "", widgetCRD(), registry.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return e.lookup(t, "example.com", "v1", "widgets")
