@@ -257,6 +257,12 @@ func crdResources(crd *apiextensionsv1.CustomResourceDefinition) []*Resource {
 	if names.Plural == "" {
 		names = crd.Spec.Names
 	}
+	storageVersion := ""
+	for _, v := range crd.Spec.Versions {
+		if v.Storage {
+			storageVersion = v.Name
+		}
+	}
 	var out []*Resource
 	for i, v := range crd.Spec.Versions {
 		if !v.Served {
@@ -271,6 +277,7 @@ func crdResources(crd *apiextensionsv1.CustomResourceDefinition) []*Resource {
 			HasStatus:      v.Subresources != nil && v.Subresources.Status != nil,
 			PrinterColumns: v.AdditionalPrinterColumns,
 			StorageKey:     crd.Spec.Group + "/" + names.Plural,
+			StorageVersion: storageVersion,
 		}
 		if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
 			path := field.NewPath("spec", "versions").Index(i).Child("schema", "openAPIV3Schema")

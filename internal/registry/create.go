@@ -72,7 +72,7 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 			return Result{}, err
 		}
 	}
-	warnings, err := admit(res, obj, opts)
+	warnings, errs, err := admit(res, obj, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -80,7 +80,7 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if generate {
 		md["name"] = generatedName(metaString(obj, "generateName"))
 	}
-	if errs := validateMeta(res, obj, nil); len(errs) > 0 {
+	if errs = append(validateMeta(res, obj, nil), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), metaString(obj, "name"), errs)
 	}
 	for attempt := 0; ; attempt++ {
@@ -91,7 +91,7 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 		if opts.DryRun {
 			return Result{Object: servedMap(res, obj, 0), Warnings: warnings, Created: true}, nil
 		}
-		value, err := encodeValue(obj)
+		value, err := encodeFor(res, obj)
 		if err != nil {
 			return Result{}, err
 		}
@@ -186,8 +186,9 @@ func validateMeta(res *Resource, obj, old map[string]any) field.ErrorList {
 
 // admit prunes, defaults and validates obj against res.Schema and turns
 // unknown and duplicate fields into an error or warnings as
-// opts.FieldValidation asks.
-func admit(res *Resource, obj map[string]any, opts WriteOptions) ([]string, error) {
+// opts.FieldValidation asks. It returns the schema's field errors for the
+// caller to report with the metadata errors.
+func admit(res *Resource, obj map[string]any, opts WriteOptions) ([]string, field.ErrorList, error) {
 	issues := append([]string(nil), opts.DecodeIssues...)
 	if res.Schema != nil {
 		for _, p := range res.Schema.Prune(obj) {
@@ -199,18 +200,16 @@ func admit(res *Resource, obj map[string]any, opts WriteOptions) ([]string, erro
 	switch opts.FieldValidation {
 	case "Strict":
 		if len(issues) > 0 {
-			return nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(issues, ", "))
+			return nil, nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(issues, ", "))
 		}
 	case "Ignore":
 	default:
 		warnings = issues
 	}
-	if res.Schema != nil {
-		if errs := res.Schema.Validate(obj); len(errs) > 0 {
-			return nil, apierrors.NewInvalid(res.groupKind(), metaString(obj, "name"), errs)
-		}
+	if res.Schema == nil {
+		return warnings, nil, nil
 	}
-	return warnings, nil
+	return warnings, res.Schema.Validate(obj), nil
 }
 
 func isStorageExists(err error) bool {

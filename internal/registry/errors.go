@@ -30,6 +30,15 @@ func (res *Resource) apiVersion() string {
 	return schema.GroupVersion{Group: res.Group, Version: res.Version}.String()
 }
 
+// storageAPIVersion is the apiVersion objects of res are stored with.
+func (res *Resource) storageAPIVersion() string {
+	v := res.StorageVersion
+	if v == "" {
+		v = res.Version
+	}
+	return schema.GroupVersion{Group: res.Group, Version: v}.String()
+}
+
 // storageError turns a storage error into the StatusError Kubernetes would
 // answer for a request on res/name. It is the one place storage errors are
 // mapped.

@@ -48,6 +48,12 @@ func convertNumbers(v any) any {
 	return v
 }
 
+// encodeFor renders obj of res for storage, in the storage version.
+func encodeFor(res *Resource, obj map[string]any) ([]byte, error) {
+	obj["apiVersion"] = res.storageAPIVersion()
+	return encodeValue(obj)
+}
+
 // encodeValue renders obj for storage: without metadata.resourceVersion.
 func encodeValue(obj map[string]any) ([]byte, error) {
 	md, _ := obj["metadata"].(map[string]any)

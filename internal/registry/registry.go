@@ -56,6 +56,10 @@ type Resource struct {
 	OpenAPISchema *apiextensionsv1.JSONSchemaProps
 	// StorageKey is storage.Key.Resource for objects of this resource.
 	StorageKey string
+	// StorageVersion is the version objects are stored in (the CRD's
+	// storage version; Version for built-in types). With conversion None
+	// only apiVersion differs between versions.
+	StorageVersion string
 }
 
 // GroupVersions describes one API group for discovery.

@@ -93,14 +93,14 @@ func (r *Registry) update(ctx context.Context, res *Resource, namespace, name st
 			return Result{}, err
 		}
 	}
-	warnings, err := admit(res, obj, opts)
+	warnings, errs, err := admit(res, obj, opts)
 	if err != nil {
 		return Result{}, err
 	}
-	if errs := validateMeta(res, obj, old); len(errs) > 0 {
+	if errs = append(validateMeta(res, obj, old), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), name, errs)
 	}
-	value, err := encodeValue(obj)
+	value, err := encodeFor(res, obj)
 	if err != nil {
 		return Result{}, err
 	}

@@ -203,7 +203,7 @@ func (r *Registry) watchEvent(res *Resource, ev *feed.Event) (WatchEvent, error)
 	if err != nil {
 		return WatchEvent{}, apierrors.NewInternalError(err)
 	}
-	sameVersion := m["apiVersion"] == res.apiVersion()
+	sameVersion := m["apiVersion"] == res.apiVersion() && m["kind"] == res.Kind
 	out := WatchEvent{Type: ev.Type.String(), Object: servedMap(res, m, ev.Revision)}
 	if sameVersion {
 		out.Cache = &ev.Cache
