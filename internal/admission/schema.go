@@ -228,9 +228,9 @@ func (c *compiler) compile(p *apiextensionsv1.JSONSchemaProps, path *field.Path,
 		return out
 	}
 	// Under x-kubernetes-int-or-string, Kubernetes allows the idiom
-	// anyOf (or allOf): [{type: integer}, {type: string}].
+	// anyOf: [{type: integer}, {type: string}], also nested in allOf.
 	idiom := junctorMember
-	if p.XIntOrString && m == structuralNode {
+	if (p.XIntOrString && m == structuralNode) || m == intOrStringMember {
 		idiom = intOrStringMember
 	}
 	n.allOf = junctor("allOf", p.AllOf, idiom)
@@ -286,7 +286,7 @@ func (c *compiler) checkStructural(p *apiextensionsv1.JSONSchemaProps, path *fie
 		if p.Type != "object" {
 			c.add(field.Invalid(path.Child("type"), p.Type, "must be object if x-kubernetes-embedded-resource is true"))
 		}
-		if len(p.Properties) == 0 && !preserve {
+		if p.Type == "object" && len(p.Properties) == 0 && !preserve {
 			c.add(field.Required(path.Child("properties"), "must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields"))
 		}
 	}
