@@ -36,8 +36,11 @@ type Registry struct {
 	kick   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
-	wg     sync.WaitGroup
-	closed sync.Once
+	// spawnMu guards stopped and wg.Go, so no goroutine starts once Close
+	// waits.
+	spawnMu sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
 }
 
 type gvr struct{ group, version, resource string }
@@ -301,9 +304,9 @@ func (r *Registry) Start(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	if w != nil {
-		r.wg.Go(func() { r.followCRDs(bg, w) })
+		r.spawn(func() { r.followCRDs(bg, w) })
 	}
-	r.wg.Go(func() { r.cleanupLoop(bg) })
+	r.spawn(func() { r.cleanupLoop(bg) })
 	r.wake()
 	return nil
 }
@@ -394,12 +397,27 @@ func (r *Registry) consumeCRDs(ctx context.Context, w *feed.Watcher) {
 
 // Close stops background work and waits for it.
 func (r *Registry) Close() error {
-	r.closed.Do(func() {
+	r.spawnMu.Lock()
+	if !r.stopped {
+		r.stopped = true
 		close(r.done)
 		if r.cancel != nil {
 			r.cancel()
 		}
-	})
+	}
+	r.spawnMu.Unlock()
 	r.wg.Wait()
 	return nil
+}
+
+// spawn runs f in a goroutine that Close waits for; it reports false (and
+// does not run f) once Close has been called.
+func (r *Registry) spawn(f func()) bool {
+	r.spawnMu.Lock()
+	defer r.spawnMu.Unlock()
+	if r.stopped {
+		return false
+	}
+	r.wg.Go(f)
+	return true
 }

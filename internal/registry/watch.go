@@ -123,11 +123,15 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, namespace string, o
 	case err != nil:
 		return nil, storageError(err, res, "")
 	}
-	r.wg.Go(func() {
+	started := r.spawn(func() {
 		defer close(ch)
 		defer w.Stop()
 		r.stream(ctx, res, p, opts.AllowWatchBookmarks, w, ch)
 	})
+	if !started {
+		w.Stop()
+		return nil, apierrors.NewServiceUnavailable("the server is shutting down")
+	}
 	return ch, nil
 }
 
