@@ -1,0 +1,52 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/setpoint/setpoint/internal/registry"
+)
+
+func BenchmarkCreate(b *testing.B) {
+	e := newEnv(b)
+	res := e.widgets(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := e.reg.Create(ctx, res, "default", widget(fmt.Sprintf("w%d", i), map[string]any{"size": int64(i)}), registry.WriteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPatch(b *testing.B) {
+	e := newEnv(b)
+	res := e.widgets(b)
+	ctx := context.Background()
+	if _, err := e.reg.Create(ctx, res, "default", widget("p", map[string]any{"size": int64(0)}), registry.WriteOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		patch := fmt.Appendf(nil, `{"spec":{"size":%d}}`, i+1)
+		if _, err := e.reg.Patch(ctx, res, "default", "p", "application/merge-patch+json", patch, registry.WriteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	e := newEnv(b)
+	res := e.widgets(b)
+	ctx := context.Background()
+	if _, err := e.reg.Create(ctx, res, "default", widget("g", map[string]any{"size": int64(0)}), registry.WriteOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := e.reg.Get(ctx, res, "default", "g"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
