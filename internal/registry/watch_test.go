@@ -1,0 +1,179 @@
+package registry_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/setpoint/setpoint/internal/feed"
+	"github.com/setpoint/setpoint/internal/registry"
+	"github.com/setpoint/setpoint/internal/storage/sqlite"
+)
+
+// newFeedEnv is newEnv with a running feed.
+func newFeedEnv(t *testing.T) *env {
+	t.Helper()
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f := feed.New(store, feed.Options{ProgressInterval: 50 * time.Millisecond})
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		f.Run(context.Background())
+	}()
+	t.Cleanup(func() {
+		f.Close()
+		<-runDone
+	})
+	reg, err := registry.New(registry.Options{Store: store, Feed: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return &env{reg: reg, store: store}
+}
+
+// next returns the next event that is not a progress bookmark (unless
+// bookmarks is set), failing after waitTimeout.
+func next(t *testing.T, ch <-chan registry.WatchEvent, bookmarks bool) registry.WatchEvent {
+	t.Helper()
+	timeout := time.After(waitTimeout)
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatal("watch closed")
+			}
+			if ev.Type == "BOOKMARK" && !bookmarks {
+				if u := ev.Object.(*unstructured.Unstructured); u.GetAnnotations() == nil {
+					continue
+				}
+			}
+			return ev
+		case <-timeout:
+			t.Fatal("no watch event")
+		}
+	}
+}
+
+func name(ev registry.WatchEvent) string {
+	return ev.Object.(*unstructured.Unstructured).GetName()
+}
+
+func TestWatch(t *testing.T) {
+	e := newFeedEnv(t)
+	ctx := t.Context()
+	res := e.widgets(t)
+	first, err := e.reg.Create(ctx, res, "default", widget("a", nil), registry.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("initial_state_then_changes", func(t *testing.T) {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ch, err := e.reg.Watch(wctx, res, "default", everything())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, ch, false); ev.Type != "ADDED" || name(ev) != "a" {
+			t.Fatalf("first event %s %s", ev.Type, name(ev))
+		}
+		if _, err := e.reg.Create(ctx, res, "default", widget("b", nil), registry.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, ch, false); ev.Type != "ADDED" || name(ev) != "b" {
+			t.Fatalf("second event %s %s", ev.Type, name(ev))
+		}
+		if _, _, err := e.reg.Delete(ctx, res, "default", "b", nil); err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, ch, false); ev.Type != "DELETED" || name(ev) != "b" {
+			t.Fatalf("third event %s %s", ev.Type, name(ev))
+		}
+	})
+	t.Run("resume", func(t *testing.T) {
+		o := everything()
+		o.ResourceVersion = first.Object.GetResourceVersion()
+		ch, err := e.reg.Watch(ctx, res, "default", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, ch, false); ev.Type != "ADDED" || name(ev) != "b" {
+			t.Fatalf("resumed event %s %s", ev.Type, name(ev))
+		}
+		if ev := next(t, ch, false); ev.Type != "DELETED" || name(ev) != "b" {
+			t.Fatalf("resumed event %s %s", ev.Type, name(ev))
+		}
+	})
+	t.Run("send_initial_events", func(t *testing.T) {
+		yes := true
+		o := everything()
+		o.SendInitialEvents = &yes
+		_, err := e.reg.Watch(ctx, res, "default", o)
+		wantStatus(t, err, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid)
+		o.ResourceVersionMatch = metav1.ResourceVersionMatchNotOlderThan
+		o.AllowWatchBookmarks = true
+		o.Labels = labels.Everything()
+		ch, err := e.reg.Watch(ctx, res, "default", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, ch, false); ev.Type != "ADDED" || name(ev) != "a" {
+			t.Fatalf("initial event %s", ev.Type)
+		}
+		ev := next(t, ch, false)
+		u := ev.Object.(*unstructured.Unstructured)
+		if ev.Type != "BOOKMARK" || u.GetAnnotations()["k8s.io/initial-events-end"] != "true" || u.GetResourceVersion() == "" {
+			t.Fatalf("want the initial-events-end bookmark, got %s %v", ev.Type, u.Object)
+		}
+		// Progress bookmarks follow while idle.
+		if ev := next(t, ch, true); ev.Type != "BOOKMARK" {
+			t.Fatalf("want a progress bookmark, got %s", ev.Type)
+		}
+	})
+	t.Run("expired", func(t *testing.T) {
+		rev, err := e.store.CurrentRevision(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.Create(ctx, res, "default", widget("c", nil), registry.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Compact(ctx, rev+1); err != nil {
+			t.Fatal(err)
+		}
+		o := everything()
+		o.ResourceVersion = strconv.FormatInt(rev, 10)
+		ch, err := e.reg.Watch(ctx, res, "default", o)
+		if err != nil {
+			wantStatus(t, err, http.StatusGone, metav1.StatusReasonExpired)
+			return
+		}
+		ev := next(t, ch, false)
+		st, ok := ev.Object.(*metav1.Status)
+		if ev.Type != "ERROR" || !ok || st.Code != http.StatusGone || st.Reason != metav1.StatusReasonExpired {
+			t.Fatalf("want 410 ERROR, got %s %v", ev.Type, ev.Object)
+		}
+	})
+}
+
+func TestWatchCRDVisible(t *testing.T) {
+	e := newFeedEnv(t)
+	res := e.widgets(t)
+	if res.Kind != "Widget" {
+		t.Fatalf("kind %q", res.Kind)
+	}
+}
