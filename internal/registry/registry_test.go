@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/storage/sqlite"
 )
@@ -20,6 +21,7 @@ import (
 type env struct {
 	reg   *registry.Registry
 	store *sqlite.Store
+	feed  *feed.Feed
 }
 
 func newEnv(t testing.TB) *env {

@@ -108,6 +108,15 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, namespace string, o
 		return nil, err
 	}
 	ch := make(chan WatchEvent, watchBuffer)
+	// The feed may still hold events the store's log has compacted; answer
+	// as the log does so that resuming is deterministic.
+	if compacted, err := r.store.CompactedRevision(ctx); err != nil {
+		return nil, storageError(err, res, "")
+	} else if p.after < compacted {
+		ch <- errorEvent(r.tooOldRV(ctx, p.after))
+		close(ch)
+		return ch, nil
+	}
 	w, err := r.feed.Watch(feed.WatchOptions{
 		Resource: res.StorageKey, Namespace: p.fields.namespace, Name: p.fields.name,
 		Labels: opts.Labels, After: p.after,

@@ -43,7 +43,7 @@ func newFeedEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	return &env{reg: reg, store: store}
+	return &env{reg: reg, store: store, feed: f}
 }
 
 // next returns the next event that is not a progress bookmark (unless
@@ -170,10 +170,29 @@ func TestWatch(t *testing.T) {
 	})
 }
 
-func TestWatchCRDVisible(t *testing.T) {
+// TestWatchCRDsFromOtherReplica runs a second registry on the same store
+// and feed: it learns about CRDs written by the first through the feed.
+func TestWatchCRDsFromOtherReplica(t *testing.T) {
 	e := newFeedEnv(t)
-	res := e.widgets(t)
-	if res.Kind != "Widget" {
-		t.Fatalf("kind %q", res.Kind)
+	other, err := registry.New(registry.Options{Store: e.store, Feed: e.feed})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := other.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	e.widgets(t)
+	waitFor(t, func() bool {
+		_, ok := other.Lookup("example.com", "v1", "widgets")
+		return ok
+	})
+	crds := e.lookup(t, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
+	if _, _, err := e.reg.Delete(t.Context(), crds, "", "widgets.example.com", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		_, ok := other.Lookup("example.com", "v1", "widgets")
+		return !ok
+	})
 }
