@@ -1,0 +1,219 @@
+package admission
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/util/jsonpath"
+)
+
+var (
+	crdScopes       = []apiextensionsv1.ResourceScope{apiextensionsv1.NamespaceScoped, apiextensionsv1.ClusterScoped}
+	printerTypes    = []string{"integer", "number", "string", "boolean", "date"}
+	conversionNone  = []apiextensionsv1.ConversionStrategyType{apiextensionsv1.NoneConverter}
+	crdSpecPath     = field.NewPath("spec")
+	crdVersionsPath = crdSpecPath.Child("versions")
+	crdMetadataPath = field.NewPath("metadata")
+	crdNamesPath    = crdSpecPath.Child("names")
+)
+
+// DefaultCRD fills in what Kubernetes defaults in a CRD: names.singular
+// (the lower-case kind), names.listKind (kind + "List") and the None
+// conversion strategy.
+func DefaultCRD(crd *apiextensionsv1.CustomResourceDefinition) {
+	names := &crd.Spec.Names
+	if names.Singular == "" {
+		names.Singular = strings.ToLower(names.Kind)
+	}
+	if names.ListKind == "" && names.Kind != "" {
+		names.ListKind = names.Kind + "List"
+	}
+	if crd.Spec.Conversion == nil {
+		crd.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{}
+	}
+	if crd.Spec.Conversion.Strategy == "" {
+		crd.Spec.Conversion.Strategy = apiextensionsv1.NoneConverter
+	}
+}
+
+// ValidateCRD checks a (defaulted) CRD: its name is plural.group, group,
+// names, scope and versions are valid, exactly one version is stored and at
+// least one served, and every version has a structural schema with type
+// object at the root and valid printer columns. Only the None conversion
+// strategy is supported.
+func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
+	errs := apivalidation.ValidateObjectMetaAccessor(crd, false, apivalidation.NameIsDNSSubdomain, crdMetadataPath)
+	spec := &crd.Spec
+	if want := spec.Names.Plural + "." + spec.Group; crd.Name != want {
+		errs = append(errs, field.Invalid(crdMetadataPath.Child("name"), crd.Name, fmt.Sprintf(`must be spec.names.plural+"."+spec.group (%q)`, want)))
+	}
+	errs = append(errs, validateGroup(spec.Group)...)
+	errs = append(errs, validateNames(&spec.Names)...)
+	if !slices.Contains(crdScopes, spec.Scope) {
+		errs = append(errs, field.NotSupported(crdSpecPath.Child("scope"), spec.Scope, crdScopes))
+	}
+	errs = append(errs, validateVersions(spec.Versions)...)
+	if spec.Conversion == nil || spec.Conversion.Strategy != apiextensionsv1.NoneConverter {
+		var got apiextensionsv1.ConversionStrategyType
+		if spec.Conversion != nil {
+			got = spec.Conversion.Strategy
+		}
+		errs = append(errs, field.NotSupported(crdSpecPath.Child("conversion", "strategy"), got, conversionNone))
+	}
+	return errs
+}
+
+// ValidateCRDUpdate checks newCRD as ValidateCRD does and the update rules:
+// metadata update rules, immutable scope and group, and every version in
+// status.storedVersions still listed in spec.versions.
+func ValidateCRDUpdate(newCRD, oldCRD *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
+	errs := ValidateCRD(newCRD)
+	errs = append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(newCRD, oldCRD, crdMetadataPath)...)
+	errs = append(errs, apivalidation.ValidateImmutableField(newCRD.Spec.Scope, oldCRD.Spec.Scope, crdSpecPath.Child("scope"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(newCRD.Spec.Group, oldCRD.Spec.Group, crdSpecPath.Child("group"))...)
+	for _, stored := range oldCRD.Status.StoredVersions {
+		if !slices.ContainsFunc(newCRD.Spec.Versions, func(v apiextensionsv1.CustomResourceDefinitionVersion) bool { return v.Name == stored }) {
+			errs = append(errs, field.Invalid(crdVersionsPath, stored, fmt.Sprintf("must include stored version %q (listed in status.storedVersions)", stored)))
+		}
+	}
+	return errs
+}
+
+func validateGroup(group string) field.ErrorList {
+	path := crdSpecPath.Child("group")
+	if group == "" {
+		return field.ErrorList{field.Required(path, "")}
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(group) {
+		errs = append(errs, field.Invalid(path, group, msg))
+	}
+	if !strings.Contains(group, ".") {
+		errs = append(errs, field.Invalid(path, group, "should be a domain with at least one dot"))
+	}
+	return errs
+}
+
+func validateNames(names *apiextensionsv1.CustomResourceDefinitionNames) field.ErrorList {
+	var errs field.ErrorList
+	label := func(path *field.Path, v string) {
+		if v == "" {
+			errs = append(errs, field.Required(path, ""))
+			return
+		}
+		for _, msg := range validation.IsDNS1035Label(v) {
+			errs = append(errs, field.Invalid(path, v, msg))
+		}
+	}
+	kind := func(path *field.Path, v string) {
+		if v == "" {
+			errs = append(errs, field.Required(path, ""))
+			return
+		}
+		for _, msg := range validation.IsDNS1035Label(strings.ToLower(v)) {
+			errs = append(errs, field.Invalid(path, v, msg))
+		}
+	}
+	label(crdNamesPath.Child("plural"), names.Plural)
+	label(crdNamesPath.Child("singular"), names.Singular)
+	kind(crdNamesPath.Child("kind"), names.Kind)
+	kind(crdNamesPath.Child("listKind"), names.ListKind)
+	if names.Kind != "" && names.Kind == names.ListKind {
+		errs = append(errs, field.Invalid(crdNamesPath.Child("listKind"), names.ListKind, "kind and listKind may not be the same"))
+	}
+	for i, s := range names.ShortNames {
+		label(crdNamesPath.Child("shortNames").Index(i), s)
+	}
+	for i, c := range names.Categories {
+		label(crdNamesPath.Child("categories").Index(i), c)
+	}
+	return errs
+}
+
+func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion) field.ErrorList {
+	if len(versions) == 0 {
+		return field.ErrorList{field.Required(crdVersionsPath, "must have at least one version")}
+	}
+	var errs field.ErrorList
+	storage, served := 0, 0
+	seen := map[string]bool{}
+	for i := range versions {
+		v := &versions[i]
+		path := crdVersionsPath.Index(i)
+		if v.Storage {
+			storage++
+		}
+		if v.Served {
+			served++
+		}
+		switch {
+		case v.Name == "":
+			errs = append(errs, field.Required(path.Child("name"), ""))
+		case seen[v.Name]:
+			errs = append(errs, field.Duplicate(path.Child("name"), v.Name))
+		default:
+			for _, msg := range validation.IsDNS1035Label(v.Name) {
+				errs = append(errs, field.Invalid(path.Child("name"), v.Name, msg))
+			}
+		}
+		seen[v.Name] = true
+		errs = append(errs, validateVersion(v, path)...)
+	}
+	if storage != 1 {
+		errs = append(errs, field.Invalid(crdVersionsPath, storage, "must have exactly one version marked as storage version"))
+	}
+	if served == 0 {
+		errs = append(errs, field.Invalid(crdVersionsPath, served, "must have at least one version marked as served"))
+	}
+	return errs
+}
+
+func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	schemaPath := path.Child("schema", "openAPIV3Schema")
+	if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
+		errs = append(errs, field.Required(schemaPath, "schemas are required"))
+	} else if _, serrs := NewSchema(v.Schema.OpenAPIV3Schema, schemaPath); len(serrs) > 0 {
+		errs = append(errs, serrs...)
+	}
+	if sub := v.Subresources; sub != nil && sub.Scale != nil {
+		sp := path.Child("subresources", "scale")
+		if !strings.HasPrefix(sub.Scale.SpecReplicasPath, ".spec.") {
+			errs = append(errs, field.Invalid(sp.Child("specReplicasPath"), sub.Scale.SpecReplicasPath, "should be a json path under .spec"))
+		}
+		if !strings.HasPrefix(sub.Scale.StatusReplicasPath, ".status.") {
+			errs = append(errs, field.Invalid(sp.Child("statusReplicasPath"), sub.Scale.StatusReplicasPath, "should be a json path under .status"))
+		}
+	}
+	for i, col := range v.AdditionalPrinterColumns {
+		errs = append(errs, validatePrinterColumn(&col, path.Child("additionalPrinterColumns").Index(i))...)
+	}
+	return errs
+}
+
+func validatePrinterColumn(col *apiextensionsv1.CustomResourceColumnDefinition, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if col.Name == "" {
+		errs = append(errs, field.Required(path.Child("name"), ""))
+	}
+	if !slices.Contains(printerTypes, col.Type) {
+		errs = append(errs, field.NotSupported(path.Child("type"), col.Type, printerTypes))
+	}
+	jp := path.Child("jsonPath")
+	switch {
+	case col.JSONPath == "":
+		errs = append(errs, field.Required(jp, ""))
+	case !strings.HasPrefix(col.JSONPath, "."):
+		errs = append(errs, field.Invalid(jp, col.JSONPath, "must be a simple json path starting with ."))
+	default:
+		if err := jsonpath.New(col.Name).Parse("{" + col.JSONPath + "}"); err != nil {
+			errs = append(errs, field.Invalid(jp, col.JSONPath, fmt.Sprintf("must be a valid JSONPath: %v", err)))
+		}
+	}
+	return errs
+}
