@@ -172,27 +172,27 @@ func (f *Feed) Run(ctx context.Context) error {
 	f.mu.Unlock()
 	defer f.running.Done()
 
-	ctx, cancel := context.WithCancel(ctx)
+	// Goroutines started here end before Run returns: cancel runs first.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
+	wg.Go(func() {
 		select {
 		case <-f.stop:
 			cancel()
-		case <-ctx.Done():
+		case <-rctx.Done():
 		}
-	}()
-	if err := f.Start(ctx); err != nil {
+	})
+	if err := f.Start(rctx); err != nil {
 		return f.runErr(ctx, err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { f.runCatchUp(ctx) })
-	defer wg.Wait()
-	err := f.runReader(ctx)
-	cancel()
-	return f.runErr(ctx, err)
+	wg.Go(func() { f.runCatchUp(rctx) })
+	return f.runErr(ctx, f.runReader(rctx))
 }
 
-// runErr maps an error at the end of Run: nil after Close.
+// runErr maps an error at the end of Run: nil after Close, then the
+// caller's ctx error, then err.
 func (f *Feed) runErr(ctx context.Context, err error) error {
 	select {
 	case <-f.stop:
@@ -238,7 +238,10 @@ func (f *Feed) runReader(ctx context.Context) error {
 
 // runCatchUp replays the log to unsynced watchers and sends progress events.
 func (f *Feed) runCatchUp(ctx context.Context) {
-	retry := time.NewTicker(f.opts.CatchUpInterval)
+	// retry is armed only while watchers lag, to wait for their buffers to
+	// drain; an idle feed does not wake up for it.
+	retry := time.NewTimer(f.opts.CatchUpInterval)
+	retry.Stop()
 	defer retry.Stop()
 	progress := time.NewTicker(f.opts.ProgressInterval / 2)
 	defer progress.Stop()
@@ -258,7 +261,17 @@ func (f *Feed) runCatchUp(ctx context.Context) {
 				break
 			}
 		}
+		if f.lagging() > 0 {
+			retry.Reset(f.opts.CatchUpInterval)
+		}
 	}
+}
+
+// lagging returns how many watchers are in catch-up.
+func (f *Feed) lagging() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.unsynced)
 }
 
 // Close stops Run and every watcher and waits for them. Watchers end with

@@ -256,8 +256,8 @@ func TestWatchRejectsCompactedAndFutureRevisions(t *testing.T) {
 	}
 }
 
-// lagging reports whether w is in the catch-up group.
-func (f *Feed) lagging(w *Watcher) bool {
+// isLagging reports whether w is in the catch-up group.
+func (f *Feed) isLagging(w *Watcher) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, ok := f.unsynced[w]
@@ -279,7 +279,7 @@ func TestSlowWatcherDoesNotDelayOthers(t *testing.T) {
 	}
 	want := expected(t, s, fast.opts, start, last)
 	checkSame(t, "fast", collect(t, fast, last), want)
-	if !f.lagging(slow) {
+	if !f.isLagging(slow) {
 		t.Fatal("slow watcher with a full buffer is not in catch-up")
 	}
 	checkSame(t, "slow", collect(t, slow, last), want)
@@ -446,8 +446,8 @@ func TestStepByStep(t *testing.T) {
 			break
 		}
 	}
-	if f.Revision() != revs[4] || !f.lagging(w) {
-		t.Fatalf("after Poll: revision %d (want %d), lagging %v (want true)", f.Revision(), revs[4], f.lagging(w))
+	if f.Revision() != revs[4] || !f.isLagging(w) {
+		t.Fatalf("after Poll: revision %d (want %d), lagging %v (want true)", f.Revision(), revs[4], f.isLagging(w))
 	}
 	var got []int64
 	for range 3 {
@@ -461,8 +461,8 @@ func TestStepByStep(t *testing.T) {
 	for len(w.Events()) > 0 {
 		got = append(got, (<-w.Events()).Revision)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(revs) || f.lagging(w) {
-		t.Fatalf("after CatchUp: got %v, want %v; lagging %v", got, revs, f.lagging(w))
+	if fmt.Sprint(got) != fmt.Sprint(revs) || f.isLagging(w) {
+		t.Fatalf("after CatchUp: got %v, want %v; lagging %v", got, revs, f.isLagging(w))
 	}
 	f.Tick()
 	if len(w.Events()) != 0 {
