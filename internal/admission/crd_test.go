@@ -52,8 +52,14 @@ func TestValidateCRD(t *testing.T) {
 	}{
 		{"valid", func(*apiextensionsv1.CustomResourceDefinition) {}, "", ""},
 		{"nameMismatch", func(c *apiextensionsv1.CustomResourceDefinition) { c.Name = "gadgets.example.com" }, "metadata.name", field.ErrorTypeInvalid},
-		{"groupWithoutDot", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Group = "example"; c.Name = "widgets.example" }, "spec.group", field.ErrorTypeInvalid},
-		{"pluralUpper", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Names.Plural = "1widgets"; c.Name = "1widgets.example.com" }, "spec.names.plural", field.ErrorTypeInvalid},
+		{"groupWithoutDot", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Group = "example"
+			c.Name = "widgets.example"
+		}, "spec.group", field.ErrorTypeInvalid},
+		{"pluralUpper", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Names.Plural = "1widgets"
+			c.Name = "1widgets.example.com"
+		}, "spec.names.plural", field.ErrorTypeInvalid},
 		{"singularBad", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Names.Singular = "wid_get" }, "spec.names.singular", field.ErrorTypeInvalid},
 		{"kindMissing", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Names.Kind = "" }, "spec.names.kind", field.ErrorTypeRequired},
 		{"listKindSameAsKind", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Names.ListKind = "Widget" }, "spec.names.listKind", field.ErrorTypeInvalid},
@@ -77,15 +83,21 @@ func TestValidateCRD(t *testing.T) {
 		{"schemaNotStructural", func(c *apiextensionsv1.CustomResourceDefinition) {
 			c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["bad"] = apiextensionsv1.JSONSchemaProps{}
 		}, v0 + ".schema.openAPIV3Schema.properties[bad].type", field.ErrorTypeRequired},
-		{"columnName", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Versions[0].AdditionalPrinterColumns[0].Name = "" }, v0 + ".additionalPrinterColumns[0].name", field.ErrorTypeRequired},
-		{"columnType", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Versions[0].AdditionalPrinterColumns[0].Type = "float" }, v0 + ".additionalPrinterColumns[0].type", field.ErrorTypeNotSupported},
+		{"columnName", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Versions[0].AdditionalPrinterColumns[0].Name = ""
+		}, v0 + ".additionalPrinterColumns[0].name", field.ErrorTypeRequired},
+		{"columnType", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Versions[0].AdditionalPrinterColumns[0].Type = "float"
+		}, v0 + ".additionalPrinterColumns[0].type", field.ErrorTypeNotSupported},
 		{"columnJSONPath", func(c *apiextensionsv1.CustomResourceDefinition) {
 			c.Spec.Versions[0].AdditionalPrinterColumns[0].JSONPath = ".spec[image"
 		}, v0 + ".additionalPrinterColumns[0].jsonPath", field.ErrorTypeInvalid},
 		{"scalePaths", func(c *apiextensionsv1.CustomResourceDefinition) {
 			c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{SpecReplicasPath: ".spec.replicas", StatusReplicasPath: ".spec.replicas"}
 		}, v0 + ".subresources.scale.statusReplicasPath", field.ErrorTypeInvalid},
-		{"conversionWebhook", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Conversion.Strategy = apiextensionsv1.WebhookConverter }, "spec.conversion.strategy", field.ErrorTypeNotSupported},
+		{"conversionWebhook", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Conversion.Strategy = apiextensionsv1.WebhookConverter
+		}, "spec.conversion.strategy", field.ErrorTypeNotSupported},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
