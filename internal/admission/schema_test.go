@@ -34,7 +34,8 @@ const widgetSchema = `{
         "template": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true},
         "choice": {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
           "oneOf": [{"required": ["a"]}, {"required": ["b"]}]},
-        "notEmpty": {"type": "string", "not": {"enum": [""]}}
+        "notEmpty": {"type": "string", "not": {"enum": [""]}},
+        "anyPort": {"type": "string", "anyOf": [{"pattern": "^[0-9]+$"}, {"enum": ["http", "https"]}]}
       }
     },
     "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}}
@@ -104,10 +105,11 @@ func TestValidate(t *testing.T) {
 		{"arrayOfObjects", `{"image":"a","ports":[{"name":1}]}`, "spec.ports[0].name", field.ErrorTypeTypeInvalid, ""},
 		{"preserveUnknown", `{"image":"a","extra":{"anything":[1,2]}}`, "", "", ""},
 		{"embeddedResource", `{"image":"a","template":{"kind":"Pod"}}`, "spec.template.apiVersion", field.ErrorTypeRequired, ""},
-		{"oneOfNone", `{"image":"a","choice":{}}`, "spec.choice", field.ErrorTypeInvalid, "must validate one and only one schema (oneOf)"},
+		{"oneOfNone", `{"image":"a","choice":{}}`, "spec.choice", field.ErrorTypeInvalid, `"spec.choice" must validate one and only one schema (oneOf). Found 0 valid alternatives`},
 		{"oneOfBoth", `{"image":"a","choice":{"a":"x","b":"y"}}`, "spec.choice", field.ErrorTypeInvalid, "must validate one and only one schema (oneOf)"},
 		{"oneOfOne", `{"image":"a","choice":{"a":"x"}}`, "", "", ""},
-		{"not", `{"image":"a","notEmpty":""}`, "spec.notEmpty", field.ErrorTypeInvalid, "should not validate the schema in not"},
+		{"not", `{"image":"a","notEmpty":""}`, "spec.notEmpty", field.ErrorTypeInvalid, `"spec.notEmpty" must not validate the schema (not)`},
+		{"anyOf", `{"image":"a","port":"x","anyPort":"x"}`, "spec.anyPort", field.ErrorTypeInvalid, `"spec.anyPort" must validate at least one schema (anyOf)`},
 		{"objectType", `"x"`, "spec", field.ErrorTypeTypeInvalid, `spec in body must be of type object: "string"`},
 	}
 	for _, tc := range cases {

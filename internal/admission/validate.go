@@ -21,8 +21,8 @@ func (s *Schema) Validate(obj map[string]any) field.ErrorList {
 	return errs
 }
 
-// validate appends the errors of v against n to errs. It returns false when
-// v has the wrong type, so that callers stop there.
+// validate appends the errors of v against n to errs. A value of the wrong
+// type gets one error and no further checks.
 func validate(n *node, v any, path *field.Path, errs *field.ErrorList) {
 	if v == nil {
 		if !n.nullable && !n.preserve {
@@ -185,7 +185,7 @@ func validateJunctors(n *node, v any, path *field.Path, errs *field.ErrorList) {
 	if len(n.anyOf) > 0 {
 		matched := slices.ContainsFunc(n.anyOf, func(sub *node) bool { return matches(sub, v, path) })
 		if !matched {
-			*errs = append(*errs, field.Invalid(path, v, fmt.Sprintf("%s in body must validate at least one schema (anyOf)", name(path))))
+			*errs = append(*errs, field.Invalid(path, v, fmt.Sprintf("%q must validate at least one schema (anyOf)", name(path))))
 		}
 	}
 	if len(n.oneOf) > 0 {
@@ -196,11 +196,11 @@ func validateJunctors(n *node, v any, path *field.Path, errs *field.ErrorList) {
 			}
 		}
 		if count != 1 {
-			*errs = append(*errs, field.Invalid(path, v, fmt.Sprintf("%s in body must validate one and only one schema (oneOf)", name(path))))
+			*errs = append(*errs, field.Invalid(path, v, fmt.Sprintf("%q must validate one and only one schema (oneOf). Found %d valid alternatives", name(path), count)))
 		}
 	}
 	if n.not != nil && matches(n.not, v, path) {
-		*errs = append(*errs, field.Invalid(path, v, fmt.Sprintf("%s in body should not validate the schema in not", name(path))))
+		*errs = append(*errs, field.Invalid(path, v, fmt.Sprintf("%q must not validate the schema (not)", name(path))))
 	}
 }
 
