@@ -21,9 +21,10 @@
 // x-kubernetes-* extensions (except the int-or-string anyOf/allOf idiom), and
 // properties/items that have a counterpart in the structural schema.
 // Defaults must validate against their own schema and must not contain
-// fields that pruning would drop. Not checked: list-type/map-keys
-// extensions, CEL rules, the metadata properties allowed at the root, and
-// the type of enum values.
+// fields that pruning would drop; the root has no default. Not checked:
+// list-type/map-keys extensions, CEL rules, the metadata properties allowed
+// at the root, the type of enum values, and the metadata of embedded
+// resources (kept whole by Prune, not validated by Validate).
 package admission
 
 import (
@@ -93,6 +94,9 @@ func NewSchema(props *apiextensionsv1.JSONSchemaProps, path *field.Path) (*Schem
 	var errs field.ErrorList
 	if props.Type != "object" {
 		errs = append(errs, field.Invalid(path.Child("type"), props.Type, "must be object at the root"))
+	}
+	if props.Default != nil {
+		errs = append(errs, field.Forbidden(path.Child("default"), "must not be set at the root"))
 	}
 	c := compiler{}
 	root := c.compile(props, path, nil, structuralNode)

@@ -212,6 +212,7 @@ func TestNewSchemaRejects(t *testing.T) {
 		typ    field.ErrorType
 	}{
 		{"rootNotObject", `{"type":"string"}`, "root.type", field.ErrorTypeInvalid},
+		{"rootDefault", `{"type":"object","default":{}}`, "root.default", field.ErrorTypeForbidden},
 		{"missingType", `{"type":"object","properties":{"a":{}}}`, "root.properties[a].type", field.ErrorTypeRequired},
 		{"unknownType", `{"type":"object","properties":{"a":{"type":"float"}}}`, "root.properties[a].type", field.ErrorTypeNotSupported},
 		{"ref", `{"type":"object","properties":{"a":{"type":"string","$ref":"#/x"}}}`, "root.properties[a].$ref", field.ErrorTypeForbidden},
@@ -252,18 +253,37 @@ func TestNewSchemaAcceptsIntOrStringIdiom(t *testing.T) {
 	mustSchema(t, `{"type":"object","properties":{"p":{"x-kubernetes-int-or-string":true,"allOf":[{"anyOf":[{"type":"integer"},{"type":"string"}]}]}}}`)
 }
 
-func BenchmarkValidate(b *testing.B) {
-	s := mustSchema(b, widgetSchema)
-	raw := `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"image":"nginx","replicas":3,"ratio":1.5,
+// benchWidget is a 0.6 KiB widget that satisfies widgetSchema.
+const benchWidget = `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"image":"nginx","replicas":3,"ratio":1.5,
 		"mode":"slow","enabled":true,"port":"http","since":"2024-01-02T03:04:05Z","note":"hello","tags":["a","b","c"],
 		"labels":{"x":"1","y":"2"},"ports":[{"name":"http","protocol":"TCP"},{"name":"https","protocol":"TCP"},{"name":"dns","protocol":"UDP"}],
 		"extra":{"free":"form","numbers":[1,2,3,4,5,6,7,8]},"template":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"nginx:1.27"}]}},
 		"choice":{"a":"x"},"notEmpty":"yes"},"status":{"ready":true}}`
-	obj := mustObject(b, raw)
-	b.SetBytes(int64(len(raw)))
+
+func BenchmarkValidate(b *testing.B) {
+	s := mustSchema(b, widgetSchema)
+	obj := mustObject(b, benchWidget)
+	b.SetBytes(int64(len(benchWidget)))
 	b.ReportAllocs()
 	for b.Loop() {
 		if errs := s.Validate(obj); len(errs) > 0 {
+			b.Fatal(errs)
+		}
+	}
+}
+
+// BenchmarkAdmit measures the registry's path: prune, default and validate
+// a fresh copy of the object.
+func BenchmarkAdmit(b *testing.B) {
+	s := mustSchema(b, widgetSchema)
+	obj := mustObject(b, benchWidget)
+	b.SetBytes(int64(len(benchWidget)))
+	b.ReportAllocs()
+	for b.Loop() {
+		o := deepCopy(obj).(map[string]any)
+		s.Prune(o)
+		s.Default(o)
+		if errs := s.Validate(o); len(errs) > 0 {
 			b.Fatal(errs)
 		}
 	}
