@@ -1,18 +1,32 @@
 // Package server wires storage, the change feed, the registry and the HTTP
 // API into one Setpoint server. It is the only place parts are connected.
-//
-// API CONTRACT (skeleton written by the lead).
 package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/setpoint/setpoint/internal/apiserver"
+	"github.com/setpoint/setpoint/internal/feed"
+	"github.com/setpoint/setpoint/internal/registry"
+	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/storage/sqlite"
 )
 
 // Config is everything a server needs. Zero values take the documented
-// defaults; Validate reports bad values.
+// defaults.
 type Config struct {
 	// DataDir holds the SQLite database. Default "./setpoint-data".
 	DataDir string
@@ -35,17 +49,240 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Server is a running Setpoint server.
-type Server struct{}
+// Defaults of Config's fields.
+const (
+	DefaultDataDir            = "./setpoint-data"
+	DefaultListen             = "127.0.0.1:6443"
+	DefaultMaxBodyBytes       = 3 << 20
+	DefaultCompactionWindow   = 5 * time.Minute
+	DefaultCompactionInterval = time.Minute
+)
 
-// New checks cfg and opens storage. It does not listen until Run.
-func New(cfg Config) (*Server, error) { panic("unimplemented") }
+// databaseFile is the SQLite database's name inside Config.DataDir.
+const databaseFile = "setpoint.db"
 
-// Run serves until ctx ends, then shuts down gracefully and closes storage.
-func (s *Server) Run(ctx context.Context) error { panic("unimplemented") }
+// shutdownGrace is how long Run waits for requests in flight to finish
+// once its context ends. Watches are ended at once.
+const shutdownGrace = 10 * time.Second
+
+func (c *Config) withDefaults() error {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.CompactionWindow == 0 {
+		c.CompactionWindow = DefaultCompactionWindow
+	}
+	if c.CompactionInterval == 0 {
+		c.CompactionInterval = DefaultCompactionInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	var errs []error
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxBodyBytes %d is negative", c.MaxBodyBytes))
+	}
+	if c.CompactionWindow < 0 {
+		errs = append(errs, fmt.Errorf("CompactionWindow %v is negative", c.CompactionWindow))
+	}
+	if c.CompactionInterval < 0 {
+		errs = append(errs, fmt.Errorf("CompactionInterval %v is negative", c.CompactionInterval))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("server: invalid config: %w", err)
+	}
+	return nil
+}
+
+// Server is a Setpoint server: built by New, run once by Run.
+type Server struct {
+	cfg   Config
+	store storage.Store
+	feed  *feed.Feed
+	reg   *registry.Registry
+
+	ready chan struct{}
+	// addr is set before ready is closed and not changed after.
+	addr string
+}
+
+// New checks cfg and opens storage. It does not listen until Run; if New
+// fails nothing is left open.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: create data directory: %w", err)
+	}
+	store, err := sqlite.Open(context.Background(), filepath.Join(cfg.DataDir, databaseFile), sqlite.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("server: open storage: %w", err)
+	}
+	f := feed.New(store, feed.Options{})
+	reg, err := registry.New(registry.Options{Store: store, Feed: f})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close())
+	}
+	return &Server{cfg: cfg, store: store, feed: f, reg: reg, ready: make(chan struct{})}, nil
+}
 
 // Ready is closed when the server accepts requests.
-func (s *Server) Ready() <-chan struct{} { panic("unimplemented") }
+func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Addr returns the address the server listens on, once Ready.
-func (s *Server) Addr() string { panic("unimplemented") }
+// Addr returns the address the server listens on once Ready, and ""
+// before.
+func (s *Server) Addr() string {
+	select {
+	case <-s.ready:
+		return s.addr
+	default:
+		return ""
+	}
+}
+
+// Run serves until ctx ends, then shuts down gracefully and closes
+// storage. It returns ctx's error after a shutdown that ctx asked for, and
+// the first failure of a part otherwise. Run may be called once.
+func (s *Server) Run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var wg sync.WaitGroup
+	defer func() {
+		cancel(nil)
+		wg.Wait()
+		err = errors.Join(err, s.reg.Close(), s.feed.Close(), s.store.Close())
+	}()
+	// fail ends the server because a part stopped.
+	fail := func(what string, err error) {
+		if ctx.Err() == nil {
+			cancel(fmt.Errorf("server: %s stopped: %w", what, err))
+		}
+	}
+	wg.Go(func() { fail("change feed", s.feed.Run(ctx)) })
+	if err := s.reg.Start(ctx); err != nil {
+		return fmt.Errorf("server: start registry: %w", err)
+	}
+	compactor := storage.NewCompactor(s.store, storage.CompactorOptions{
+		Window: s.cfg.CompactionWindow, Interval: s.cfg.CompactionInterval, Logger: s.cfg.Logger,
+	})
+	wg.Go(func() { fail("compactor", compactor.Run(ctx)) })
+
+	handler, err := s.handler()
+	if err != nil {
+		return err
+	}
+	ln := s.cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+			return fmt.Errorf("server: listen: %w", err)
+		}
+	}
+	s.addr = ln.Addr().String()
+	if s.cfg.KubeconfigPath != "" {
+		if err := writeKubeconfig(s.cfg.KubeconfigPath, "http://"+s.addr); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	return s.serve(ctx, ln, handler)
+}
+
+// handler builds the HTTP API with the server's metrics and readiness.
+func (s *Server) handler() (http.Handler, error) {
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := apiserver.New(apiserver.Options{
+		Registry:     s.reg,
+		MaxBodyBytes: s.cfg.MaxBodyBytes,
+		Logger:       s.cfg.Logger,
+		Metrics:      metrics,
+		Ready: func(ctx context.Context) error {
+			_, err := s.store.CurrentRevision(ctx)
+			return err
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: build HTTP API: %w", err)
+	}
+	return h, nil
+}
+
+// serve runs the HTTP server on ln until ctx ends. Watches end as soon as
+// shutdown starts; other requests get shutdownGrace to finish.
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	watches, endWatches := context.WithCancel(context.Background())
+	defer endWatches()
+	srv := &http.Server{
+		Handler:           endOnShutdown(watches, h),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	close(s.ready)
+	s.cfg.Logger.Info("serving", "addr", s.addr, "data", s.cfg.DataDir)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("server: serve HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	endWatches()
+	grace, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(grace); err != nil {
+		srv.Close()
+		s.cfg.Logger.Warn("requests still running at shutdown were cut off", "err", err)
+	}
+	<-served
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return ctx.Err()
+}
+
+// endOnShutdown ends the context of long-running requests (watches) when
+// watches ends, so a graceful shutdown does not wait for them.
+func endOnShutdown(watches context.Context, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isWatch(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(watches, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// isWatch reports whether r asks for a watch stream: ?watch=true, or a
+// legacy path with "watch" after the group version (/api/v1/watch/...,
+// /apis/<group>/<version>/watch/...).
+func isWatch(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	if v := r.URL.Query().Get("watch"); v == "true" || v == "1" {
+		return true
+	}
+	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 5)
+	switch {
+	case len(parts) > 2 && parts[0] == "api":
+		return parts[2] == "watch"
+	case len(parts) > 3 && parts[0] == "apis":
+		return parts[3] == "watch"
+	}
+	return false
+}
