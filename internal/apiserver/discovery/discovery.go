@@ -3,12 +3,19 @@
 // aggregated discovery (apidiscovery.k8s.io/v2) and OpenAPI v3. It builds
 // documents only; the apiserver package writes them to HTTP.
 //
+// Documents are built once per set of served resources (see cache.go) and
+// shared between callers: callers must not modify what they get back.
+//
 // API CONTRACT (skeleton written by the lead; the discovery owner fills it in
 // and may add to it, but must not change these signatures without telling the
 // apiserver owner).
 package discovery
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"runtime"
+
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
@@ -16,30 +23,77 @@ import (
 	"github.com/setpoint/setpoint/internal/registry"
 )
 
+// The server reports itself as the Kubernetes release whose client
+// libraries it is built and tested with (k8s.io/* v0.37 in go.mod). kubectl
+// compares its own minor version with the server's and warns about an
+// unsupported skew when they are more than one minor apart, and charts and
+// operators gate features on the server version, so a non-Kubernetes
+// number would trigger warnings or wrong feature checks. The "+setpoint"
+// suffix is semver build metadata (as k3s does with "+k3s1"), not a
+// pre-release tag: "v1.37.0-setpoint" would sort below v1.37.0 and fail
+// constraints such as ">=1.30.0" in tools that use semver ranges (Helm).
+const (
+	kubeMajor  = "1"
+	kubeMinor  = "37"
+	gitVersion = "v" + kubeMajor + "." + kubeMinor + ".0+setpoint"
+)
+
 // Version is the document served at /version.
-func Version() version.Info { panic("unimplemented") }
+func Version() version.Info {
+	return version.Info{
+		Major:          kubeMajor,
+		Minor:          kubeMinor,
+		EmulationMajor: kubeMajor,
+		EmulationMinor: kubeMinor,
+		GitVersion:     gitVersion,
+		GitTreeState:   "clean",
+		BuildDate:      "1970-01-01T00:00:00Z",
+		GoVersion:      runtime.Version(),
+		Compiler:       runtime.Compiler,
+		Platform:       runtime.GOOS + "/" + runtime.GOARCH,
+	}
+}
 
 // Legacy is the document served at /api.
-func Legacy() *metav1.APIVersions { panic("unimplemented") }
+//
+// Kubernetes also lists the address clients should use per client CIDR
+// (one entry for 0.0.0.0/0). Neither client-go nor kubectl reads it, and
+// this package does not know the address clients reach the server at, so
+// the list is empty (serialized as [] since the field is required).
+func Legacy() *metav1.APIVersions {
+	return &metav1.APIVersions{
+		TypeMeta:                   metav1.TypeMeta{Kind: "APIVersions"},
+		Versions:                   []string{"v1"},
+		ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{},
+	}
+}
 
 // Groups is the document served at /apis (the core group is not in it).
-func Groups(reg *registry.Registry) *metav1.APIGroupList { panic("unimplemented") }
+func Groups(reg *registry.Registry) *metav1.APIGroupList {
+	return docsFor(reg).plain().groups
+}
 
 // Group is the document served at /apis/<group>; false if not served.
 func Group(reg *registry.Registry, group string) (*metav1.APIGroup, bool) {
-	panic("unimplemented")
+	g, ok := docsFor(reg).plain().group[group]
+	return g, ok
 }
 
 // Resources is the document served at /api/v1 (group "") and
 // /apis/<group>/<version>; false if not served.
 func Resources(reg *registry.Registry, group, version string) (*metav1.APIResourceList, bool) {
-	panic("unimplemented")
+	l, ok := docsFor(reg).plain().resources[groupVersion(group, version)]
+	return l, ok
 }
 
 // Aggregated is the aggregated discovery document: for /api when legacy
 // is true (the core group), for /apis otherwise.
 func Aggregated(reg *registry.Registry, legacy bool) *apidiscoveryv2.APIGroupDiscoveryList {
-	panic("unimplemented")
+	a := docsFor(reg).aggregated()
+	if legacy {
+		return a.legacy
+	}
+	return a.groups
 }
 
 // OpenAPIIndex is the document served at /openapi/v3: one entry per
@@ -50,3 +104,103 @@ func OpenAPIIndex(reg *registry.Registry) []byte { panic("unimplemented") }
 // OpenAPI is the OpenAPI v3 document of one group-version path (as listed
 // in OpenAPIIndex, without the /openapi/v3/ prefix); false if not served.
 func OpenAPI(reg *registry.Registry, path string) ([]byte, bool) { panic("unimplemented") }
+
+// plainDocs are the non-aggregated discovery documents of one snapshot.
+type plainDocs struct {
+	groups *metav1.APIGroupList
+	// group is keyed by group name (not the core group).
+	group map[string]*metav1.APIGroup
+	// resources is keyed by group version ("v1", "<group>/<version>").
+	resources map[string]*metav1.APIResourceList
+}
+
+// groupVersion is the apiVersion string of group and version.
+func groupVersion(group, version string) string {
+	if group == "" {
+		return version
+	}
+	return group + "/" + version
+}
+
+// statusVerbs are the verbs of every status subresource.
+var statusVerbs = []string{"get", "patch", "update"}
+
+// buildPlain builds the documents of /apis, /apis/<group>, /api/v1 and
+// /apis/<group>/<version> from a Groups snapshot.
+func buildPlain(groups []registry.GroupVersions) *plainDocs {
+	d := &plainDocs{
+		groups: &metav1.APIGroupList{
+			TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
+			Groups:   []metav1.APIGroup{},
+		},
+		group:     map[string]*metav1.APIGroup{},
+		resources: map[string]*metav1.APIResourceList{},
+	}
+	for _, g := range groups {
+		for _, v := range g.Versions {
+			gv := groupVersion(g.Group, v)
+			d.resources[gv] = resourceList(gv, g.Resources[v])
+		}
+		if g.Group == "" || len(g.Versions) == 0 {
+			continue
+		}
+		apiGroup := metav1.APIGroup{
+			TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
+			Name:     g.Group,
+		}
+		for _, v := range g.Versions {
+			apiGroup.Versions = append(apiGroup.Versions, metav1.GroupVersionForDiscovery{
+				GroupVersion: groupVersion(g.Group, v), Version: v,
+			})
+		}
+		apiGroup.PreferredVersion = apiGroup.Versions[0]
+		d.group[g.Group] = &apiGroup
+		listed := apiGroup
+		listed.TypeMeta = metav1.TypeMeta{}
+		d.groups.Groups = append(d.groups.Groups, listed)
+	}
+	return d
+}
+
+// resourceList is the APIResourceList of one group version.
+func resourceList(gv string, resources []*registry.Resource) *metav1.APIResourceList {
+	l := &metav1.APIResourceList{
+		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
+		GroupVersion: gv,
+		APIResources: []metav1.APIResource{},
+	}
+	for _, res := range resources {
+		l.APIResources = append(l.APIResources, metav1.APIResource{
+			Name:               res.Resource,
+			SingularName:       res.SingularName,
+			Namespaced:         res.Namespaced,
+			Kind:               res.Kind,
+			Verbs:              res.Verbs,
+			ShortNames:         res.ShortNames,
+			Categories:         res.Categories,
+			StorageVersionHash: storageVersionHash(res),
+		})
+		if res.HasStatus {
+			l.APIResources = append(l.APIResources, metav1.APIResource{
+				Name:       res.Resource + "/status",
+				Namespaced: res.Namespaced,
+				Kind:       res.Kind,
+				Verbs:      statusVerbs,
+			})
+		}
+	}
+	return l
+}
+
+// storageVersionHash identifies the version objects of res are stored in,
+// computed as Kubernetes does (first 8 bytes of the SHA-256 of
+// "<group>/<storage version>/<kind>", base64), so storage-version
+// migration tools see a change exactly when the storage version changes.
+func storageVersionHash(res *registry.Resource) string {
+	v := res.StorageVersion
+	if v == "" {
+		v = res.Version
+	}
+	sum := sha256.Sum256([]byte(res.Group + "/" + v + "/" + res.Kind))
+	return base64.StdEncoding.EncodeToString(sum[:8])
+}
