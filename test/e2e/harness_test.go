@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// setpointBin is the binary under test: $SETPOINT_BIN, or one TestMain built.
+var setpointBin string
+
+// listeningPrefix starts the line "setpoint serve" prints on stderr once it
+// accepts requests; the address follows it.
+const listeningPrefix = "Setpoint is listening on "
+
+// Timeouts for process life-cycle steps. They bound waits on events; no test
+// sleeps for them.
+const (
+	startTimeout = 60 * time.Second
+	stopTimeout  = 30 * time.Second
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+// runTests finds or builds the binary, then runs the tests.
+func runTests(m *testing.M) int {
+	setpointBin = os.Getenv("SETPOINT_BIN")
+	if setpointBin == "" {
+		dir, err := os.MkdirTemp("", "setpoint-e2e-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: temp dir for the binary:", err)
+			return 2
+		}
+		defer os.RemoveAll(dir)
+		setpointBin = filepath.Join(dir, "setpoint")
+		build := exec.Command("go", "build", "-o", setpointBin, "./cmd/setpoint")
+		build.Dir = filepath.Join("..", "..")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: build setpoint: %v\n%s", err, out)
+			return 2
+		}
+	}
+	if _, err := os.Stat(setpointBin); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: SETPOINT_BIN:", err)
+		return 2
+	}
+	return m.Run()
+}
+
+// server is one "setpoint serve" process on a data directory that outlives
+// the process, so a test can stop, kill and restart it.
+type server struct {
+	t       testing.TB
+	dataDir string
+	// kubeconfig is where the server writes its kubeconfig.
+	kubeconfig string
+	// extraArgs are appended to every start's command line.
+	extraArgs []string
+
+	// The fields below describe the current process; start sets them.
+	proc *process
+	// addr is the host:port the current process printed.
+	addr string
+	// config reaches the current process; tests copy it before changing it.
+	config *rest.Config
+
+	// logs holds the stderr of every process this server ran, in order.
+	logs []*lineLog
+}
+
+// process is one run of the binary.
+type process struct {
+	cmd *exec.Cmd
+	// exited is closed once the process has exited and err is set.
+	exited chan struct{}
+	err    error
+}
+
+// startServer starts a server on a fresh data directory and stops it when
+// the test ends. Its stderr goes to the test log if the test fails.
+func startServer(t testing.TB, extraArgs ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{
+		t:          t,
+		dataDir:    filepath.Join(dir, "data"),
+		kubeconfig: filepath.Join(dir, "kubeconfig"),
+		extraArgs:  extraArgs,
+	}
+	t.Cleanup(func() {
+		if s.running() {
+			s.stop()
+		}
+		if t.Failed() {
+			for i, l := range s.logs {
+				t.Logf("stderr of setpoint process %d:\n%s", i+1, l.String())
+			}
+		}
+	})
+	s.start()
+	return s
+}
+
+// running reports whether the current process has not exited yet.
+func (s *server) running() bool {
+	if s.proc == nil {
+		return false
+	}
+	select {
+	case <-s.proc.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// start runs the binary on s.dataDir and waits for its listening line.
+func (s *server) start() {
+	s.t.Helper()
+	if s.running() {
+		s.t.Fatal("start: the server is already running")
+	}
+	log := newLineLog(listeningPrefix)
+	s.logs = append(s.logs, log)
+	args := append([]string{"serve",
+		"--data-dir", s.dataDir,
+		"--listen", "127.0.0.1:0",
+		"--kubeconfig-out", s.kubeconfig,
+	}, s.extraArgs...)
+	cmd := exec.Command(setpointBin, args...)
+	cmd.Stdout = log
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", setpointBin, err)
+	}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	s.proc = p
+
+	timeout := time.NewTimer(startTimeout)
+	defer timeout.Stop()
+	select {
+	case addr := <-log.found:
+		s.addr = addr
+	case <-p.exited:
+		s.t.Fatalf("setpoint exited before listening: %v\n%s", p.err, log.String())
+	case <-timeout.C:
+		s.kill()
+		s.t.Fatalf("setpoint did not print %q within %v\n%s", listeningPrefix, startTimeout, log.String())
+	}
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	if err != nil {
+		s.t.Fatalf("load the kubeconfig the server wrote: %v", err)
+	}
+	if !strings.Contains(cfg.Host, s.addr) {
+		s.t.Fatalf("kubeconfig points at %q, the server listens on %q", cfg.Host, s.addr)
+	}
+	// The suite drives load on purpose: no client-side throttling.
+	cfg.QPS = 1e6
+	cfg.Burst = 1e6
+	s.config = cfg
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop() {
+	s.t.Helper()
+	p := s.proc
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.t.Fatalf("SIGTERM: %v", err)
+	}
+	timeout := time.NewTimer(stopTimeout)
+	defer timeout.Stop()
+	select {
+	case <-p.exited:
+	case <-timeout.C:
+		s.kill()
+		s.t.Fatalf("setpoint did not exit within %v of SIGTERM", stopTimeout)
+	}
+	if p.err != nil {
+		s.t.Errorf("setpoint exited uncleanly after SIGTERM: %v", p.err)
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (s *server) kill() {
+	s.t.Helper()
+	p := s.proc
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.t.Fatalf("SIGKILL: %v", err)
+	}
+	<-p.exited
+}
+
+// restart stops the server cleanly and starts it again on the same data.
+func (s *server) restart() {
+	s.t.Helper()
+	s.stop()
+	s.start()
+}
+
+// restConfig returns a copy of the client configuration for the server.
+func (s *server) restConfig() *rest.Config {
+	return rest.CopyConfig(s.config)
+}
+
+// baseURL is the scheme and host to send raw HTTP requests to.
+func (s *server) baseURL() string {
+	return strings.TrimSuffix(s.config.Host, "/")
+}
+
+// lineLog keeps everything a process writes and reports the rest of the
+// first line that starts with a prefix, trimmed to its first word.
+type lineLog struct {
+	prefix string
+	// found receives the word after prefix once.
+	found chan string
+
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	scan int // offset in buf of the first byte not yet scanned for lines
+	seen bool
+}
+
+func newLineLog(prefix string) *lineLog {
+	return &lineLog{prefix: prefix, found: make(chan string, 1)}
+}
+
+// Write keeps p and looks for the prefix in each line it completes.
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	for !l.seen {
+		rest := l.buf.Bytes()[l.scan:]
+		end := bytes.IndexByte(rest, '\n')
+		if end < 0 {
+			break
+		}
+		line := string(rest[:end])
+		l.scan += end + 1
+		if i := strings.Index(line, l.prefix); i >= 0 {
+			word, _, _ := strings.Cut(line[i+len(l.prefix):], " ")
+			l.seen = true
+			l.found <- strings.TrimRight(word, ".")
+		}
+	}
+	return len(p), nil
+}
+
+// String returns everything written so far.
+func (l *lineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// testContext returns a context that ends with the test or after d.
+func testContext(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
