@@ -1,0 +1,64 @@
+package discovery_test
+
+import (
+	"testing"
+
+	"k8s.io/client-go/discovery"
+
+	setpointdiscovery "github.com/setpoint/setpoint/internal/apiserver/discovery"
+)
+
+func TestDocumentsRebuiltOnlyOnChange(t *testing.T) {
+	reg := newPopulated(t)
+	groups := setpointdiscovery.Groups(reg)
+	aggregated := setpointdiscovery.Aggregated(reg, false)
+	if setpointdiscovery.Groups(reg) != groups || setpointdiscovery.Aggregated(reg, false) != aggregated {
+		t.Fatal("documents rebuilt without a change")
+	}
+	other := newRegistry(t)
+	if n := len(setpointdiscovery.Groups(other).Groups); n != 1 {
+		t.Fatalf("second registry serves %d groups, want only apiextensions.k8s.io", n)
+	}
+	if setpointdiscovery.Groups(reg) != groups {
+		t.Fatal("documents of one registry rebuilt by another's")
+	}
+	createCRD(t, reg, map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "cogs.late.example.com"},
+		"spec": map[string]any{
+			"group": "late.example.com", "scope": "Cluster",
+			"names":    map[string]any{"plural": "cogs", "kind": "Cog"},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true}},
+		},
+	})
+	if _, ok := setpointdiscovery.Group(reg, "late.example.com"); !ok {
+		t.Fatal("new CRD's group not served")
+	}
+	if _, ok := setpointdiscovery.Resources(reg, "late.example.com", "v1"); !ok {
+		t.Fatal("new CRD's resources not served")
+	}
+	if got := setpointdiscovery.Aggregated(reg, false); got == aggregated || len(got.Items) != len(aggregated.Items)+1 {
+		t.Fatalf("aggregated document not rebuilt: %d items", len(got.Items))
+	}
+}
+
+func TestAcceptsAggregated(t *testing.T) {
+	tests := []struct {
+		accept string
+		want   bool
+	}{
+		{discovery.AcceptV2 + "," + discovery.AcceptV1, true},
+		{discovery.AcceptV2NoPeer + "," + discovery.AcceptV2 + "," + discovery.AcceptV1, true},
+		{"application/json; as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io", true},
+		{discovery.AcceptV1, false},
+		{"application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList, application/json", false},
+		{"application/yaml;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", false},
+		{"", false},
+		{"*/*", false},
+	}
+	for _, tt := range tests {
+		if got := setpointdiscovery.AcceptsAggregated(tt.accept); got != tt.want {
+			t.Errorf("AcceptsAggregated(%q) = %v, want %v", tt.accept, got, tt.want)
+		}
+	}
+}
