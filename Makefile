@@ -26,7 +26,7 @@ test-unit:
 test-e2e: build
 	cd test/e2e && SETPOINT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./...
 
-bench:
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	cd bench && $(GO) run . -out results
 
