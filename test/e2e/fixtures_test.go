@@ -290,3 +290,36 @@ func names(items []unstructured.Unstructured) []string {
 	}
 	return out
 }
+
+// waitForObject gets name with cl and, unless cond holds, watches it from
+// there until cond holds. The object must not be deleted meanwhile.
+func waitForObject(t testing.TB, cl dynamic.ResourceInterface, name string, cond func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
+	t.Helper()
+	ctx := testContext(t, 30*time.Second)
+	got := mustGet(t, ctx, cl, name)
+	if cond(got) {
+		return got
+	}
+	w, err := cl.Watch(ctx, metav1.ListOptions{
+		FieldSelector:   fields.OneTermEqualSelector("metadata.name", name).String(),
+		ResourceVersion: got.GetResourceVersion(),
+	})
+	if err != nil {
+		t.Fatalf("watch %s: %v", name, err)
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		u, ok := ev.Object.(*unstructured.Unstructured)
+		if !ok || ev.Type == watch.Error {
+			t.Fatalf("watch %s: %s event %v", name, ev.Type, ev.Object)
+		}
+		if ev.Type == watch.Deleted {
+			t.Fatalf("%s was deleted while waiting for a condition", name)
+		}
+		if cond(u) {
+			return u
+		}
+	}
+	t.Fatalf("watch of %s ended before the condition held (%v)", name, ctx.Err())
+	return nil
+}
