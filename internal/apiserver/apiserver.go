@@ -1,11 +1,15 @@
 // Package apiserver serves the registry over HTTP with the Kubernetes REST
 // paths, bodies and errors that kubectl and client-go expect.
 //
-// API CONTRACT (skeleton written by the lead; the apiserver owner fills it in).
+// The package only does HTTP: routing (routes.go), content negotiation
+// (negotiate.go), body decoding (decode.go) and encoding (encode.go), one
+// file per verb, and one place that turns errors into Status responses
+// (status.go). Semantics live in the registry.
 package apiserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -29,6 +33,44 @@ type Options struct {
 	Metrics *prometheus.Registry
 }
 
+// defaultMaxBodyBytes is Kubernetes' default request body limit.
+const defaultMaxBodyBytes = 3 << 20
+
+// server is the handler New returns.
+type server struct {
+	reg     *registry.Registry
+	maxBody int64
+	log     *slog.Logger
+	ready   func(context.Context) error
+	// metrics is nil when Options.Metrics is nil.
+	metrics *metrics
+}
+
 // New returns the handler for every path the server serves: resources,
 // discovery, OpenAPI, /version, /healthz, /livez, /readyz and /metrics.
-func New(opts Options) (http.Handler, error) { panic("unimplemented") }
+// It fails when Registry is missing or the metrics cannot be registered.
+func New(opts Options) (http.Handler, error) {
+	if opts.Registry == nil {
+		return nil, errors.New("apiserver: Options.Registry is required")
+	}
+	s := &server{
+		reg:     opts.Registry,
+		maxBody: opts.MaxBodyBytes,
+		log:     opts.Logger,
+		ready:   opts.Ready,
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = defaultMaxBodyBytes
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if opts.Metrics != nil {
+		m, err := newMetrics(opts.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		s.metrics = m
+	}
+	return s, nil
+}

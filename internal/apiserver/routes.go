@@ -1,0 +1,251 @@
+package apiserver
+
+import (
+	"errors"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/setpoint/setpoint/internal/registry"
+)
+
+// requestInfo is a resolved resource request.
+type requestInfo struct {
+	res       *registry.Resource
+	namespace string
+	name      string
+	// sub is "" or "status".
+	sub string
+	// verb is get, list, watch, create, update, patch, delete or
+	// deletecollection.
+	verb string
+	out  output
+}
+
+// statusWriter records the status code for metrics and panics; it keeps
+// Flush reachable through Unwrap for http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data to the client.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// metricLabels are the metric labels of one request, filled in by routing.
+type metricLabels struct {
+	verb, resource string
+}
+
+// ServeHTTP answers every request. A panic in a handler is logged and
+// answered with a 500 Status; it never takes the server down.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: w}
+	l := &metricLabels{verb: strings.ToLower(r.Method)}
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
+				panic(p)
+			}
+			s.log.Error("apiserver: panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			if sw.code == 0 {
+				s.writeError(sw, r, output{}, errors.New("panic"))
+			}
+		}
+		s.metrics.observe(l, sw.code, time.Since(start))
+	}()
+	s.route(sw, r, l)
+}
+
+// route dispatches on the path.
+func (s *server) route(w http.ResponseWriter, r *http.Request, l *metricLabels) {
+	path := r.URL.Path
+	switch path {
+	case "/healthz", "/livez":
+		s.serveHealth(w, r, nil)
+		return
+	case "/readyz":
+		s.serveHealth(w, r, s.ready)
+		return
+	case "/metrics":
+		s.serveMetrics(w, r)
+		return
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if slices.Contains(parts, "") && path != "/" {
+		s.writeError(w, r, output{}, errNotFound())
+		return
+	}
+	switch parts[0] {
+	case "version", "openapi":
+		s.serveDiscovery(w, r, parts)
+	case "api":
+		switch {
+		case len(parts) <= 2:
+			s.serveDiscovery(w, r, parts)
+		case parts[1] != "v1":
+			s.writeError(w, r, output{}, errNotFound())
+		default:
+			s.serveResource(w, r, l, "", "v1", parts[2:])
+		}
+	case "apis":
+		if len(parts) <= 3 {
+			s.serveDiscovery(w, r, parts)
+			return
+		}
+		s.serveResource(w, r, l, parts[1], parts[2], parts[3:])
+	default:
+		s.writeError(w, r, output{}, errNotFound())
+	}
+}
+
+// serveResource resolves and serves a request under a group-version.
+func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metricLabels, group, version string, rest []string) {
+	info, err := s.resolve(r, group, version, rest)
+	if info != nil {
+		l.verb, l.resource = info.verb, info.res.Resource
+	}
+	if err != nil {
+		out := output{}
+		if info != nil {
+			out = info.out
+		}
+		s.writeError(w, r, out, err)
+		return
+	}
+	switch info.verb {
+	case "get":
+		s.get(w, r, info)
+	case "list":
+		s.list(w, r, info)
+	case "watch":
+		s.watch(w, r, info)
+	case "create":
+		s.create(w, r, info)
+	case "update":
+		s.update(w, r, info)
+	case "patch":
+		s.patch(w, r, info)
+	case "delete":
+		s.delete(w, r, info)
+	case "deletecollection":
+		s.deleteCollection(w, r, info)
+	}
+}
+
+// resolve turns the path after /api/v1 or /apis/<group>/<version> into a
+// resource request: [watch/][namespaces/<ns>/]<resource>[/<name>[/status]].
+// /api/v1/namespaces/<name>/status is the namespace's status subresource.
+func (s *server) resolve(r *http.Request, group, version string, rest []string) (*requestInfo, error) {
+	legacyWatch := false
+	if rest[0] == "watch" {
+		legacyWatch = true
+		rest = rest[1:]
+	}
+	namespace, namespacedPath := "", false
+	if len(rest) >= 3 && rest[0] == "namespaces" && !(group == "" && len(rest) == 3 && rest[2] == "status") {
+		namespace, namespacedPath = rest[1], true
+		rest = rest[2:]
+	}
+	if len(rest) == 0 || len(rest) > 3 {
+		return nil, errNotFound()
+	}
+	res, ok := s.reg.Lookup(group, version, rest[0])
+	if !ok || (namespacedPath && !res.Namespaced) {
+		return nil, errNotFound()
+	}
+	info := &requestInfo{res: res, namespace: namespace}
+	if len(rest) > 1 {
+		info.name = rest[1]
+	}
+	if len(rest) > 2 {
+		info.sub = rest[2]
+		if info.sub != "status" || !res.HasStatus {
+			return nil, errNotFound()
+		}
+	}
+	if res.Namespaced && namespace == "" && info.name != "" {
+		return nil, errNotFound()
+	}
+	gr := schema.GroupResource{Group: res.Group, Resource: res.Resource}
+	info.verb = verbFor(r, info, legacyWatch)
+	if info.verb == "" || !slices.Contains(res.Verbs, info.verb) {
+		return nil, errMethodNotAllowed(gr, strings.ToLower(r.Method))
+	}
+	if legacyWatch && info.verb != "watch" {
+		return nil, errMethodNotAllowed(gr, strings.ToLower(r.Method))
+	}
+	out, err := negotiate(r.Header.Get("Accept"), info.verb, queryBool(r.URL.Query(), "pretty"))
+	info.out = out
+	if err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+// verbFor maps the method and path shape to a Kubernetes verb, "" when the
+// method is not allowed there.
+func verbFor(r *http.Request, info *requestInfo, legacyWatch bool) string {
+	allNamespaces := info.res.Namespaced && info.namespace == ""
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case legacyWatch:
+			if info.sub != "" {
+				return ""
+			}
+			return "watch"
+		case info.name != "":
+			return "get"
+		case queryBool(r.URL.Query(), "watch"):
+			return "watch"
+		}
+		return "list"
+	case http.MethodPost:
+		if info.name == "" && !allNamespaces {
+			return "create"
+		}
+	case http.MethodPut:
+		if info.name != "" {
+			return "update"
+		}
+	case http.MethodPatch:
+		if info.name != "" {
+			return "patch"
+		}
+	case http.MethodDelete:
+		switch {
+		case info.name != "" && info.sub == "":
+			return "delete"
+		case info.name == "" && !allNamespaces:
+			return "deletecollection"
+		}
+	}
+	return ""
+}
