@@ -46,6 +46,10 @@ type clients struct {
 func newClients(t testing.TB, s *server) *clients {
 	t.Helper()
 	cfg := s.restConfig()
+	// client-go's typed clients send protobuf bodies unless told otherwise;
+	// TestTypedClientDefaultProtobuf covers that, the rest of the suite
+	// speaks JSON.
+	cfg.ContentType = "application/json"
 	core, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatalf("core clientset: %v", err)

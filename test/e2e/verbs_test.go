@@ -537,8 +537,8 @@ func TestCustomResourceVerbs(t *testing.T) {
 		if w := rec.all(); len(w) != 0 {
 			t.Errorf("Ignore create: warnings %q, want none", w)
 		}
-		if _, err := wc.Create(ctx, widget(ns, "mode", nil, validSpec()), metav1.CreateOptions{FieldValidation: "Loose"}); !apierrors.IsBadRequest(err) {
-			t.Errorf("fieldValidation=Loose: want BadRequest, got %v", err)
+		if _, err := wc.Create(ctx, widget(ns, "mode", nil, validSpec()), metav1.CreateOptions{FieldValidation: "Loose"}); !apierrors.IsInvalid(err) {
+			t.Errorf("fieldValidation=Loose: want Invalid (CreateOptions), got %v", err)
 		}
 	})
 }
