@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/setpoint/setpoint/internal/apiserver"
 	"github.com/setpoint/setpoint/internal/feed"
@@ -182,10 +183,21 @@ const widgetCRD = `{
 // widgetsPath is the collection of widgets in namespace default.
 const widgetsPath = "/apis/example.com/v1/namespaces/default/widgets"
 
-// withWidgets creates the widget CRD.
+// withWidgets creates the widget CRD through the registry, so that tests
+// of small body limits can use it.
 func (e *env) withWidgets(t testing.TB) {
 	t.Helper()
-	e.expect(t, http.StatusCreated, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widgetCRD)
+	crds, ok := e.reg.Lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+	if !ok {
+		t.Fatal("CRDs not served")
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(widgetCRD), &obj); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Create(context.Background(), crds, "", &unstructured.Unstructured{Object: obj}, registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := e.reg.Lookup("example.com", "v1", "widgets"); !ok {
 		t.Fatal("widgets not served after the CRD was created")
 	}
