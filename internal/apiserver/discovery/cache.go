@@ -18,6 +18,9 @@ type docs struct {
 
 	aggregatedOnce sync.Once
 	aggregatedDocs *aggregatedDocs
+
+	openAPIOnce sync.Once
+	openAPIDocs *openAPIDocs
 }
 
 // plain returns the non-aggregated discovery documents.
@@ -30,6 +33,12 @@ func (d *docs) plain() *plainDocs {
 func (d *docs) aggregated() *aggregatedDocs {
 	d.aggregatedOnce.Do(func() { d.aggregatedDocs = buildAggregated(d.snapshot) })
 	return d.aggregatedDocs
+}
+
+// openAPI returns the OpenAPI v3 documents.
+func (d *docs) openAPI() *openAPIDocs {
+	d.openAPIOnce.Do(func() { d.openAPIDocs = buildOpenAPI(d.snapshot) })
+	return d.openAPIDocs
 }
 
 // cache maps each registry (weakly, so a closed registry is not kept

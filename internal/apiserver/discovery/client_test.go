@@ -20,8 +20,9 @@ import (
 	"github.com/setpoint/setpoint/internal/registry"
 )
 
-// discoveryServer serves the discovery documents of reg the way the
-// apiserver package does; with aggregated false it ignores requests for
+// discoveryServer serves the discovery and OpenAPI documents of reg the
+// way the apiserver package does (it fails requests for OpenAPI documents
+// whose hash is not current, to check that clients follow the index); with aggregated false it ignores requests for
 // the aggregated form, like an older server. It counts requests for
 // per-group-version resource lists.
 type discoveryServer struct {
@@ -36,6 +37,17 @@ func (s *discoveryServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	aggregated := s.aggregated && setpointdiscovery.AcceptsAggregated(r.Header.Get("Accept"))
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
+	case r.URL.Path == "/openapi/v3":
+		doc = json.RawMessage(setpointdiscovery.OpenAPIIndex(s.reg))
+	case strings.HasPrefix(r.URL.Path, "/openapi/v3/"):
+		path := strings.TrimPrefix(r.URL.Path, "/openapi/v3/")
+		var b []byte
+		b, ok = setpointdiscovery.OpenAPI(s.reg, path)
+		doc = json.RawMessage(b)
+		if hash, _ := setpointdiscovery.OpenAPIHash(s.reg, path); ok && r.URL.Query().Get("hash") != hash {
+			http.Error(w, "stale hash", http.StatusConflict)
+			return
+		}
 	case r.URL.Path == "/version":
 		doc = setpointdiscovery.Version()
 	case r.URL.Path == "/api" && aggregated:

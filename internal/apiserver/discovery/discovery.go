@@ -99,11 +99,16 @@ func Aggregated(reg *registry.Registry, legacy bool) *apidiscoveryv2.APIGroupDis
 // OpenAPIIndex is the document served at /openapi/v3: one entry per
 // served group-version path ("api/v1", "apis/<group>/<version>") with the
 // URL of its document, carrying a hash so clients can cache it.
-func OpenAPIIndex(reg *registry.Registry) []byte { panic("unimplemented") }
+func OpenAPIIndex(reg *registry.Registry) []byte {
+	return docsFor(reg).openAPI().index
+}
 
 // OpenAPI is the OpenAPI v3 document of one group-version path (as listed
 // in OpenAPIIndex, without the /openapi/v3/ prefix); false if not served.
-func OpenAPI(reg *registry.Registry, path string) ([]byte, bool) { panic("unimplemented") }
+func OpenAPI(reg *registry.Registry, path string) ([]byte, bool) {
+	d, ok := docsFor(reg).openAPI().docs[path]
+	return d, ok
+}
 
 // plainDocs are the non-aggregated discovery documents of one snapshot.
 type plainDocs struct {

@@ -1,0 +1,300 @@
+package discovery
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	apiextensionsopenapi "k8s.io/apiextensions-apiserver/pkg/generated/openapi"
+	"k8s.io/kube-openapi/pkg/builder3/util"
+	"k8s.io/kube-openapi/pkg/common"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+
+	"github.com/setpoint/setpoint/internal/registry"
+)
+
+// Model names of the shared apimachinery types, as Kubernetes names them
+// in components.schemas.
+const (
+	objectMetaModel    = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+	listMetaModel      = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
+	statusModel        = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+	deleteOptionsModel = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
+	patchModel         = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
+	namespaceModel     = "io.k8s.api.core.v1.Namespace"
+)
+
+// gvkExtension is the extension clients (kubectl explain, the field
+// validation check, client-go's type converter) use to find the schema and
+// the operations of a kind.
+const gvkExtension = "x-kubernetes-group-version-kind"
+
+// schemaRef is the JSON reference to a model in components.schemas.
+func schemaRef(model string) spec.Ref {
+	return spec.MustCreateRef("#/components/schemas/" + common.EscapeJsonPointer(model))
+}
+
+// refSchema is a schema that only refers to model.
+func refSchema(model string) *spec.Schema {
+	return &spec.Schema{SchemaProps: spec.SchemaProps{Ref: schemaRef(model)}}
+}
+
+// definitions are the generated schemas of the apimachinery and
+// apiextensions types plus the core types served here, by model name,
+// referring to each other through components.schemas. They are shared:
+// copy before changing.
+var definitions = sync.OnceValue(func() map[string]common.OpenAPIDefinition {
+	defs := apiextensionsopenapi.GetOpenAPIDefinitions(func(model string) spec.Ref { return schemaRef(model) })
+	var core map[string]spec.Schema
+	if err := json.Unmarshal([]byte(coreSchemas), &core); err != nil {
+		panic(fmt.Sprintf("discovery: core schemas: %v", err))
+	}
+	for model, s := range core {
+		defs[model] = common.OpenAPIDefinition{Schema: s, Dependencies: dependencies(&s)}
+	}
+	return defs
+})
+
+// dependencies lists the models s refers to.
+func dependencies(s *spec.Schema) []string {
+	var deps []string
+	var walk func(s *spec.Schema)
+	walk = func(s *spec.Schema) {
+		if ref := s.Ref.String(); ref != "" {
+			deps = append(deps, strings.TrimPrefix(ref, "#/components/schemas/"))
+		}
+		for _, p := range s.Properties {
+			walk(&p)
+		}
+		if s.Items != nil && s.Items.Schema != nil {
+			walk(s.Items.Schema)
+		}
+		for i := range s.AllOf {
+			walk(&s.AllOf[i])
+		}
+	}
+	walk(s)
+	return deps
+}
+
+// builtinModels maps the kinds of the built-in resources, as
+// "<group version>/<kind>", to their models.
+var builtinModels = map[string]string{
+	"v1/Namespace":     namespaceModel,
+	"v1/NamespaceList": namespaceModel + "List",
+	"apiextensions.k8s.io/v1/CustomResourceDefinition":     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
+	"apiextensions.k8s.io/v1/CustomResourceDefinitionList": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionList",
+}
+
+// schemaSet is the components.schemas of one document under construction.
+type schemaSet map[string]*spec.Schema
+
+// addModel adds the generated model and, recursively, the models it
+// refers to, in the form Kubernetes serves in OpenAPI v3: references with
+// siblings wrapped in allOf and the embedded v2 variant dropped.
+func (s schemaSet) addModel(model string) {
+	if _, ok := s[model]; ok {
+		return
+	}
+	def, ok := definitions()[model]
+	if !ok {
+		return
+	}
+	schema := def.Schema
+	if _, ok := schema.Extensions[common.ExtensionV2Schema]; ok {
+		schema.Extensions = maps.Clone(schema.Extensions)
+		delete(schema.Extensions, common.ExtensionV2Schema)
+	}
+	s[model] = util.WrapRefs(&schema)
+	for _, dep := range def.Dependencies {
+		s.addModel(dep)
+	}
+}
+
+// addKind adds the model of kind (group, version, kind) and marks it with
+// the kind's group-version-kind extension.
+func (s schemaSet) addKind(model string, schema *spec.Schema, group, version, kind string) {
+	schema.Extensions = maps.Clone(schema.Extensions)
+	if schema.Extensions == nil {
+		schema.Extensions = spec.Extensions{}
+	}
+	schema.Extensions[gvkExtension] = []any{gvkValue(group, version, kind)}
+	s[model] = schema
+}
+
+// gvkValue is the value of the group-version-kind extension. Operations
+// carry one such object, schemas a list of them; kubectl explain matches
+// the two by deep equality, so both use the same keys and value types.
+func gvkValue(group, version, kind string) map[string]any {
+	return map[string]any{"group": group, "version": version, "kind": kind}
+}
+
+// kindModels adds the schemas of res's kind and list kind and returns
+// their model names. Built-in kinds use their Kubernetes models; custom
+// resources are named like Kubernetes names them (reversed group, version,
+// kind: com.example.v1.Widget) and built from the CRD's schema.
+func (s schemaSet) kindModels(res *registry.Resource) (kindModel, listModel string) {
+	gv := groupVersion(res.Group, res.Version) + "/"
+	model, ok := builtinModels[gv+res.Kind]
+	list, listOK := builtinModels[gv+res.ListKind]
+	if ok && listOK {
+		s.addModel(model)
+		s.addModel(list)
+		k, l := *s[model], *s[list]
+		s.addKind(model, &k, res.Group, res.Version, res.Kind)
+		s.addKind(list, &l, res.Group, res.Version, res.ListKind)
+		return model, list
+	}
+	prefix := reversedGroup(res.Group) + "." + res.Version + "."
+	kindModel, listModel = prefix+res.Kind, prefix+res.ListKind
+	s.addKind(kindModel, customKindSchema(res), res.Group, res.Version, res.Kind)
+	s.addKind(listModel, listSchema(res, kindModel), res.Group, res.Version, res.ListKind)
+	return kindModel, listModel
+}
+
+// reversedGroup turns "example.com" into "com.example"; the core group
+// becomes "io.k8s.api.core" as for Kubernetes' own types.
+func reversedGroup(group string) string {
+	if group == "" {
+		return "io.k8s.api.core"
+	}
+	parts := strings.Split(group, ".")
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return strings.Join(parts, ".")
+}
+
+// Descriptions of the fields every object has.
+const (
+	apiVersionDescription = "APIVersion is the versioned schema of this representation of an object " +
+		"(group/version). Servers convert recognized schemas to the latest internal value and may reject unrecognized values."
+	kindDescription = "Kind is the REST resource this object represents, in CamelCase. " +
+		"Servers may infer it from the endpoint the client submits requests to. Cannot be updated."
+	metadataDescription     = "Standard object's metadata."
+	listMetadataDescription = "Standard list metadata."
+)
+
+// typeMetaProperties adds apiVersion, kind and metadata (referring to
+// metaModel) to s.
+func typeMetaProperties(s *spec.Schema, metaModel, metaDescription string) {
+	if s.Properties == nil {
+		s.Properties = map[string]spec.Schema{}
+	}
+	s.Properties["apiVersion"] = spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"string"}, Description: apiVersionDescription}}
+	s.Properties["kind"] = spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"string"}, Description: kindDescription}}
+	s.Properties["metadata"] = spec.Schema{SchemaProps: spec.SchemaProps{
+		Ref: schemaRef(metaModel), Description: metaDescription, Default: map[string]any{},
+	}}
+}
+
+// customKindSchema is the schema of a custom resource: the CRD's schema
+// with apiVersion, kind and metadata (the full ObjectMeta, as the CRD's
+// schema may only restrict name and generateName) added. A CRD without a
+// schema, or with one that does not convert, accepts any fields.
+func customKindSchema(res *registry.Resource) *spec.Schema {
+	s := convertSchema(res)
+	if len(s.Type) == 0 {
+		s.Type = []string{"object"}
+	}
+	typeMetaProperties(s, objectMetaModel, metadataDescription)
+	return util.WrapRefs(s)
+}
+
+// convertSchema converts the CRD's openAPIV3Schema by a JSON round trip:
+// both types follow the same JSON Schema subset and x-kubernetes-*
+// extensions become vendor extensions.
+func convertSchema(res *registry.Resource) *spec.Schema {
+	permissive := &spec.Schema{VendorExtensible: spec.VendorExtensible{Extensions: spec.Extensions{
+		"x-kubernetes-preserve-unknown-fields": true,
+	}}}
+	if res.OpenAPISchema == nil {
+		return permissive
+	}
+	b, err := json.Marshal(res.OpenAPISchema)
+	if err != nil {
+		return permissive
+	}
+	s := &spec.Schema{}
+	if err := json.Unmarshal(b, s); err != nil {
+		return permissive
+	}
+	return s
+}
+
+// listSchema is the schema of a custom resource's list kind.
+func listSchema(res *registry.Resource, kindModel string) *spec.Schema {
+	s := &spec.Schema{SchemaProps: spec.SchemaProps{
+		Description: res.ListKind + " is a list of " + res.Kind + ".",
+		Type:        []string{"object"},
+		Required:    []string{"items"},
+	}}
+	typeMetaProperties(s, listMetaModel, listMetadataDescription)
+	s.Properties["items"] = spec.Schema{SchemaProps: spec.SchemaProps{
+		Description: "List of " + res.Resource + ".",
+		Type:        []string{"array"},
+		Items:       &spec.SchemaOrArray{Schema: refSchema(kindModel)},
+	}}
+	return util.WrapRefs(s)
+}
+
+// coreSchemas are the models of the core types served, in the shape of
+// Kubernetes' own (fields this server does not use are left out).
+const coreSchemas = `{
+  "io.k8s.api.core.v1.Namespace": {
+    "description": "Namespace provides a scope for names. Use of multiple namespaces is optional.",
+    "type": "object",
+    "properties": {
+      "apiVersion": {"type": "string", "description": "` + apiVersionDescription + `"},
+      "kind": {"type": "string", "description": "` + kindDescription + `"},
+      "metadata": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "` + metadataDescription + `", "default": {}},
+      "spec": {"$ref": "#/components/schemas/io.k8s.api.core.v1.NamespaceSpec", "description": "Spec defines the behavior of the Namespace.", "default": {}},
+      "status": {"$ref": "#/components/schemas/io.k8s.api.core.v1.NamespaceStatus", "description": "Status describes the current status of a Namespace.", "default": {}}
+    }
+  },
+  "io.k8s.api.core.v1.NamespaceList": {
+    "description": "NamespaceList is a list of Namespaces.",
+    "type": "object",
+    "required": ["items"],
+    "properties": {
+      "apiVersion": {"type": "string", "description": "` + apiVersionDescription + `"},
+      "kind": {"type": "string", "description": "` + kindDescription + `"},
+      "metadata": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta", "description": "` + listMetadataDescription + `", "default": {}},
+      "items": {"type": "array", "description": "Items is the list of Namespace objects.",
+        "items": {"$ref": "#/components/schemas/io.k8s.api.core.v1.Namespace", "default": {}}}
+    }
+  },
+  "io.k8s.api.core.v1.NamespaceSpec": {
+    "description": "NamespaceSpec describes the attributes on a Namespace.",
+    "type": "object",
+    "properties": {
+      "finalizers": {"type": "array", "description": "Finalizers is an opaque list of values that must be empty to permanently remove the object from storage.",
+        "items": {"type": "string", "default": ""}, "x-kubernetes-list-type": "atomic"}
+    }
+  },
+  "io.k8s.api.core.v1.NamespaceStatus": {
+    "description": "NamespaceStatus is information about the current status of a Namespace.",
+    "type": "object",
+    "properties": {
+      "phase": {"type": "string", "description": "Phase is the current lifecycle phase of the namespace.", "enum": ["Active", "Terminating"]},
+      "conditions": {"type": "array", "description": "Represents the latest available observations of a namespace's current state.",
+        "items": {"$ref": "#/components/schemas/io.k8s.api.core.v1.NamespaceCondition", "default": {}},
+        "x-kubernetes-list-map-keys": ["type"], "x-kubernetes-list-type": "map",
+        "x-kubernetes-patch-merge-key": "type", "x-kubernetes-patch-strategy": "merge"}
+    }
+  },
+  "io.k8s.api.core.v1.NamespaceCondition": {
+    "description": "NamespaceCondition contains details about the state of a namespace.",
+    "type": "object",
+    "required": ["type", "status"],
+    "properties": {
+      "type": {"type": "string", "description": "Type of namespace controller condition.", "default": ""},
+      "status": {"type": "string", "description": "Status of the condition, one of True, False, Unknown.", "default": ""},
+      "lastTransitionTime": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Time", "description": "Last time the condition transitioned from one status to another."},
+      "reason": {"type": "string", "description": "Unique, one-word, CamelCase reason for the condition's last transition."},
+      "message": {"type": "string", "description": "Human-readable message indicating details about last transition."}
+    }
+  }
+}`
