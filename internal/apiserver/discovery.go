@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/setpoint/setpoint/internal/apiserver/discovery"
@@ -29,10 +30,10 @@ func (s *server) serveDiscovery(w http.ResponseWriter, r *http.Request, parts []
 	case len(parts) == 1 && (parts[0] == "api" || parts[0] == "apis"):
 		legacy := parts[0] == "api"
 		switch {
-		case aggregatedDiscoveryWanted(r.Header.Get("Accept")):
+		case discovery.AcceptsAggregated(r.Header.Get("Accept")):
 			agg := discovery.Aggregated(s.reg, legacy)
 			agg.Kind, agg.APIVersion = "APIGroupDiscoveryList", "apidiscovery.k8s.io/v2"
-			out.contentType = aggregatedDiscoveryContentType
+			out.contentType = discovery.AggregatedContentType
 			body = agg
 		case legacy:
 			v := discovery.Legacy()
@@ -82,10 +83,26 @@ func (s *server) serveOpenAPI(w http.ResponseWriter, r *http.Request, rest []str
 	var doc []byte
 	if len(rest) == 1 {
 		doc = discovery.OpenAPIIndex(s.reg)
+		w.Header().Set("Cache-Control", "no-cache, private")
 	} else {
+		path := strings.Join(rest[1:], "/")
 		var ok bool
-		if doc, ok = discovery.OpenAPI(s.reg, strings.Join(rest[1:], "/")); !ok {
+		if doc, ok = discovery.OpenAPI(s.reg, path); !ok {
 			s.writeError(w, r, output{}, errNotFound())
+			return
+		}
+		// A URL from the index carries the document's hash: a current one
+		// may be cached for good, a stale one moves to the current URL.
+		hash, _ := discovery.OpenAPIHash(s.reg, path)
+		switch asked := r.URL.Query().Get("hash"); {
+		case asked == "":
+			w.Header().Set("Cache-Control", "no-cache, private")
+		case asked == hash:
+			w.Header().Set("Cache-Control", "public, immutable, max-age=31536000")
+		default:
+			u := *r.URL
+			u.RawQuery = url.Values{"hash": {hash}}.Encode()
+			http.Redirect(w, r, u.RequestURI(), http.StatusMovedPermanently)
 			return
 		}
 	}

@@ -207,3 +207,6 @@ func (e *env) withWidgets(t testing.TB) {
 func widget(name string, size int) string {
 	return `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"` + name + `"},"spec":{"size":` + strconv.Itoa(size) + `,"color":"red"}}`
 }
+
+// timeout fires after waitTimeout; it bounds waits, it does not pace them.
+func timeout() <-chan time.Time { return time.After(waitTimeout) }

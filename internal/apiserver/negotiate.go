@@ -110,25 +110,3 @@ func negotiate(header, verb string, pretty bool) (output, error) {
 	}
 	return output{pretty: pretty}, errNotAcceptable()
 }
-
-// aggregatedDiscoveryWanted reports whether Accept asks for aggregated
-// discovery (apidiscovery.k8s.io/v2 APIGroupDiscoveryList) before any plain
-// JSON entry.
-func aggregatedDiscoveryWanted(header string) bool {
-	for _, m := range parseAccept(header) {
-		if m.typ != "application/json" {
-			continue
-		}
-		if m.params["g"] == "apidiscovery.k8s.io" && m.params["v"] == "v2" && m.params["as"] == "APIGroupDiscoveryList" {
-			return true
-		}
-		if _, ok := m.params["as"]; !ok {
-			return false
-		}
-	}
-	return false
-}
-
-// aggregatedDiscoveryContentType is the Content-Type of aggregated
-// discovery answers; clients check its parameters.
-const aggregatedDiscoveryContentType = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
