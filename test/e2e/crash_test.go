@@ -1,0 +1,270 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+)
+
+// Crash test sizes. The kill comes after killAfter acknowledged writes
+// (more in later rounds, so each round dies at a different point), which
+// takes a few seconds with crashWriters goroutines.
+const (
+	crashRounds  = 3
+	crashWriters = 32
+	killAfter    = 10000
+	// crashNoteLen pads each write so that torn pages would show.
+	crashNoteLen = 512
+)
+
+// writeRecord is what the suite knows about one object of the crash test.
+type writeRecord struct {
+	// acked is set once a write of the object was acknowledged; ackRV and
+	// ackHash are those of the last acknowledged write.
+	acked   bool
+	ackRV   uint64
+	ackHash string
+	// pendingHash is the content of a write that was sent and not answered
+	// when the server died: it may or may not have been applied.
+	pendingHash string
+}
+
+// contentHash identifies the fields the crash test writes.
+func contentHash(spec map[string]any) string {
+	b, err := json.Marshal(map[string]any{"size": spec["size"], "color": spec["color"], "note": spec["note"]})
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestCrashKill9 writes from many goroutines, kills the server with SIGKILL
+// while writes are in flight, restarts it on the same data and checks that
+// every acknowledged write survived intact and that revisions keep growing.
+// It runs crashRounds rounds on one data directory.
+func TestCrashKill9(t *testing.T) {
+	s := startServer(t)
+	c := newClients(t, s)
+	installCRD(t, c, widgetCRD())
+	createNamespace(t, c, "crash")
+	ledger := map[string]*writeRecord{}
+	for round := range crashRounds {
+		maxAcked, n := crashRound(t, s, round, killAfter+round*killAfter/3, ledger)
+		t.Logf("round %d: %d acknowledged writes, highest acknowledged resourceVersion %d", round, n, maxAcked)
+		s.start()
+		verifyLedger(t, s, round, ledger, maxAcked)
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// crashRound runs the writers against s until it is killed after kill
+// acknowledged writes, adds what they did to ledger and returns the highest
+// acknowledged resourceVersion and the number of acknowledged writes.
+func crashRound(t *testing.T, s *server, round, kill int, ledger map[string]*writeRecord) (uint64, int64) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(s.restConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := dyn.Resource(widgetsGVR).Namespace("crash")
+	var (
+		acks, inflight atomic.Int64
+		killed         atomic.Bool
+		trigger        = make(chan struct{})
+		triggerOnce    sync.Once
+		wg             sync.WaitGroup
+		errMu          sync.Mutex
+		errs           []error
+	)
+	ctx := testContext(t, 2*time.Minute)
+	results := make([]map[string]*writeRecord, crashWriters)
+	for g := range crashWriters {
+		own := map[string]*writeRecord{}
+		results[g] = own
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var live []*unstructured.Unstructured // own objects, last acknowledged state
+			for i := 0; ; i++ {
+				note := fmt.Sprintf("r%d-g%d-i%d-", round, g, i)
+				spec := map[string]any{"size": int64(1 + i%10), "color": "green", "note": note + strings.Repeat("z", crashNoteLen-len(note))}
+				hash := contentHash(spec)
+				var obj *unstructured.Unstructured
+				if len(live) < 4 || i%3 == 0 {
+					obj = widget("crash", fmt.Sprintf("r%d-g%d-%d", round, g, i), nil, spec)
+				} else {
+					obj = live[i%len(live)].DeepCopy()
+					obj.Object["spec"] = spec
+				}
+				rec := own[obj.GetName()]
+				if rec == nil {
+					rec = &writeRecord{}
+					own[obj.GetName()] = rec
+				}
+				rec.pendingHash = hash
+				inflight.Add(1)
+				var (
+					got *unstructured.Unstructured
+					err error
+				)
+				if obj.GetResourceVersion() == "" {
+					got, err = wc.Create(ctx, obj, metav1.CreateOptions{})
+				} else {
+					got, err = wc.Update(ctx, obj, metav1.UpdateOptions{})
+				}
+				inflight.Add(-1)
+				if err != nil {
+					if !killed.Load() {
+						errMu.Lock()
+						errs = append(errs, fmt.Errorf("write %s before the kill: %w", obj.GetName(), err))
+						errMu.Unlock()
+						triggerOnce.Do(func() { close(trigger) })
+					}
+					return
+				}
+				rv, perr := strconv.ParseUint(got.GetResourceVersion(), 10, 64)
+				if perr != nil {
+					errMu.Lock()
+					errs = append(errs, fmt.Errorf("write %s: resourceVersion %q: %w", obj.GetName(), got.GetResourceVersion(), perr))
+					errMu.Unlock()
+					return
+				}
+				rec.acked, rec.ackRV, rec.ackHash, rec.pendingHash = true, rv, hash, ""
+				if obj.GetResourceVersion() == "" {
+					live = append(live, got)
+				} else {
+					live[i%len(live)] = got
+				}
+				if acks.Add(1) == int64(kill) {
+					triggerOnce.Do(func() { close(trigger) })
+				}
+			}
+		}()
+	}
+
+	timeout := time.NewTimer(90 * time.Second)
+	defer timeout.Stop()
+	select {
+	case <-trigger:
+	case <-timeout.C:
+		t.Errorf("round %d: only %d acknowledged writes in 90s, want %d before the kill", round, acks.Load(), kill)
+	}
+	killed.Store(true)
+	flying := inflight.Load()
+	s.kill()
+	wg.Wait()
+	for _, err := range errs {
+		t.Error(err)
+	}
+	if flying == 0 {
+		t.Errorf("round %d: no write was in flight at the kill", round)
+	}
+	var maxAcked uint64
+	for _, own := range results {
+		for name, rec := range own {
+			if _, dup := ledger[name]; dup {
+				t.Fatalf("round %d wrote %s, a name of an earlier round", round, name)
+			}
+			ledger[name] = rec
+			if rec.acked && rec.ackRV > maxAcked {
+				maxAcked = rec.ackRV
+			}
+		}
+	}
+	return maxAcked, acks.Load()
+}
+
+// verifyLedger checks, after a restart, that every acknowledged write of
+// every round so far is stored intact and that new writes get higher
+// revisions than any acknowledged one.
+func verifyLedger(t *testing.T, s *server, round int, ledger map[string]*writeRecord, maxAcked uint64) {
+	t.Helper()
+	ctx := testContext(t, time.Minute)
+	c := newClients(t, s)
+	wc := c.widgets("crash")
+	list, err := wc.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("round %d: list after restart: %v", round, err)
+	}
+	stored := map[string]*unstructured.Unstructured{}
+	var maxStored uint64
+	for i := range list.Items {
+		u := &list.Items[i]
+		stored[u.GetName()] = u
+		rv, err := strconv.ParseUint(u.GetResourceVersion(), 10, 64)
+		if err != nil {
+			t.Fatalf("round %d: %s has resourceVersion %q", round, u.GetName(), u.GetResourceVersion())
+		}
+		maxStored = max(maxStored, rv)
+	}
+	lost, torn, phantom, inDoubtApplied := 0, 0, 0, 0
+	for name, rec := range ledger {
+		u, ok := stored[name]
+		if !ok {
+			if rec.acked {
+				lost++
+				if lost <= 5 {
+					t.Errorf("round %d: acknowledged write lost: %s (resourceVersion %d) is missing", round, name, rec.ackRV)
+				}
+			}
+			continue
+		}
+		rv, _ := strconv.ParseUint(u.GetResourceVersion(), 10, 64)
+		spec, _ := u.Object["spec"].(map[string]any)
+		hash := contentHash(spec)
+		switch {
+		case rec.acked && rv < rec.ackRV:
+			lost++
+			t.Errorf("round %d: %s went back from acknowledged resourceVersion %d to %d", round, name, rec.ackRV, rv)
+		case rec.acked && rv == rec.ackRV && hash != rec.ackHash:
+			torn++
+			t.Errorf("round %d: %s at acknowledged resourceVersion %d has other content: spec %v", round, name, rv, spec)
+		case (!rec.acked || rv > rec.ackRV) && (rec.pendingHash == "" || hash != rec.pendingHash):
+			torn++
+			t.Errorf("round %d: %s at resourceVersion %d (acknowledged %d) holds content no write sent: spec %v", round, name, rv, rec.ackRV, spec)
+		case !rec.acked || rv > rec.ackRV:
+			inDoubtApplied++
+		}
+	}
+	for name := range stored {
+		if _, ok := ledger[name]; !ok {
+			phantom++
+			t.Errorf("round %d: %s exists but was never written", round, name)
+		}
+	}
+	t.Logf("round %d: %d objects stored, %d in the ledger; %d in-flight writes were applied; lost %d, torn %d, phantom %d",
+		round, len(stored), len(ledger), inDoubtApplied, lost, torn, phantom)
+
+	listRV, err := strconv.ParseUint(list.GetResourceVersion(), 10, 64)
+	if err != nil || listRV < maxAcked || listRV < maxStored {
+		t.Errorf("round %d: list resourceVersion %q below the highest acknowledged %d or stored %d", round, list.GetResourceVersion(), maxAcked, maxStored)
+	}
+	probe, err := wc.Create(ctx, widget("crash", fmt.Sprintf("probe-%d", round), nil, validSpec()), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("round %d: create after restart: %v", round, err)
+	}
+	probeRV, _ := strconv.ParseUint(probe.GetResourceVersion(), 10, 64)
+	if probeRV <= maxAcked || probeRV <= maxStored {
+		t.Errorf("round %d: first write after restart got resourceVersion %d, not above the highest acknowledged %d and stored %d",
+			round, probeRV, maxAcked, maxStored)
+	}
+	ledger[probe.GetName()] = &writeRecord{acked: true, ackRV: probeRV, ackHash: contentHash(probe.Object["spec"].(map[string]any))}
+	if _, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, widgetsCRD, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		t.Errorf("round %d: the CRD is gone after the restart", round)
+	}
+}
