@@ -3,6 +3,7 @@ package discovery
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"weak"
 
 	"github.com/setpoint/setpoint/internal/registry"
@@ -20,7 +21,10 @@ type docs struct {
 	aggregatedDocs *aggregatedDocs
 
 	openAPIOnce sync.Once
-	openAPIDocs *openAPIDocs
+	openAPIDocs atomic.Pointer[openAPIDocs]
+	// openAPIBase holds the latest OpenAPI documents built for an earlier
+	// snapshot, whose unchanged group versions are reused.
+	openAPIBase atomic.Pointer[openAPIDocs]
 }
 
 // plain returns the non-aggregated discovery documents.
@@ -37,8 +41,10 @@ func (d *docs) aggregated() *aggregatedDocs {
 
 // openAPI returns the OpenAPI v3 documents.
 func (d *docs) openAPI() *openAPIDocs {
-	d.openAPIOnce.Do(func() { d.openAPIDocs = buildOpenAPI(d.snapshot) })
-	return d.openAPIDocs
+	d.openAPIOnce.Do(func() {
+		d.openAPIDocs.Store(buildOpenAPI(d.snapshot, d.openAPIBase.Swap(nil)))
+	})
+	return d.openAPIDocs.Load()
 }
 
 // cache maps each registry (weakly, so a closed registry is not kept
@@ -62,9 +68,16 @@ func docsFor(reg *registry.Registry) *docs {
 	if !known {
 		runtime.AddCleanup(reg, forget, key)
 	}
-	d = &docs{snapshot: groups}
-	cache.byReg[key] = d
-	return d
+	next := &docs{snapshot: groups}
+	if known {
+		base := d.openAPIDocs.Load()
+		if base == nil {
+			base = d.openAPIBase.Load()
+		}
+		next.openAPIBase.Store(base)
+	}
+	cache.byReg[key] = next
+	return next
 }
 
 // forget drops the documents of a collected registry.

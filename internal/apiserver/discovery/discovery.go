@@ -106,8 +106,11 @@ func OpenAPIIndex(reg *registry.Registry) []byte {
 // OpenAPI is the OpenAPI v3 document of one group-version path (as listed
 // in OpenAPIIndex, without the /openapi/v3/ prefix); false if not served.
 func OpenAPI(reg *registry.Registry, path string) ([]byte, bool) {
-	d, ok := docsFor(reg).openAPI().docs[path]
-	return d, ok
+	d, ok := docsFor(reg).openAPI().byPath[path]
+	if !ok {
+		return nil, false
+	}
+	return d.doc, true
 }
 
 // plainDocs are the non-aggregated discovery documents of one snapshot.

@@ -19,9 +19,16 @@ import (
 // openAPIDocs are the OpenAPI v3 documents of one snapshot.
 type openAPIDocs struct {
 	index []byte
-	// docs and hashes are keyed by path ("api/v1", "apis/<group>/<version>").
-	docs   map[string][]byte
-	hashes map[string]string
+	// byPath is keyed by path ("api/v1", "apis/<group>/<version>").
+	byPath map[string]*gvDoc
+}
+
+// gvDoc is the OpenAPI v3 document of one group version.
+type gvDoc struct {
+	// resources are those the document was built from.
+	resources []*registry.Resource
+	doc       []byte
+	hash      string
 }
 
 // openAPIPath is the OpenAPI v3 path of a group version.
@@ -32,26 +39,35 @@ func openAPIPath(group, version string) string {
 	return "apis/" + group + "/" + version
 }
 
-// buildOpenAPI builds the document of every served group version and the
-// index listing them. Each URL in the index carries the hash of its
-// document, so clients (client-go's cached OpenAPI client) fetch a document
-// again exactly when it changed.
-func buildOpenAPI(groups []registry.GroupVersions) *openAPIDocs {
-	d := &openAPIDocs{docs: map[string][]byte{}, hashes: map[string]string{}}
+// buildOpenAPI builds the document of every served group version, reusing
+// those of base (the documents of an earlier snapshot, may be nil) whose
+// resources did not change, and the index listing them. Each URL in the
+// index carries the hash of its document, so clients (client-go's cached
+// OpenAPI client) fetch a document again exactly when it changed.
+func buildOpenAPI(groups []registry.GroupVersions, base *openAPIDocs) *openAPIDocs {
+	d := &openAPIDocs{byPath: map[string]*gvDoc{}}
 	index := handler3.OpenAPIV3Discovery{Paths: map[string]handler3.OpenAPIV3DiscoveryGroupVersion{}}
 	for _, g := range groups {
 		for _, v := range g.Versions {
 			path := openAPIPath(g.Group, v)
-			doc, err := json.Marshal(groupVersionDoc(g.Group, v, g.Resources[v]))
-			if err != nil {
-				// Unreachable: documents hold only JSON-decoded values.
-				continue
+			resources := g.Resources[v]
+			var gd *gvDoc
+			if base != nil {
+				if old, ok := base.byPath[path]; ok && sameResources(old.resources, resources) {
+					gd = old
+				}
 			}
-			hash := fmt.Sprintf("%X", sha512.Sum512(doc))
-			d.docs[path] = doc
-			d.hashes[path] = hash
+			if gd == nil {
+				doc, err := json.Marshal(groupVersionDoc(g.Group, v, resources))
+				if err != nil {
+					// Unreachable: documents hold only JSON-decoded values.
+					continue
+				}
+				gd = &gvDoc{resources: resources, doc: doc, hash: fmt.Sprintf("%X", sha512.Sum512(doc))}
+			}
+			d.byPath[path] = gd
 			index.Paths[path] = handler3.OpenAPIV3DiscoveryGroupVersion{
-				ServerRelativeURL: "/openapi/v3/" + path + "?hash=" + hash,
+				ServerRelativeURL: "/openapi/v3/" + path + "?hash=" + gd.hash,
 			}
 		}
 	}
@@ -59,13 +75,28 @@ func buildOpenAPI(groups []registry.GroupVersions) *openAPIDocs {
 	return d
 }
 
+// sameResources reports whether a and b describe the same resources for
+// the OpenAPI documents. The registry keeps the Resource of an unchanged
+// CRD but copies the built-in ones whenever it rebuilds its set, so those
+// are compared by the fields the documents use.
+func sameResources(a, b []*registry.Resource) bool {
+	return slices.EqualFunc(a, b, func(x, y *registry.Resource) bool {
+		return x == y || x.Group == y.Group && x.Version == y.Version && x.Resource == y.Resource &&
+			x.Kind == y.Kind && x.ListKind == y.ListKind && x.Namespaced == y.Namespaced &&
+			x.HasStatus == y.HasStatus && slices.Equal(x.Verbs, y.Verbs) && x.OpenAPISchema == y.OpenAPISchema
+	})
+}
+
 // OpenAPIHash is the hash of the OpenAPI v3 document at path, as carried
 // by its URL in OpenAPIIndex; false if not served. Kubernetes answers a
 // request whose hash matches with immutable caching headers and redirects
 // one whose hash is stale to the current URL.
 func OpenAPIHash(reg *registry.Registry, path string) (string, bool) {
-	h, ok := docsFor(reg).openAPI().hashes[path]
-	return h, ok
+	d, ok := docsFor(reg).openAPI().byPath[path]
+	if !ok {
+		return "", false
+	}
+	return d.hash, true
 }
 
 // groupVersionDoc is the OpenAPI v3 document of one group version.

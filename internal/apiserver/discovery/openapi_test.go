@@ -75,6 +75,10 @@ func TestOpenAPIHashChangesWithDocument(t *testing.T) {
 	reg := newPopulated(t)
 	widgets, _ := setpointdiscovery.OpenAPIHash(reg, "apis/example.com/v1")
 	gizmos, _ := setpointdiscovery.OpenAPIHash(reg, "apis/tools.example.org/v1")
+	reused := map[string][]byte{}
+	for _, path := range []string{"api/v1", "apis/apiextensions.k8s.io/v1", "apis/example.com/v1"} {
+		reused[path], _ = setpointdiscovery.OpenAPI(reg, path)
+	}
 	crd := gizmoCRD()
 	crd["metadata"] = map[string]any{"name": "gears.tools.example.org"}
 	spec := crd["spec"].(map[string]any)
@@ -82,6 +86,11 @@ func TestOpenAPIHashChangesWithDocument(t *testing.T) {
 	createCRD(t, reg, crd)
 	if got, _ := setpointdiscovery.OpenAPIHash(reg, "apis/example.com/v1"); got != widgets {
 		t.Error("hash of an unchanged document changed")
+	}
+	for path, before := range reused {
+		if after, _ := setpointdiscovery.OpenAPI(reg, path); &after[0] != &before[0] {
+			t.Errorf("%s rebuilt although its resources did not change", path)
+		}
 	}
 	got, _ := setpointdiscovery.OpenAPIHash(reg, "apis/tools.example.org/v1")
 	if got == gizmos {
