@@ -1,6 +1,8 @@
 package discovery_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 
 	"k8s.io/client-go/discovery"
@@ -12,14 +14,14 @@ func TestDocumentsRebuiltOnlyOnChange(t *testing.T) {
 	reg := newPopulated(t)
 	groups := setpointdiscovery.Groups(reg)
 	aggregated := setpointdiscovery.Aggregated(reg, false)
-	if setpointdiscovery.Groups(reg) != groups || setpointdiscovery.Aggregated(reg, false) != aggregated {
+	if &setpointdiscovery.Groups(reg).Groups[0] != &groups.Groups[0] || &setpointdiscovery.Aggregated(reg, false).Items[0] != &aggregated.Items[0] {
 		t.Fatal("documents rebuilt without a change")
 	}
 	other := newRegistry(t)
 	if n := len(setpointdiscovery.Groups(other).Groups); n != 1 {
 		t.Fatalf("second registry serves %d groups, want only apiextensions.k8s.io", n)
 	}
-	if setpointdiscovery.Groups(reg) != groups {
+	if &setpointdiscovery.Groups(reg).Groups[0] != &groups.Groups[0] {
 		t.Fatal("documents of one registry rebuilt by another's")
 	}
 	createCRD(t, reg, map[string]any{
@@ -37,7 +39,7 @@ func TestDocumentsRebuiltOnlyOnChange(t *testing.T) {
 	if _, ok := setpointdiscovery.Resources(reg, "late.example.com", "v1"); !ok {
 		t.Fatal("new CRD's resources not served")
 	}
-	if got := setpointdiscovery.Aggregated(reg, false); got == aggregated || len(got.Items) != len(aggregated.Items)+1 {
+	if got := setpointdiscovery.Aggregated(reg, false); len(got.Items) != len(aggregated.Items)+1 {
 		t.Fatalf("aggregated document not rebuilt: %d items", len(got.Items))
 	}
 }
@@ -60,5 +62,45 @@ func TestAcceptsAggregated(t *testing.T) {
 		if got := setpointdiscovery.AcceptsAggregated(tt.accept); got != tt.want {
 			t.Errorf("AcceptsAggregated(%q) = %v, want %v", tt.accept, got, tt.want)
 		}
+	}
+}
+
+// TestConcurrentCallers sets the type fields of the returned documents from
+// many goroutines, as HTTP handlers do, while the served set changes; run
+// with -race it fails if callers share the top-level structs.
+func TestConcurrentCallers(t *testing.T) {
+	reg := newPopulated(t)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				g := setpointdiscovery.Groups(reg)
+				g.Kind, g.APIVersion = "APIGroupList", "v1"
+				a := setpointdiscovery.Aggregated(reg, true)
+				a.Kind = "APIGroupDiscoveryList"
+				if l, ok := setpointdiscovery.Resources(reg, "", "v1"); ok {
+					l.Kind = "APIResourceList"
+				}
+				if gr, ok := setpointdiscovery.Group(reg, "example.com"); ok {
+					gr.Kind = "APIGroup"
+				}
+				setpointdiscovery.OpenAPI(reg, "api/v1")
+			}
+		})
+	}
+	for i := range 3 {
+		createCRD(t, reg, map[string]any{
+			"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+			"metadata": map[string]any{"name": fmt.Sprintf("things.c%d.example.com", i)},
+			"spec": map[string]any{
+				"group": fmt.Sprintf("c%d.example.com", i), "scope": "Cluster",
+				"names":    map[string]any{"plural": "things", "kind": "Thing"},
+				"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true}},
+			},
+		})
+	}
+	wg.Wait()
+	if n := len(setpointdiscovery.Groups(reg).Groups); n != 6 {
+		t.Fatalf("%d groups after the concurrent changes, want 6", n)
 	}
 }

@@ -4,7 +4,9 @@
 // documents only; the apiserver package writes them to HTTP.
 //
 // Documents are built once per set of served resources (see cache.go) and
-// shared between callers: callers must not modify what they get back.
+// shared between callers. Each call returns its own copy of the top-level
+// struct (so setting its kind or apiVersion is safe), but the slices and
+// structs it refers to are shared and must not be modified.
 //
 // API CONTRACT (skeleton written by the lead; the discovery owner fills it in
 // and may add to it, but must not change these signatures without telling the
@@ -70,20 +72,20 @@ func Legacy() *metav1.APIVersions {
 
 // Groups is the document served at /apis (the core group is not in it).
 func Groups(reg *registry.Registry) *metav1.APIGroupList {
-	return docsFor(reg).plain().groups
+	return shallowCopy(docsFor(reg).plain().groups)
 }
 
 // Group is the document served at /apis/<group>; false if not served.
 func Group(reg *registry.Registry, group string) (*metav1.APIGroup, bool) {
 	g, ok := docsFor(reg).plain().group[group]
-	return g, ok
+	return shallowCopy(g), ok
 }
 
 // Resources is the document served at /api/v1 (group "") and
 // /apis/<group>/<version>; false if not served.
 func Resources(reg *registry.Registry, group, version string) (*metav1.APIResourceList, bool) {
 	l, ok := docsFor(reg).plain().resources[groupVersion(group, version)]
-	return l, ok
+	return shallowCopy(l), ok
 }
 
 // Aggregated is the aggregated discovery document: for /api when legacy
@@ -91,9 +93,18 @@ func Resources(reg *registry.Registry, group, version string) (*metav1.APIResour
 func Aggregated(reg *registry.Registry, legacy bool) *apidiscoveryv2.APIGroupDiscoveryList {
 	a := docsFor(reg).aggregated()
 	if legacy {
-		return a.legacy
+		return shallowCopy(a.legacy)
 	}
-	return a.groups
+	return shallowCopy(a.groups)
+}
+
+// shallowCopy returns a copy of *p, or nil.
+func shallowCopy[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }
 
 // OpenAPIIndex is the document served at /openapi/v3: one entry per
