@@ -18,10 +18,12 @@ type bodyFormat int
 const (
 	bodyJSON bodyFormat = iota
 	bodyYAML
+	bodyProtobuf
 )
 
-// objectMediaTypes lists what create and update bodies may be.
-const objectMediaTypes = "application/json, application/yaml"
+// objectMediaTypes lists what create and update bodies may be (protobuf
+// only for built-in types).
+const objectMediaTypes = "application/json, application/yaml, application/vnd.kubernetes.protobuf"
 
 // mediaType returns the media type of the request's Content-Type without
 // parameters ("" when absent).
@@ -49,6 +51,8 @@ func objectFormat(r *http.Request) (bodyFormat, error) {
 		return bodyJSON, nil
 	case "application/yaml":
 		return bodyYAML, nil
+	case protobufMediaType:
+		return bodyProtobuf, nil
 	}
 	return 0, errUnsupportedMediaType(r.Header.Get("Content-Type"), objectMediaTypes)
 }
@@ -101,6 +105,10 @@ func toJSON(data []byte, format bodyFormat) ([]byte, []string, error) {
 func decodeObject(data []byte, format bodyFormat) (map[string]any, []string, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil, apierrors.NewBadRequest("the request body is empty")
+	}
+	if format == bodyProtobuf {
+		obj, err := protobufObject(data)
+		return obj, nil, err
 	}
 	js, issues, err := toJSON(data, format)
 	if err != nil {

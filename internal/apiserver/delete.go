@@ -82,6 +82,9 @@ func (s *server) deleteOptions(w http.ResponseWriter, r *http.Request) (*metav1.
 	if buf.Len() == 0 {
 		return opts, nil
 	}
+	if format == bodyProtobuf {
+		return protobufDeleteOptions(buf.Bytes())
+	}
 	js, _, err := toJSON(buf.Bytes(), format)
 	if err != nil {
 		return nil, err
@@ -114,6 +117,20 @@ func queryDeleteOptions(q url.Values) (*metav1.DeleteOptions, error) {
 	if _, ok := q["orphanDependents"]; ok {
 		orphan := queryBool(q, "orphanDependents")
 		opts.OrphanDependents = &orphan //nolint:staticcheck // still sent by clients
+	}
+	return opts, nil
+}
+
+// protobufDeleteOptions decodes DeleteOptions sent as protobuf by typed
+// clientsets.
+func protobufDeleteOptions(data []byte) (*metav1.DeleteOptions, error) {
+	obj, err := decodeProtobuf(data)
+	if err != nil {
+		return nil, err
+	}
+	opts, ok := obj.(*metav1.DeleteOptions)
+	if !ok {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the request body has kind %q, expected DeleteOptions", obj.GetObjectKind().GroupVersionKind().Kind))
 	}
 	return opts, nil
 }
