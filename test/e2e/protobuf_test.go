@@ -22,6 +22,11 @@ func TestTypedClientDefaultProtobuf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Reads ask for protobuf or JSON; a JSON answer is fine.
+	nsList, err := core.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nsList.Items) == 0 {
+		t.Fatalf("list namespaces with the default typed client: %v (%d items)", err, len(nsList.Items))
+	}
 	ns, err := core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "proto"}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create a namespace with the default typed client: %v", err)

@@ -168,6 +168,47 @@ func TestCustomResourceVerbs(t *testing.T) {
 		}
 	})
 
+	t.Run("ListResourceVersion", func(t *testing.T) {
+		ctx, wc, ns := setup(t)
+		first := mustCreate(t, ctx, wc, widget(ns, "versioned", nil, validSpec()))
+		second, err := wc.Patch(ctx, "versioned", types.MergePatchType, []byte(`{"spec":{"size":6}}`), metav1.PatchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, ctx, wc, widget(ns, "later", nil, validSpec()))
+		for _, tc := range []struct {
+			name string
+			opts metav1.ListOptions
+			want []string
+			size int64
+		}{
+			{"Any", metav1.ListOptions{ResourceVersion: "0"}, []string{"later", "versioned"}, 6},
+			{"NotOlderThan", metav1.ListOptions{ResourceVersion: second.GetResourceVersion(), ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan}, []string{"later", "versioned"}, 6},
+			{"ExactFirst", metav1.ListOptions{ResourceVersion: first.GetResourceVersion(), ResourceVersionMatch: metav1.ResourceVersionMatchExact}, []string{"versioned"}, 3},
+			{"ExactSecond", metav1.ListOptions{ResourceVersion: second.GetResourceVersion(), ResourceVersionMatch: metav1.ResourceVersionMatchExact}, []string{"versioned"}, 6},
+		} {
+			list, err := wc.List(ctx, tc.opts)
+			if err != nil {
+				t.Errorf("%s: list %+v: %v", tc.name, tc.opts, err)
+				continue
+			}
+			got := names(list.Items)
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s: list %+v = %v, want %v", tc.name, tc.opts, got, tc.want)
+				continue
+			}
+			for _, it := range list.Items {
+				if it.GetName() == "versioned" && nested[int64](t, &it, "spec", "size") != tc.size {
+					t.Errorf("%s: versioned has size %v, want %d", tc.name, it.Object["spec"], tc.size)
+				}
+			}
+			if tc.opts.ResourceVersionMatch == metav1.ResourceVersionMatchExact && list.GetResourceVersion() != tc.opts.ResourceVersion {
+				t.Errorf("%s: list resourceVersion %s, want exactly %s", tc.name, list.GetResourceVersion(), tc.opts.ResourceVersion)
+			}
+		}
+	})
+
 	t.Run("UpdateConflict", func(t *testing.T) {
 		ctx, wc, ns := setup(t)
 		orig := mustCreate(t, ctx, wc, widget(ns, "conflict", nil, validSpec()))
