@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,7 +94,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.summary(), r.Objects, r.Rounds)
 	b.WriteString("| Scenario | Figure | Value | Target | Met |\n")
 	b.WriteString("|---|---|--:|--:|:-:|\n")
-	for _, res := range r.Results {
+	for _, res := range r.grouped() {
 		target, met := "", ""
 		if t := res.Target; t != nil {
 			op := "≥"
@@ -118,6 +119,23 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// scenarioOrder is the order of the scenarios in the table; figures of a
+// scenario keep the order they were measured in.
+var scenarioOrder = []string{"startup", "crd", "writes", "list", "watch", "memory"}
+
+// grouped returns the results sorted by scenario.
+func (r *Report) grouped() []Result {
+	rank := func(res Result) int {
+		if i := slices.Index(scenarioOrder, res.Scenario); i >= 0 {
+			return i
+		}
+		return len(scenarioOrder)
+	}
+	sorted := slices.Clone(r.Results)
+	slices.SortStableFunc(sorted, func(a, b Result) int { return rank(a) - rank(b) })
+	return sorted
 }
 
 // formatValue prints v with its unit and with fewer decimals the larger it
