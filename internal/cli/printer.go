@@ -73,9 +73,21 @@ func (p *yamlPrinter) printObject(w io.Writer, _ *meta.RESTMapping, obj *unstruc
 
 type namePrinter struct{}
 
+// printObject writes kind.group/name for obj, or for each item of a list.
 func (namePrinter) printObject(w io.Writer, m *meta.RESTMapping, obj *unstructured.Unstructured) error {
-	_, err := fmt.Fprintf(w, "%s/%s\n", kindGroup(m.GroupVersionKind.GroupKind()), obj.GetName())
-	return err
+	prefix := kindGroup(m.GroupVersionKind.GroupKind())
+	if !obj.IsList() {
+		_, err := fmt.Fprintf(w, "%s/%s\n", prefix, obj.GetName())
+		return err
+	}
+	return obj.EachListItem(func(item runtime.Object) error {
+		name := ""
+		if o, ok := item.(*unstructured.Unstructured); ok {
+			name = o.GetName()
+		}
+		_, err := fmt.Fprintf(w, "%s/%s\n", prefix, name)
+		return err
+	})
 }
 
 // tablePrinter writes the rows of server-side Tables in aligned columns,

@@ -32,7 +32,12 @@ func (c *clients) getRaw(ctx context.Context, path string, query url.Values, acc
 			req = req.Param(k, v)
 		}
 	}
-	body, err := req.Do(ctx).Raw()
+	res := req.Do(ctx)
+	// Error decodes a Status answer; Raw alone reports a generic error.
+	if err := res.Error(); err != nil {
+		return nil, err
+	}
+	body, err := res.Raw()
 	if err != nil {
 		return nil, err
 	}
