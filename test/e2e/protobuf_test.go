@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -27,6 +28,19 @@ func TestTypedClientDefaultProtobuf(t *testing.T) {
 	if err != nil || len(nsList.Items) == 0 {
 		t.Fatalf("list namespaces with the default typed client: %v (%d items)", err, len(nsList.Items))
 	}
+	// Watches ask for protobuf or JSON streams; a JSON stream is fine.
+	w, err := core.CoreV1().Namespaces().Watch(ctx, metav1.ListOptions{ResourceVersion: nsList.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch namespaces with the default typed client: %v", err)
+	}
+	defer w.Stop()
+	createNamespace(t, newClients(t, s), "by-json")
+	ev := nextEvent(t, w)
+	if got, ok := ev.Object.(*corev1.Namespace); ev.Type != watch.Added || !ok || got.Name != "by-json" {
+		t.Errorf("default typed watch: %s %#v, want ADDED namespace by-json", ev.Type, ev.Object)
+	}
+
+	// Writes send protobuf bodies.
 	ns, err := core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "proto"}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create a namespace with the default typed client: %v", err)
