@@ -58,9 +58,10 @@ func buildOpenAPI(groups []registry.GroupVersions, base *openAPIDocs) *openAPIDo
 				}
 			}
 			if gd == nil {
-				doc, err := json.Marshal(groupVersionDoc(g.Group, v, resources))
+				doc, err := groupVersionDoc(g.Group, v, resources)
 				if err != nil {
-					// Unreachable: documents hold only JSON-decoded values.
+					// Unreachable: documents hold only JSON-decoded values
+					// and generated models.
 					continue
 				}
 				gd = &gvDoc{resources: resources, doc: doc, hash: fmt.Sprintf("%X", sha512.Sum512(doc))}
@@ -99,9 +100,34 @@ func OpenAPIHash(reg *registry.Registry, path string) (string, bool) {
 	return d.hash, true
 }
 
-// groupVersionDoc is the OpenAPI v3 document of one group version.
-func groupVersionDoc(group, version string, resources []*registry.Resource) *spec3.OpenAPI {
-	schemas := schemaSet{}
+// document is an OpenAPI v3 document as spec3.OpenAPI encodes it, with
+// the schemas already encoded so that the models every document shares
+// are encoded once.
+type document struct {
+	OpenAPI    string                `json:"openapi"`
+	Info       *spec.Info            `json:"info"`
+	Paths      *spec3.Paths          `json:"paths"`
+	Components components            `json:"components"`
+	Security   []map[string][]string `json:"security"`
+}
+
+// components is the components section of a document.
+type components struct {
+	Schemas         map[string]json.RawMessage `json:"schemas"`
+	SecuritySchemes spec3.SecuritySchemes      `json:"securitySchemes"`
+}
+
+// bearerToken is the security scheme of every document.
+var bearerToken = spec3.SecuritySchemes{"BearerToken": &spec3.SecurityScheme{
+	SecuritySchemeProps: spec3.SecuritySchemeProps{
+		Type: "apiKey", Name: "authorization", In: "header",
+		Description: "Bearer token authentication",
+	},
+}}
+
+// groupVersionDoc is the encoded OpenAPI v3 document of one group version.
+func groupVersionDoc(group, version string, resources []*registry.Resource) ([]byte, error) {
+	schemas := newSchemaSet()
 	for _, model := range []string{objectMetaModel, listMetaModel, statusModel, deleteOptionsModel, patchModel} {
 		schemas.addModel(model)
 	}
@@ -111,21 +137,21 @@ func groupVersionDoc(group, version string, resources []*registry.Resource) *spe
 		ops := operations{res: res, kindModel: kindModel, listModel: listModel}
 		ops.addPaths(paths)
 	}
-	return &spec3.OpenAPI{
-		Version: "3.0.0",
-		Info:    &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: gitVersion}},
-		Paths:   &spec3.Paths{Paths: paths},
-		Components: &spec3.Components{
-			Schemas: schemas,
-			SecuritySchemes: spec3.SecuritySchemes{"BearerToken": &spec3.SecurityScheme{
-				SecuritySchemeProps: spec3.SecuritySchemeProps{
-					Type: "apiKey", Name: "authorization", In: "header",
-					Description: "Bearer token authentication",
-				},
-			}},
-		},
-		SecurityRequirement: []map[string][]string{{"BearerToken": {}}},
+	encoded, err := schemas.encode()
+	if err != nil {
+		return nil, err
 	}
+	doc, err := json.Marshal(document{
+		OpenAPI:    "3.0.0",
+		Info:       &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: gitVersion}},
+		Paths:      &spec3.Paths{Paths: paths},
+		Components: components{Schemas: encoded, SecuritySchemes: bearerToken},
+		Security:   []map[string][]string{{"BearerToken": {}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discovery: encode OpenAPI document of %s: %w", openAPIPath(group, version), err)
+	}
+	return doc, nil
 }
 
 // operations builds the paths of one resource.

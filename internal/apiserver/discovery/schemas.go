@@ -88,26 +88,64 @@ var builtinModels = map[string]string{
 	"apiextensions.k8s.io/v1/CustomResourceDefinitionList": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionList",
 }
 
-// schemaSet is the components.schemas of one document under construction.
-type schemaSet map[string]*spec.Schema
-
-// addModel adds the generated model and, recursively, the models it
-// refers to, in the form Kubernetes serves in OpenAPI v3: references with
-// siblings wrapped in allOf and the embedded v2 variant dropped.
-func (s schemaSet) addModel(model string) {
-	if _, ok := s[model]; ok {
-		return
-	}
+// v3Schema is a generated model in the form Kubernetes serves in OpenAPI
+// v3: references with siblings wrapped in allOf and the embedded v2
+// variant dropped.
+func v3Schema(model string) (*spec.Schema, bool) {
 	def, ok := definitions()[model]
 	if !ok {
-		return
+		return nil, false
 	}
 	schema := def.Schema
 	if _, ok := schema.Extensions[common.ExtensionV2Schema]; ok {
 		schema.Extensions = maps.Clone(schema.Extensions)
 		delete(schema.Extensions, common.ExtensionV2Schema)
 	}
-	s[model] = util.WrapRefs(&schema)
+	return util.WrapRefs(&schema), true
+}
+
+// encodedModels caches the JSON of generated models, which every document
+// shares (model name to json.RawMessage).
+var encodedModels sync.Map
+
+// encodedModel is the JSON of a generated model's v3 schema.
+func encodedModel(model string) (json.RawMessage, error) {
+	if b, ok := encodedModels.Load(model); ok {
+		return b.(json.RawMessage), nil
+	}
+	schema, ok := v3Schema(model)
+	if !ok {
+		return nil, fmt.Errorf("discovery: no model %s", model)
+	}
+	b, err := json.Marshal(schema)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: encode model %s: %w", model, err)
+	}
+	encodedModels.Store(model, json.RawMessage(b))
+	return b, nil
+}
+
+// schemaSet is the components.schemas of one document under construction.
+type schemaSet struct {
+	// models are generated models, encoded once per process.
+	models map[string]bool
+	// built are the schemas built for this document; they take precedence
+	// over models of the same name.
+	built map[string]*spec.Schema
+}
+
+func newSchemaSet() schemaSet {
+	return schemaSet{models: map[string]bool{}, built: map[string]*spec.Schema{}}
+}
+
+// addModel adds the generated model and, recursively, the models it
+// refers to.
+func (s schemaSet) addModel(model string) {
+	def, ok := definitions()[model]
+	if !ok || s.models[model] {
+		return
+	}
+	s.models[model] = true
 	for _, dep := range def.Dependencies {
 		s.addModel(dep)
 	}
@@ -121,7 +159,29 @@ func (s schemaSet) addKind(model string, schema *spec.Schema, group, version, ki
 		schema.Extensions = spec.Extensions{}
 	}
 	schema.Extensions[gvkExtension] = []any{gvkValue(group, version, kind)}
-	s[model] = schema
+	s.built[model] = schema
+}
+
+// encode returns every schema of the set as JSON.
+func (s schemaSet) encode() (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(s.models)+len(s.built))
+	for model := range s.models {
+		if s.built[model] == nil {
+			b, err := encodedModel(model)
+			if err != nil {
+				return nil, err
+			}
+			out[model] = b
+		}
+	}
+	for model, schema := range s.built {
+		b, err := json.Marshal(schema)
+		if err != nil {
+			return nil, fmt.Errorf("discovery: encode schema %s: %w", model, err)
+		}
+		out[model] = b
+	}
+	return out, nil
 }
 
 // gvkValue is the value of the group-version-kind extension. Operations
@@ -140,12 +200,15 @@ func (s schemaSet) kindModels(res *registry.Resource) (kindModel, listModel stri
 	model, ok := builtinModels[gv+res.Kind]
 	list, listOK := builtinModels[gv+res.ListKind]
 	if ok && listOK {
-		s.addModel(model)
-		s.addModel(list)
-		k, l := *s[model], *s[list]
-		s.addKind(model, &k, res.Group, res.Version, res.Kind)
-		s.addKind(list, &l, res.Group, res.Version, res.ListKind)
-		return model, list
+		k, kindOK := v3Schema(model)
+		l, listOK := v3Schema(list)
+		if kindOK && listOK {
+			s.addModel(model)
+			s.addModel(list)
+			s.addKind(model, k, res.Group, res.Version, res.Kind)
+			s.addKind(list, l, res.Group, res.Version, res.ListKind)
+			return model, list
+		}
 	}
 	prefix := reversedGroup(res.Group) + "." + res.Version + "."
 	kindModel, listModel = prefix+res.Kind, prefix+res.ListKind
