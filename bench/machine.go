@@ -25,7 +25,9 @@ type Machine struct {
 	// the benchmark's own when the binary carries no build information.
 	GoVersion string `json:"goVersion"`
 	// Commit is the git revision of the server binary, with "+dirty" when
-	// it was built from a modified tree.
+	// it was built from a modified tree. Binaries built with
+	// -buildvcs=false carry none; Commit is then the HEAD of the checkout
+	// the benchmark runs in, with "+dirty" when tracked files changed.
 	Commit string `json:"commit"`
 }
 
@@ -65,11 +67,23 @@ func describeMachine(bin string) Machine {
 		}
 	}
 	if m.Commit == "" {
-		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
-			m.Commit = strings.TrimSpace(string(out))
-		}
+		m.Commit = checkoutCommit()
 	}
 	return m
+}
+
+// checkoutCommit is the HEAD of the git checkout around the working
+// directory, with "+dirty" when tracked files differ from it, or "".
+func checkoutCommit() string {
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	commit := strings.TrimSpace(string(out))
+	if changes, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(changes) > 0 {
+		commit += "+dirty"
+	}
+	return commit
 }
 
 // procField returns the value of the first "key : value" line of a /proc

@@ -90,8 +90,8 @@ func (r *Report) addRounds(scenario, name string, rounds []float64, unit string,
 // WriteMarkdown writes the results as a markdown table, one row per figure.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run of %s on %s, %d objects, median of %d rounds where repeated.\n\n",
-		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.summary(), r.Objects, r.Rounds)
+	fmt.Fprintf(&b, "Run of %s on %s, %s objects, median of %d rounds where repeated.\n\n",
+		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.summary(), formatNumber(float64(r.Objects), 0), r.Rounds)
 	b.WriteString("| Scenario | Figure | Value | Target | Met |\n")
 	b.WriteString("|---|---|--:|--:|:-:|\n")
 	for _, res := range r.grouped() {
