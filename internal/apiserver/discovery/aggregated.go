@@ -90,7 +90,7 @@ const AggregatedContentType = "application/json;g=apidiscovery.k8s.io;v=v2;as=AP
 func AcceptsAggregated(accept string) bool {
 	for _, r := range strings.Split(accept, ",") {
 		base, params, err := mime.ParseMediaType(strings.TrimSpace(r))
-		if err != nil || base != "application/json" {
+		if err != nil || base != "application/json" || params["q"] == "0" {
 			continue
 		}
 		if params["g"] == "apidiscovery.k8s.io" && params["v"] == "v2" && params["as"] == "APIGroupDiscoveryList" {

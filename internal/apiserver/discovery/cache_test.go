@@ -57,6 +57,7 @@ func TestAcceptsAggregated(t *testing.T) {
 		{"application/yaml;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", false},
 		{"", false},
 		{"*/*", false},
+		{discovery.AcceptV2 + ";q=0," + discovery.AcceptV1, false},
 	}
 	for _, tt := range tests {
 		if got := setpointdiscovery.AcceptsAggregated(tt.accept); got != tt.want {

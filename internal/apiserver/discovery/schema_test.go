@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/openapi"
+	"k8s.io/client-go/openapi3"
 	"k8s.io/kube-openapi/pkg/spec3"
 
 	setpointdiscovery "github.com/setpoint/setpoint/internal/apiserver/discovery"
@@ -101,6 +103,11 @@ func TestOddSchemasMakeValidDocuments(t *testing.T) {
 	}
 	if _, err := tc.ObjectToTyped(&unstructured.Unstructured{Object: oddity}); err != nil {
 		t.Fatal(err)
+	}
+	root := openapi3.NewRoot(openAPIClient(t, reg))
+	gvr := schema.GroupVersionResource{Group: "odd.example.com", Version: "v1alpha1", Resource: "oddities"}
+	if d, _ := explainSchema(t, root, gvr, "spec", "template", "metadata", "name")["description"].(string); d == "" {
+		t.Error("embedded resource's metadata.name has no description")
 	}
 	oddity["spec"].(map[string]any)["port"] = int64(8080)
 	if _, err := tc.ObjectToTyped(&unstructured.Unstructured{Object: oddity}); err != nil {

@@ -263,7 +263,31 @@ func customKindSchema(res *registry.Resource) *spec.Schema {
 		s.Type = []string{"object"}
 	}
 	typeMetaProperties(s, objectMetaModel, metadataDescription)
+	addEmbeddedTypeMeta(s)
 	return util.WrapRefs(s)
+}
+
+// addEmbeddedTypeMeta gives every object marked
+// x-kubernetes-embedded-resource below s (a pod template, say) the
+// apiVersion, kind and metadata fields the server accepts in it, as
+// Kubernetes does in the schemas it publishes.
+func addEmbeddedTypeMeta(s *spec.Schema) {
+	walk := func(c *spec.Schema) {
+		if embedded, _ := c.Extensions.GetBool("x-kubernetes-embedded-resource"); embedded {
+			typeMetaProperties(c, objectMetaModel, metadataDescription)
+		}
+		addEmbeddedTypeMeta(c)
+	}
+	for name, p := range s.Properties {
+		walk(&p)
+		s.Properties[name] = p
+	}
+	if s.Items != nil && s.Items.Schema != nil {
+		walk(s.Items.Schema)
+	}
+	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+		walk(s.AdditionalProperties.Schema)
+	}
 }
 
 // convertSchema converts the CRD's openAPIV3Schema by a JSON round trip:
