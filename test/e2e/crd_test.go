@@ -291,6 +291,16 @@ func TestNamespaces(t *testing.T) {
 	if err := nsc.Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete namespace: %v", err)
 	}
+	// While the held widget keeps it, the namespace is Terminating and takes
+	// no new objects.
+	waitForObject(t, c.widgets("doomed"), "held", func(u *unstructured.Unstructured) bool { return u.GetDeletionTimestamp() != nil })
+	term, err := nsc.Get(ctx, "doomed", metav1.GetOptions{})
+	if err != nil || term.DeletionTimestamp == nil || term.Status.Phase != corev1.NamespaceTerminating {
+		t.Errorf("namespace being deleted: %v, deletionTimestamp %v phase %q; want Terminating", err, term.DeletionTimestamp, term.Status.Phase)
+	}
+	if _, err := c.widgets("doomed").Create(ctx, widget("doomed", "during", nil, validSpec()), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("create in a terminating namespace: want Forbidden, got %v", err)
+	}
 	releaseHeld(t, c, "doomed")
 	waitDeleted(t, w, "doomed")
 

@@ -386,6 +386,18 @@ func TestCustomResourceVerbs(t *testing.T) {
 		if err != nil || len(list.Items) != 1 {
 			t.Fatalf("list while finalizing: %v items, err %v; want the object", len(list.Items), err)
 		}
+		// No finalizer may be added once deletion started.
+		more := got.DeepCopy()
+		more.SetFinalizers([]string{holdFinalizer, testGroup + "/another"})
+		if _, err := wc.Update(ctx, more, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+			t.Errorf("adding a finalizer to an object being deleted: want Invalid, got %v", err)
+		}
+		// Nor may the deletionTimestamp be cleared.
+		revive := got.DeepCopy()
+		revive.SetDeletionTimestamp(nil)
+		if upd, err := wc.Update(ctx, revive, metav1.UpdateOptions{}); err == nil && upd.GetDeletionTimestamp() == nil {
+			t.Errorf("an update cleared deletionTimestamp")
+		}
 		got = mustGet(t, ctx, wc, "held")
 		got.SetFinalizers(nil)
 		if _, err := wc.Update(ctx, got, metav1.UpdateOptions{}); err != nil {
@@ -527,6 +539,10 @@ func TestCustomResourceVerbs(t *testing.T) {
 				}
 			}
 			wantNotFound(t, ctx, wc, tc.name)
+		}
+		badLabel := widget(ns, "badlabel", map[string]string{"ok": "not a valid label value!"}, validSpec())
+		if _, err := wc.Create(ctx, badLabel, metav1.CreateOptions{}); !apierrors.IsInvalid(err) || !hasCause(err, "metadata.labels") {
+			t.Errorf("create with an invalid label value: want Invalid with a metadata.labels cause, got %v", err)
 		}
 		w := widget(ns, "Bad_Name", nil, validSpec())
 		if _, err := wc.Create(ctx, w, metav1.CreateOptions{}); !apierrors.IsInvalid(err) || !hasCause(err, "metadata.name") {

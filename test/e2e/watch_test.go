@@ -20,6 +20,7 @@ import (
 	clientfeatures "k8s.io/client-go/features"
 	clientfeaturestesting "k8s.io/client-go/features/testing"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 )
 
 // event is what the suite expects of one watch event: its type, the
@@ -116,6 +117,71 @@ func TestWatchResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		expectEvents(t, w, []event{{watch.Deleted, "b", gone.GetResourceVersion()}})
+	})
+
+	t.Run("SendInitialEvents", func(t *testing.T) {
+		list, err := wc.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := wc.Watch(ctx, metav1.ListOptions{
+			SendInitialEvents:    ptr.To(true),
+			ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
+			AllowWatchBookmarks:  true,
+		})
+		if err != nil {
+			t.Fatalf("watch with sendInitialEvents: %v", err)
+		}
+		defer w.Stop()
+		var got []string
+		for {
+			ev := nextEvent(t, w)
+			u := ev.Object.(*unstructured.Unstructured)
+			if ev.Type == watch.Bookmark {
+				if u.GetAnnotations()[metav1.InitialEventsAnnotationKey] != "true" {
+					continue
+				}
+				rv, _ := strconv.ParseUint(u.GetResourceVersion(), 10, 64)
+				listRV, _ := strconv.ParseUint(list.GetResourceVersion(), 10, 64)
+				if rv < listRV {
+					t.Errorf("initial-events-end bookmark at %d, below the list's %d", rv, listRV)
+				}
+				break
+			}
+			if ev.Type != watch.Added {
+				t.Fatalf("initial event %s %s, want ADDED", ev.Type, u.GetName())
+			}
+			got = append(got, u.GetName())
+		}
+		slices.Sort(got)
+		want := names(list.Items)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("initial events for %v, want %v", got, want)
+		}
+	})
+
+	t.Run("TimeoutSeconds", func(t *testing.T) {
+		w, err := wc.Watch(ctx, metav1.ListOptions{ResourceVersion: sentinel.GetResourceVersion(), TimeoutSeconds: ptr.To[int64](1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		timeout := time.NewTimer(30 * time.Second)
+		defer timeout.Stop()
+		for {
+			select {
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					return
+				}
+				if ev.Type == watch.Error {
+					t.Fatalf("watch with timeoutSeconds ended with an error event: %v", ev.Object)
+				}
+			case <-timeout.C:
+				t.Fatalf("watch with timeoutSeconds=1 still open after 30s")
+			}
+		}
 	})
 
 	t.Run("InitialState", func(t *testing.T) {
