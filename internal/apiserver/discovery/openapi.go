@@ -1,9 +1,11 @@
 package discovery
 
 import (
+	"bytes"
 	"crypto/sha512"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -100,32 +102,30 @@ func OpenAPIHash(reg *registry.Registry, path string) (string, bool) {
 	return d.hash, true
 }
 
-// document is an OpenAPI v3 document as spec3.OpenAPI encodes it, with
-// the schemas already encoded so that the models every document shares
-// are encoded once.
-type document struct {
-	OpenAPI    string                `json:"openapi"`
-	Info       *spec.Info            `json:"info"`
-	Paths      *spec3.Paths          `json:"paths"`
-	Components components            `json:"components"`
-	Security   []map[string][]string `json:"security"`
-}
-
-// components is the components section of a document.
-type components struct {
-	Schemas         map[string]json.RawMessage `json:"schemas"`
-	SecuritySchemes spec3.SecuritySchemes      `json:"securitySchemes"`
-}
-
-// bearerToken is the security scheme of every document.
-var bearerToken = spec3.SecuritySchemes{"BearerToken": &spec3.SecurityScheme{
-	SecuritySchemeProps: spec3.SecuritySchemeProps{
-		Type: "apiKey", Name: "authorization", In: "header",
-		Description: "Bearer token authentication",
-	},
-}}
+// docHead and docTail frame every document: the OpenAPI version, the info
+// object and the bearer token security scheme are the same in all.
+var docHead, docTail = func() (string, string) {
+	info, err := json.Marshal(spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: gitVersion}})
+	if err != nil {
+		panic(fmt.Sprintf("discovery: encode info: %v", err))
+	}
+	security, err := json.Marshal(spec3.SecuritySchemes{"BearerToken": &spec3.SecurityScheme{
+		SecuritySchemeProps: spec3.SecuritySchemeProps{
+			Type: "apiKey", Name: "authorization", In: "header",
+			Description: "Bearer token authentication",
+		},
+	}})
+	if err != nil {
+		panic(fmt.Sprintf("discovery: encode security schemes: %v", err))
+	}
+	return `{"openapi":"3.0.0","info":` + string(info),
+		`},"securitySchemes":` + string(security) + `},"security":[{"BearerToken":[]}]}`
+}()
 
 // groupVersionDoc is the encoded OpenAPI v3 document of one group version.
+// The document is assembled from separately encoded parts (each compact
+// JSON) rather than encoded as one spec3.OpenAPI, so the models every
+// document shares are encoded once per process and no part is re-scanned.
 func groupVersionDoc(group, version string, resources []*registry.Resource) ([]byte, error) {
 	schemas := newSchemaSet()
 	for _, model := range []string{objectMetaModel, listMetaModel, statusModel, deleteOptionsModel, patchModel} {
@@ -141,17 +141,31 @@ func groupVersionDoc(group, version string, resources []*registry.Resource) ([]b
 	if err != nil {
 		return nil, err
 	}
-	doc, err := json.Marshal(document{
-		OpenAPI:    "3.0.0",
-		Info:       &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: gitVersion}},
-		Paths:      &spec3.Paths{Paths: paths},
-		Components: components{Schemas: encoded, SecuritySchemes: bearerToken},
-		Security:   []map[string][]string{{"BearerToken": {}}},
-	})
+	encodedPaths, err := (&spec3.Paths{Paths: paths}).MarshalJSON()
 	if err != nil {
-		return nil, fmt.Errorf("discovery: encode OpenAPI document of %s: %w", openAPIPath(group, version), err)
+		return nil, fmt.Errorf("discovery: encode OpenAPI paths of %s: %w", openAPIPath(group, version), err)
 	}
-	return doc, nil
+	size := len(docHead) + len(encodedPaths) + len(docTail) + 64
+	for model, schema := range encoded {
+		size += len(model) + len(schema) + 4
+	}
+	var b bytes.Buffer
+	b.Grow(size)
+	b.WriteString(docHead)
+	b.WriteString(`,"paths":`)
+	b.Write(encodedPaths)
+	b.WriteString(`,"components":{"schemas":{`)
+	for i, model := range slices.Sorted(maps.Keys(encoded)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		name, _ := json.Marshal(model) // a string always encodes
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(encoded[model])
+	}
+	b.WriteString(docTail)
+	return b.Bytes(), nil
 }
 
 // operations builds the paths of one resource.
