@@ -62,11 +62,22 @@ type metricLabels struct {
 	verb, resource string
 }
 
+// methodLabel is the metric verb of a request that is not a resource
+// request: the lower-case method, "other" for unknown methods so that
+// clients cannot create label values.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return strings.ToLower(method)
+	}
+	return "other"
+}
+
 // ServeHTTP answers every request. A panic in a handler is logged and
 // answered with a 500 Status; it never takes the server down.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
-	l := &metricLabels{verb: strings.ToLower(r.Method)}
+	l := &metricLabels{verb: methodLabel(r.Method)}
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
@@ -129,7 +140,10 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, l *metricLabels) 
 func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metricLabels, group, version string, rest []string) {
 	info, err := s.resolve(r, group, version, rest)
 	if info != nil {
-		l.verb, l.resource = info.verb, info.res.Resource
+		l.resource = info.res.Resource
+		if info.verb != "" {
+			l.verb = info.verb
+		}
 	}
 	if err != nil {
 		out := output{}
@@ -196,10 +210,10 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 	gr := schema.GroupResource{Group: res.Group, Resource: res.Resource}
 	info.verb = verbFor(r, info, legacyWatch)
 	if info.verb == "" || !slices.Contains(res.Verbs, info.verb) {
-		return nil, errMethodNotAllowed(gr, strings.ToLower(r.Method))
+		return info, errMethodNotAllowed(gr, strings.ToLower(r.Method))
 	}
 	if legacyWatch && info.verb != "watch" {
-		return nil, errMethodNotAllowed(gr, strings.ToLower(r.Method))
+		return info, errMethodNotAllowed(gr, strings.ToLower(r.Method))
 	}
 	out, err := negotiate(r.Header.Get("Accept"), info.verb, queryBool(r.URL.Query(), "pretty"))
 	info.out = out
