@@ -59,6 +59,7 @@ func TestWriteMarkdown(t *testing.T) {
 	rep.addRounds("writes", "creates/s, 32 clients", []float64{9000, 7000, 8500}, "/s", atLeast(8000))
 	rep.add("watch", "delivery p99", 12.5, "ms", atMost(10))
 	rep.add("memory", "RSS after the creates", 100, "MiB", atMost(300).at(100_000))
+	rep.Steps = []Step{{Name: "lists", Seconds: 4.04, ServerCPU: 3, BenchCPU: 1.25, OtherCPU: 0}}
 	rep.Error = "deletes: boom"
 	var b strings.Builder
 	if err := rep.WriteMarkdown(&b); err != nil {
@@ -71,6 +72,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"| writes | creates/s, 32 clients | 8,500 /s | ≥ 8,000 /s | yes |\n",
 		"| watch | delivery p99 | 12.5 ms | ≤ 10 ms | **no** |\n",
 		"| memory | RSS after the creates | 100 MiB | ≤ 300 MiB at 100,000 | n/a |\n",
+		"| lists | 4.0 | 3.0 | 1.2 | 0.0 |\n",
 		"The run stopped early: deletes: boom",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -140,7 +140,7 @@ func run(ctx context.Context, opts options, rep *Report) (err error) {
 	if _, err := os.Stat(opts.bin); err != nil {
 		return fmt.Errorf("server binary (build it with make build): %w", err)
 	}
-	if err := step(ctx, "start-up", func() error { return measureStartup(ctx, opts, rep) }); err != nil {
+	if err := step(ctx, rep, "start-up", 0, func() error { return measureStartup(ctx, opts, rep) }); err != nil {
 		return err
 	}
 	proc, err := startProcess(ctx, opts.bin, opts.serverEnv)
@@ -161,17 +161,18 @@ func run(ctx context.Context, opts options, rep *Report) (err error) {
 	}
 	e := &env{opts: opts, proc: proc, clients: c}
 	for _, s := range scenarios {
-		if err := step(ctx, s.name, func() error { return s.run(ctx, e, rep) }); err != nil {
+		if err := step(ctx, rep, s.name, proc.cmd.Process.Pid, func() error { return s.run(ctx, e, rep) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// step runs one named scenario and logs how long it took.
-func step(ctx context.Context, name string, f func() error) error {
-	start := time.Now()
+// step runs one named scenario, logs how long it took, and adds to rep
+// how it used the CPU: the server's is that of process serverPID (0: none).
+func step(ctx context.Context, rep *Report, name string, serverPID int, f func() error) error {
 	fmt.Fprintf(os.Stderr, "bench: %s...", name)
+	start, before := time.Now(), sampleCPU(serverPID)
 	err := f()
 	if err == nil {
 		err = ctx.Err()
@@ -180,6 +181,8 @@ func step(ctx context.Context, name string, f func() error) error {
 		fmt.Fprintln(os.Stderr, " failed")
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	fmt.Fprintf(os.Stderr, " %.1fs\n", time.Since(start).Seconds())
+	st := newStep(name, time.Since(start), before, sampleCPU(serverPID))
+	rep.Steps = append(rep.Steps, st)
+	fmt.Fprintf(os.Stderr, " %.1fs (CPU: server %.1fs, bench %.1fs, others %.1fs)\n", st.Seconds, st.ServerCPU, st.BenchCPU, st.OtherCPU)
 	return nil
 }

@@ -27,6 +27,8 @@ type Report struct {
 	Rounds int `json:"rounds"`
 	// Results are the figures in the order they were measured.
 	Results []Result `json:"results"`
+	// Steps say how each scenario used the CPU, in the order they ran.
+	Steps []Step `json:"steps"`
 	// Error, when set, is why the run stopped early.
 	Error string `json:"error,omitempty"`
 }
@@ -113,6 +115,14 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", res.Scenario, res.Name, formatValue(res.Value, res.Unit), target, met)
+	}
+	if len(r.Steps) > 0 {
+		b.WriteString("\nCPU seconds used during each step, by the server, the benchmark program and every other process:\n\n")
+		b.WriteString("| Step | Wall s | Server CPU s | Bench CPU s | Others CPU s |\n")
+		b.WriteString("|---|--:|--:|--:|--:|\n")
+		for _, st := range r.Steps {
+			fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f |\n", st.Name, st.Seconds, st.ServerCPU, st.BenchCPU, st.OtherCPU)
+		}
 	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "\nThe run stopped early: %s\n", r.Error)
