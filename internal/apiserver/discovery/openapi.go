@@ -112,7 +112,7 @@ var docHead, docTail = func() (string, string) {
 	security, err := json.Marshal(spec3.SecuritySchemes{"BearerToken": &spec3.SecurityScheme{
 		SecuritySchemeProps: spec3.SecuritySchemeProps{
 			Type: "apiKey", Name: "authorization", In: "header",
-			Description: "Bearer token authentication",
+			Description: "A bearer token in the Authorization header.",
 		},
 	}})
 	if err != nil {
@@ -201,17 +201,17 @@ func (o operations) addPaths(paths map[string]*spec3.Path) {
 	ops := map[string]*spec3.Operation{}
 	if has["list"] {
 		ops[http.MethodGet] = o.op(opSpec{action: "list", verb: "list", namespaced: true,
-			description: "list or watch objects of kind " + res.Kind, params: listParams,
+			description: "List or watch " + res.Kind + " objects", params: listParams,
 			responses: o.responses(o.listModel, http.StatusOK)})
 	}
 	if has["create"] {
 		ops[http.MethodPost] = o.op(opSpec{action: "post", verb: "create", namespaced: true,
-			description: "create " + a(res.Kind), params: writeParams, body: o.body(o.kindModel),
+			description: "Create " + a(res.Kind), params: writeParams, body: o.body(o.kindModel),
 			responses: o.responses(o.kindModel, http.StatusOK, http.StatusCreated, http.StatusAccepted)})
 	}
 	if has["deletecollection"] {
 		ops[http.MethodDelete] = o.op(opSpec{action: "deletecollection", verb: "delete", infix: "Collection", namespaced: true,
-			description: "delete collection of " + res.Kind, params: deleteCollectionParams, body: o.body(deleteOptionsModel),
+			description: "Delete a collection of " + res.Kind + " objects", params: deleteCollectionParams, body: o.body(deleteOptionsModel),
 			responses: o.responses(statusModel, http.StatusOK)})
 	}
 	add(collection, scope, ops)
@@ -220,22 +220,22 @@ func (o operations) addPaths(paths map[string]*spec3.Path) {
 	ops = map[string]*spec3.Operation{}
 	if has["get"] {
 		ops[http.MethodGet] = o.op(opSpec{action: "get", verb: "read", namespaced: true,
-			description: "read the specified " + res.Kind, params: getParams,
+			description: "Read " + a(res.Kind), params: getParams,
 			responses: o.responses(o.kindModel, http.StatusOK)})
 	}
 	if has["update"] {
 		ops[http.MethodPut] = o.op(opSpec{action: "put", verb: "replace", namespaced: true,
-			description: "replace the specified " + res.Kind, params: writeParams, body: o.body(o.kindModel),
+			description: "Replace " + a(res.Kind), params: writeParams, body: o.body(o.kindModel),
 			responses: o.responses(o.kindModel, http.StatusOK, http.StatusCreated)})
 	}
 	if has["patch"] {
 		ops[http.MethodPatch] = o.op(opSpec{action: "patch", verb: "patch", namespaced: true,
-			description: "partially update the specified " + res.Kind, params: patchParams, body: o.patchBody(),
+			description: "Patch " + a(res.Kind), params: patchParams, body: o.patchBody(),
 			responses: o.responses(o.kindModel, http.StatusOK, http.StatusCreated)})
 	}
 	if has["delete"] {
 		ops[http.MethodDelete] = o.op(opSpec{action: "delete", verb: "delete", namespaced: true,
-			description: "delete " + a(res.Kind), params: deleteParams, body: o.body(deleteOptionsModel),
+			description: "Delete " + a(res.Kind), params: deleteParams, body: o.body(deleteOptionsModel),
 			responses: o.responses(statusModel, http.StatusOK, http.StatusAccepted)})
 	}
 	add(collection+"/{name}", item, ops)
@@ -243,20 +243,20 @@ func (o operations) addPaths(paths map[string]*spec3.Path) {
 	if res.HasStatus {
 		add(collection+"/{name}/status", item, map[string]*spec3.Operation{
 			http.MethodGet: o.op(opSpec{action: "get", verb: "read", namespaced: true, suffix: "Status",
-				description: "read status of the specified " + res.Kind, params: getParams,
+				description: "Read the status of " + a(res.Kind), params: getParams,
 				responses: o.responses(o.kindModel, http.StatusOK)}),
 			http.MethodPut: o.op(opSpec{action: "put", verb: "replace", namespaced: true, suffix: "Status",
-				description: "replace status of the specified " + res.Kind, params: writeParams, body: o.body(o.kindModel),
+				description: "Replace the status of " + a(res.Kind), params: writeParams, body: o.body(o.kindModel),
 				responses: o.responses(o.kindModel, http.StatusOK, http.StatusCreated)}),
 			http.MethodPatch: o.op(opSpec{action: "patch", verb: "patch", namespaced: true, suffix: "Status",
-				description: "partially update status of the specified " + res.Kind, params: patchParams, body: o.patchBody(),
+				description: "Patch the status of " + a(res.Kind), params: patchParams, body: o.patchBody(),
 				responses: o.responses(o.kindModel, http.StatusOK, http.StatusCreated)}),
 		})
 	}
 	if res.Namespaced && has["list"] {
 		add(prefix+"/"+res.Resource, nil, map[string]*spec3.Operation{
 			http.MethodGet: o.op(opSpec{action: "list", verb: "list", suffix: "ForAllNamespaces",
-				description: "list or watch objects of kind " + res.Kind, params: listParams,
+				description: "List or watch " + res.Kind + " objects in every namespace", params: listParams,
 				responses: o.responses(o.listModel, http.StatusOK)}),
 		})
 	}

@@ -256,7 +256,7 @@ func TestExplainFindsSchemas(t *testing.T) {
 		{schema.GroupVersionResource{Group: "example.com", Version: "v1beta1", Resource: "widgets"}, []string{"spec", "size"}, "Size in units."},
 		{schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}, []string{"metadata", "name"}, ""},
 		{schema.GroupVersionResource{Group: "tools.example.org", Version: "v1", Resource: "gizmos"}, []string{"metadata", "labels"}, ""},
-		{schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, []string{"status", "phase"}, "Phase is the current lifecycle phase of the namespace."},
+		{schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, []string{"status", "phase"}, "Active, or Terminating once deletion has begun."},
 		{schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}, []string{"spec", "names", "shortNames"}, ""},
 	}
 	for _, tt := range tests {

@@ -16,50 +16,50 @@ func param(in, name, typ, description string) *spec3.Parameter {
 // Path and query parameters, shared by every document (documents are only
 // encoded, never changed).
 var (
-	namespaceParam = param("path", "namespace", "string", "object name and auth scope, such as for teams and projects")
-	prettyParam    = param("query", "pretty", "string", "If 'true', then the output is pretty printed.")
+	namespaceParam = param("path", "namespace", "string", "The namespace the objects live in.")
+	prettyParam    = param("query", "pretty", "string", "Indent the JSON response when \"true\".")
 
 	allowWatchBookmarks = param("query", "allowWatchBookmarks", "boolean",
-		"allowWatchBookmarks requests watch events with type \"BOOKMARK\". Servers may send them at their discretion; clients must not assume when.")
+		"With watch=true, lets the server send BOOKMARK events that only advance the resource version; when and whether it does is up to the server.")
 	continueParam = param("query", "continue", "string",
-		"The continue token returned by a previous paginated list call, to retrieve the next page of the same consistent snapshot. An expired token answers 410 Gone.")
+		"Token from the metadata of the previous page of a paginated list, to get the next page of the same snapshot. 410 Gone when it has expired.")
 	dryRun = param("query", "dryRun", "string",
-		"When present, modifications are not persisted. Valid value: All (process every dry run stage).")
+		"\"All\" runs the request through every stage without storing the result.")
 	fieldManager = param("query", "fieldManager", "string",
-		"fieldManager is the name of the actor making the change, at most 128 printable characters.")
+		"Name of the client making the change (printable characters, up to 128).")
 	fieldSelector = param("query", "fieldSelector", "string",
-		"A selector restricting the returned objects by their fields (metadata.name and metadata.namespace). Defaults to everything.")
+		"Restricts the objects by field values (metadata.name, metadata.namespace). Empty selects every object.")
 	// fieldValidation on PATCH is how kubectl detects server-side field
 	// validation: k8s.io/cli-runtime/pkg/resource/query_param_verifier_v3.go
 	// looks for a parameter of this name among the PATCH operation's own
 	// parameters (references are not followed) and, without it, validates
 	// client-side using /openapi/v2, which this server does not serve.
 	fieldValidation = param("query", "fieldValidation", "string",
-		"fieldValidation tells the server how to handle unknown or duplicate fields in the request body: "+
+		"How to treat fields of the body the schema does not know and duplicated fields: "+
 			"Ignore drops them silently, Warn (the default) drops them and answers with a warning per field, "+
 			"Strict rejects the request with a BadRequest error listing them.")
 	force = param("query", "force", "boolean",
-		"Force applies the request even when it conflicts with changes made by others (apply requests only).")
+		"For apply requests: take over fields other managers own instead of failing with a conflict.")
 	gracePeriodSeconds = param("query", "gracePeriodSeconds", "integer",
-		"The duration in seconds before the object is deleted; zero means delete immediately.")
+		"Seconds to wait before deleting; 0 deletes at once.")
 	labelSelector = param("query", "labelSelector", "string",
-		"A selector restricting the returned objects by their labels. Defaults to everything.")
+		"Restricts the objects by labels (=, ==, !=, in, notin, exists, !exists). Empty selects every object.")
 	limit = param("query", "limit", "integer",
-		"The maximum number of objects to return; when more exist the list metadata carries a continue token for the next page.")
+		"Largest number of objects to return; when more remain, the list metadata carries a continue token.")
 	orphanDependents = param("query", "orphanDependents", "boolean",
-		"Deprecated: use propagationPolicy. Whether dependent objects are orphaned.")
+		"Superseded by propagationPolicy: true orphans the objects this one owns.")
 	propagationPolicy = param("query", "propagationPolicy", "string",
-		"Whether and how garbage collection is performed: Orphan, Background or Foreground.")
+		"What happens to the objects this one owns: Orphan, Background or Foreground deletion.")
 	resourceVersion = param("query", "resourceVersion", "string",
-		"Constrains which resource versions the request may be served from. Unset means the most recent.")
+		"Which revision the answer may come from; empty means the latest, \"0\" any.")
 	resourceVersionMatch = param("query", "resourceVersionMatch", "string",
-		"Determines how resourceVersion is applied to list calls: NotOlderThan or Exact.")
+		"How resourceVersion applies to a list: NotOlderThan or Exact.")
 	sendInitialEvents = param("query", "sendInitialEvents", "boolean",
-		"With watch=true, starts the watch stream with synthetic ADDED events for every existing object, followed by a BOOKMARK annotated k8s.io/initial-events-end.")
+		"With watch=true, first sends every existing object as an ADDED event, then a BOOKMARK annotated k8s.io/initial-events-end.")
 	timeoutSeconds = param("query", "timeoutSeconds", "integer",
-		"Timeout for the list or watch call, regardless of activity.")
+		"Ends the list or watch after this many seconds, whatever happens meanwhile.")
 	watch = param("query", "watch", "boolean",
-		"Watch for changes to the described resources and return them as a stream of add, update and remove notifications.")
+		"Streams the changes to the selected objects as ADDED, MODIFIED and DELETED events instead of listing them.")
 
 	listParams = []*spec3.Parameter{allowWatchBookmarks, continueParam, fieldSelector, labelSelector, limit,
 		resourceVersion, resourceVersionMatch, sendInitialEvents, timeoutSeconds, watch}
@@ -73,5 +73,5 @@ var (
 
 // nameParam is the path parameter naming an object of kind.
 func nameParam(kind string) *spec3.Parameter {
-	return param("path", "name", "string", "name of the "+kind)
+	return param("path", "name", "string", "The "+kind+"'s name.")
 }

@@ -134,6 +134,7 @@ type schemaSet struct {
 	built map[string]*spec.Schema
 }
 
+// newSchemaSet is an empty schemaSet.
 func newSchemaSet() schemaSet {
 	return schemaSet{models: map[string]bool{}, built: map[string]*spec.Schema{}}
 }
@@ -232,12 +233,11 @@ func reversedGroup(group string) string {
 
 // Descriptions of the fields every object has.
 const (
-	apiVersionDescription = "APIVersion is the versioned schema of this representation of an object " +
-		"(group/version). Servers convert recognized schemas to the latest internal value and may reject unrecognized values."
-	kindDescription = "Kind is the REST resource this object represents, in CamelCase. " +
-		"Servers may infer it from the endpoint the client submits requests to. Cannot be updated."
-	metadataDescription     = "Standard object's metadata."
-	listMetadataDescription = "Standard list metadata."
+	apiVersionDescription = "The group and version of the schema the object is written in, such as example.com/v1. " +
+		"The server accepts the versions it serves and rejects the others."
+	kindDescription         = "The type of the object in CamelCase, such as Widget. It cannot change once the object exists."
+	metadataDescription     = "Name, namespace, labels, annotations and the fields the server maintains (uid, resourceVersion, generation, timestamps)."
+	listMetadataDescription = "The list's resourceVersion, and the continue token when more items remain."
 )
 
 // typeMetaProperties adds apiVersion, kind and metadata (referring to
@@ -331,57 +331,57 @@ func listSchema(res *registry.Resource, kindModel string) *spec.Schema {
 // Kubernetes' own (fields this server does not use are left out).
 const coreSchemas = `{
   "io.k8s.api.core.v1.Namespace": {
-    "description": "Namespace provides a scope for names. Use of multiple namespaces is optional.",
+    "description": "A Namespace groups namespaced objects; their names are unique within it.",
     "type": "object",
     "properties": {
       "apiVersion": {"type": "string", "description": "` + apiVersionDescription + `"},
       "kind": {"type": "string", "description": "` + kindDescription + `"},
       "metadata": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "` + metadataDescription + `", "default": {}},
-      "spec": {"$ref": "#/components/schemas/io.k8s.api.core.v1.NamespaceSpec", "description": "Spec defines the behavior of the Namespace.", "default": {}},
-      "status": {"$ref": "#/components/schemas/io.k8s.api.core.v1.NamespaceStatus", "description": "Status describes the current status of a Namespace.", "default": {}}
+      "spec": {"$ref": "#/components/schemas/io.k8s.api.core.v1.NamespaceSpec", "description": "What the namespace should be.", "default": {}},
+      "status": {"$ref": "#/components/schemas/io.k8s.api.core.v1.NamespaceStatus", "description": "What the namespace is, as observed by the server.", "default": {}}
     }
   },
   "io.k8s.api.core.v1.NamespaceList": {
-    "description": "NamespaceList is a list of Namespaces.",
+    "description": "A list of Namespace objects.",
     "type": "object",
     "required": ["items"],
     "properties": {
       "apiVersion": {"type": "string", "description": "` + apiVersionDescription + `"},
       "kind": {"type": "string", "description": "` + kindDescription + `"},
       "metadata": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta", "description": "` + listMetadataDescription + `", "default": {}},
-      "items": {"type": "array", "description": "Items is the list of Namespace objects.",
+      "items": {"type": "array", "description": "The namespaces.",
         "items": {"$ref": "#/components/schemas/io.k8s.api.core.v1.Namespace", "default": {}}}
     }
   },
   "io.k8s.api.core.v1.NamespaceSpec": {
-    "description": "NamespaceSpec describes the attributes on a Namespace.",
+    "description": "The desired state of a Namespace.",
     "type": "object",
     "properties": {
-      "finalizers": {"type": "array", "description": "Finalizers is an opaque list of values that must be empty to permanently remove the object from storage.",
+      "finalizers": {"type": "array", "description": "Values that must all be removed before the namespace is deleted from storage.",
         "items": {"type": "string", "default": ""}, "x-kubernetes-list-type": "atomic"}
     }
   },
   "io.k8s.api.core.v1.NamespaceStatus": {
-    "description": "NamespaceStatus is information about the current status of a Namespace.",
+    "description": "The observed state of a Namespace.",
     "type": "object",
     "properties": {
-      "phase": {"type": "string", "description": "Phase is the current lifecycle phase of the namespace.", "enum": ["Active", "Terminating"]},
-      "conditions": {"type": "array", "description": "Represents the latest available observations of a namespace's current state.",
+      "phase": {"type": "string", "description": "Active, or Terminating once deletion has begun.", "enum": ["Active", "Terminating"]},
+      "conditions": {"type": "array", "description": "The latest observations of the namespace's state, one per type.",
         "items": {"$ref": "#/components/schemas/io.k8s.api.core.v1.NamespaceCondition", "default": {}},
         "x-kubernetes-list-map-keys": ["type"], "x-kubernetes-list-type": "map",
         "x-kubernetes-patch-merge-key": "type", "x-kubernetes-patch-strategy": "merge"}
     }
   },
   "io.k8s.api.core.v1.NamespaceCondition": {
-    "description": "NamespaceCondition contains details about the state of a namespace.",
+    "description": "One observation of a namespace's state.",
     "type": "object",
     "required": ["type", "status"],
     "properties": {
-      "type": {"type": "string", "description": "Type of namespace controller condition.", "default": ""},
-      "status": {"type": "string", "description": "Status of the condition, one of True, False, Unknown.", "default": ""},
-      "lastTransitionTime": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Time", "description": "Last time the condition transitioned from one status to another."},
-      "reason": {"type": "string", "description": "Unique, one-word, CamelCase reason for the condition's last transition."},
-      "message": {"type": "string", "description": "Human-readable message indicating details about last transition."}
+      "type": {"type": "string", "description": "What the condition is about.", "default": ""},
+      "status": {"type": "string", "description": "True, False or Unknown.", "default": ""},
+      "lastTransitionTime": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Time", "description": "When the status last changed."},
+      "reason": {"type": "string", "description": "Why the status last changed, as one CamelCase word."},
+      "message": {"type": "string", "description": "Why the status last changed, for people."}
     }
   }
 }`
