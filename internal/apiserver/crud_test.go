@@ -160,6 +160,7 @@ func TestBadRequests(t *testing.T) {
 		{"BadFieldSelector", "GET", widgetsPath + "?fieldSelector=metadata.name%3D%3D%3Dx", "", nil, 400, "BadRequest"},
 		{"UnsupportedField", "GET", widgetsPath + "?fieldSelector=spec.size%3D1", "", nil, 400, "BadRequest"},
 		{"BadLimit", "GET", widgetsPath + "?limit=ten", "", nil, 400, "BadRequest"},
+		{"BadTimeout", "GET", widgetsPath + "?timeout=soon", "", nil, 400, "BadRequest"},
 		{"BadPropagationPolicy", "DELETE", widgetsPath + "/w1?propagationPolicy=Sometimes", "", nil, 400, "BadRequest"},
 		{"BadFieldValidation", "POST", widgetsPath + "?fieldValidation=Loose", widget("w3", 1), nil, 422, "Invalid"},
 		{"UnknownResource", "GET", "/apis/example.com/v1/namespaces/default/gadgets", "", nil, 404, "NotFound"},

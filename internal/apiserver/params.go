@@ -2,10 +2,12 @@ package apiserver
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,6 +45,20 @@ func queryInt(q url.Values, key string) (int64, bool, error) {
 		return 0, false, apierrors.NewBadRequest(fmt.Sprintf("invalid value for %s: %q is not an integer", key, v))
 	}
 	return n, true, nil
+}
+
+// requestTimeout reads the timeout query parameter (a Go duration such as
+// "30s") that clients send to bound a request; 0 when absent.
+func requestTimeout(r *http.Request) (time.Duration, error) {
+	v := r.URL.Query().Get("timeout")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid timeout value %q: must be a non-negative duration such as 30s", v))
+	}
+	return d, nil
 }
 
 // listOptions parses the list and watch query parameters; malformed

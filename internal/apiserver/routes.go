@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"runtime/debug"
@@ -152,6 +153,18 @@ func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metric
 		}
 		s.writeError(w, r, out, err)
 		return
+	}
+	if info.verb != "watch" {
+		timeout, err := requestTimeout(r)
+		if err != nil {
+			s.writeError(w, r, info.out, err)
+			return
+		}
+		if timeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 	}
 	switch info.verb {
 	case "get":
