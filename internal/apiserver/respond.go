@@ -51,9 +51,7 @@ func renderObject(r *http.Request, info *requestInfo, obj map[string]any) (any, 
 		if err != nil {
 			return nil, err
 		}
-		t := b.table(nil, true)
-		t.Rows = append(t.Rows, b.row(obj))
-		return t, nil
+		return b.objectTable(obj, true), nil
 	case targetPartial:
 		return partialObject(info.out.metaVersion, obj), nil
 	}

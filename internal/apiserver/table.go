@@ -181,6 +181,14 @@ func (b *tableBuilder) table(md any, withColumns bool) *table {
 	return t
 }
 
+// objectTable is the table of one object; its resourceVersion is the
+// object's, as Kubernetes sets it.
+func (b *tableBuilder) objectTable(obj map[string]any, withColumns bool) *table {
+	t := b.table(map[string]any{"resourceVersion": metaField(obj, "resourceVersion")}, withColumns)
+	t.Rows = append(t.Rows, b.row(obj))
+	return t
+}
+
 // row computes the cells of obj and attaches the object as includeObject
 // asks.
 func (b *tableBuilder) row(obj map[string]any) tableRow {

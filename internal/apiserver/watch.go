@@ -160,14 +160,14 @@ func (e *watchEncoder) transform(ev registry.WatchEvent) any {
 	}
 	switch e.out.target {
 	case targetTable:
-		t := e.table.table(nil, !e.sentColumns)
+		withColumns := !e.sentColumns
 		e.sentColumns = true
 		if ev.Type == "BOOKMARK" {
-			t.Metadata = map[string]any{"resourceVersion": metaField(m, "resourceVersion")}
-			return t
+			return e.table.table(map[string]any{"resourceVersion": metaField(m, "resourceVersion")}, withColumns)
 		}
-		t.Rows = append(t.Rows, e.table.row(m))
-		return t
+		// Ages are relative to when the event is sent.
+		e.table.now = time.Now()
+		return e.table.objectTable(m, withColumns)
 	case targetPartial:
 		return partialObject(e.out.metaVersion, m)
 	}
