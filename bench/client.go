@@ -106,19 +106,3 @@ func parallel(ctx context.Context, workers, from, to int, op func(ctx context.Co
 	err := g.Wait()
 	return time.Since(start), err
 }
-
-// throughput runs op over [0, n) split into rounds equal chunks, each
-// chunk on workers goroutines, and returns the operations per second of
-// each chunk.
-func throughput(ctx context.Context, workers, n, rounds int, op func(ctx context.Context, i int) error) ([]float64, error) {
-	rates := make([]float64, 0, rounds)
-	for r := range rounds {
-		from, to := r*n/rounds, (r+1)*n/rounds
-		elapsed, err := parallel(ctx, workers, from, to, op)
-		if err != nil {
-			return nil, err
-		}
-		rates = append(rates, rate(to-from, elapsed))
-	}
-	return rates, nil
-}

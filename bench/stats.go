@@ -30,3 +30,6 @@ func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisec
 
 // rate is n operations in d, per second.
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// micros converts d to fractional microseconds.
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

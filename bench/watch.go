@@ -90,6 +90,7 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 		return errors.Join(fmt.Errorf("open watches: %w", err), stopWatchers(cancel, g))
 	}
 
+	cpuBefore := processCPU(e.proc.cmd.Process.Pid)
 	sent, acked := make([]time.Time, n), make([]time.Time, n)
 	versions := make([]uint64, n)
 	elapsed, err := parallel(ctx, e.opts.watchWriters, 0, n, func(ctx context.Context, i int) error {
@@ -106,6 +107,7 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 		return errors.Join(err, stopWatchers(cancel, g))
 	}
 	waitErr := waitAll(gctx, watchers, func(w *watcher) <-chan struct{} { return w.done }, 30*time.Second)
+	cpu := processCPU(e.proc.cmd.Process.Pid) - cpuBefore
 	if err := stopWatchers(cancel, g); err != nil {
 		return err
 	}
@@ -136,6 +138,7 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 	rep.add("watch", "delivery after write ack p99, "+label, percentile(afterAck, 99), "ms", atMost(10))
 	rep.add("watch", "write request → delivery p99", percentile(afterSend, 99), "ms", nil)
 	rep.add("watch", fmt.Sprintf("creates/s while watched, %d clients", e.opts.watchWriters), rate(n, elapsed), "/s", nil)
+	rep.add("watch", fmt.Sprintf("server CPU per write delivered to %d watchers", e.opts.watchers), micros(cpu)/float64(n), "µs", nil)
 	rep.add("watch", "events missing, repeated, out of order or wrong", float64(f.total()), "", atMost(0))
 	if f.total() > 0 {
 		fmt.Printf("watch: %+v (%v)\n", f, waitErr)

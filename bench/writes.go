@@ -7,29 +7,50 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// throughput runs op over [0, n) split into opts.rounds equal chunks, each
+// chunk on workers goroutines. It reports the median operations per second
+// of the chunks as "<verb>s/s, <workers> clients", and the server's CPU
+// time per operation, which tells more than the rate on a machine shared
+// with other work.
+func (e *env) throughput(ctx context.Context, rep *Report, verb string, workers, n int, target *Target, op func(ctx context.Context, i int) error) error {
+	rounds := e.opts.rounds
+	rates := make([]float64, 0, rounds)
+	cpuBefore := processCPU(e.proc.cmd.Process.Pid)
+	for r := range rounds {
+		from, to := r*n/rounds, (r+1)*n/rounds
+		elapsed, err := parallel(ctx, workers, from, to, op)
+		if err != nil {
+			return err
+		}
+		rates = append(rates, rate(to-from, elapsed))
+	}
+	cpu := processCPU(e.proc.cmd.Process.Pid) - cpuBefore
+	clients := fmt.Sprintf("%d clients", workers)
+	if workers == 1 {
+		clients = "1 client"
+	}
+	rep.addRounds("writes", fmt.Sprintf("%ss/s, %s", verb, clients), rates, "/s", target)
+	rep.add("writes", fmt.Sprintf("server CPU per %s, %s", verb, clients), micros(cpu)/float64(n), "µs", nil)
+	return nil
+}
+
 // createsOneClient creates opts.single widgets per round from one client.
 func createsOneClient(ctx context.Context, e *env, rep *Report) error {
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsSingle)
-	rates, err := throughput(ctx, 1, e.opts.single*e.opts.rounds, e.opts.rounds, func(ctx context.Context, i int) error {
+	return e.throughput(ctx, rep, "create", 1, e.opts.single*e.opts.rounds, nil, func(ctx context.Context, i int) error {
 		if _, err := widgets.Create(ctx, benchWidget(nsSingle, i), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create widget %d: %w", i, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	rep.addRounds("writes", "creates/s, 1 client", rates, "/s", nil)
-	return nil
 }
 
 // createsManyClients creates the opts.objects widgets the later scenarios
-// use from opts.clients clients, in opts.rounds chunks, and keeps their
-// resource versions.
+// use from opts.clients clients and keeps their resource versions.
 func createsManyClients(ctx context.Context, e *env, rep *Report) error {
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsBench)
 	e.versions = make([]string, e.opts.objects)
-	rates, err := throughput(ctx, e.opts.clients, e.opts.objects, e.opts.rounds, func(ctx context.Context, i int) error {
+	return e.throughput(ctx, rep, "create", e.opts.clients, e.opts.objects, atLeast(8000), func(ctx context.Context, i int) error {
 		obj, err := widgets.Create(ctx, benchWidget(nsBench, i), metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create widget %d: %w", i, err)
@@ -37,18 +58,13 @@ func createsManyClients(ctx context.Context, e *env, rep *Report) error {
 		e.versions[i] = obj.GetResourceVersion()
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	rep.addRounds("writes", fmt.Sprintf("creates/s, %d clients", e.opts.clients), rates, "/s", atLeast(8000))
-	return nil
 }
 
 // statusUpdates sets the status of every widget once with PUT /status from
-// opts.clients clients, in opts.rounds chunks.
+// opts.clients clients.
 func statusUpdates(ctx context.Context, e *env, rep *Report) error {
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsBench)
-	rates, err := throughput(ctx, e.opts.clients, e.opts.objects, e.opts.rounds, func(ctx context.Context, i int) error {
+	return e.throughput(ctx, rep, "status update", e.opts.clients, e.opts.objects, nil, func(ctx context.Context, i int) error {
 		obj := benchWidget(nsBench, i)
 		obj.SetResourceVersion(e.versions[i])
 		obj.Object["status"] = map[string]any{"phase": "Ready", "observedGeneration": int64(1)}
@@ -59,48 +75,15 @@ func statusUpdates(ctx context.Context, e *env, rep *Report) error {
 		e.versions[i] = obj.GetResourceVersion()
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	rep.addRounds("writes", fmt.Sprintf("status updates/s, %d clients", e.opts.clients), rates, "/s", nil)
-	return nil
 }
 
-// deletes deletes every widget from opts.clients clients, in opts.rounds
-// chunks.
+// deletes deletes every widget from opts.clients clients.
 func deletes(ctx context.Context, e *env, rep *Report) error {
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsBench)
-	rates, err := throughput(ctx, e.opts.clients, e.opts.objects, e.opts.rounds, func(ctx context.Context, i int) error {
+	return e.throughput(ctx, rep, "delete", e.opts.clients, e.opts.objects, nil, func(ctx context.Context, i int) error {
 		if err := widgets.Delete(ctx, widgetName(i), metav1.DeleteOptions{}); err != nil {
 			return fmt.Errorf("delete widget %d: %w", i, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	rep.addRounds("writes", fmt.Sprintf("deletes/s, %d clients", e.opts.clients), rates, "/s", nil)
-	return nil
-}
-
-// memory reports the server's resident memory now, as label says.
-func memory(label string, target *Target) func(context.Context, *env, *Report) error {
-	return func(_ context.Context, e *env, rep *Report) error {
-		rss, err := e.proc.memoryMiB("VmRSS")
-		if err != nil {
-			return err
-		}
-		rep.add("memory", "RSS "+label, rss, "MiB", target)
-		return nil
-	}
-}
-
-// peakMemory reports the most resident memory the server had.
-func peakMemory(_ context.Context, e *env, rep *Report) error {
-	hwm, err := e.proc.memoryMiB("VmHWM")
-	if err != nil {
-		return err
-	}
-	rep.add("memory", "peak RSS over the whole run", hwm, "MiB", nil)
-	return nil
 }

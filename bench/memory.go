@@ -1,0 +1,25 @@
+package main
+
+import "context"
+
+// memory reports the server's resident memory now, as label says.
+func memory(label string, target *Target) func(context.Context, *env, *Report) error {
+	return func(_ context.Context, e *env, rep *Report) error {
+		rss, err := e.proc.memoryMiB("VmRSS")
+		if err != nil {
+			return err
+		}
+		rep.add("memory", "RSS "+label, rss, "MiB", target)
+		return nil
+	}
+}
+
+// peakMemory reports the most resident memory the server had.
+func peakMemory(_ context.Context, e *env, rep *Report) error {
+	hwm, err := e.proc.memoryMiB("VmHWM")
+	if err != nil {
+		return err
+	}
+	rep.add("memory", "peak RSS over the whole run", hwm, "MiB", nil)
+	return nil
+}
