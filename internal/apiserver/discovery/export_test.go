@@ -15,3 +15,6 @@ func RebuildOpenAPI(base, groups []registry.GroupVersions) func() {
 	built := buildOpenAPI(base, nil)
 	return func() { buildOpenAPI(groups, built) }
 }
+
+// GroupVersionDoc exposes the document builder of one group version.
+var GroupVersionDoc = groupVersionDoc
