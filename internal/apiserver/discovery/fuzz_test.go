@@ -57,7 +57,7 @@ func FuzzCRDSchemaDocument(f *testing.F) {
 		res := &registry.Resource{
 			Group: "fuzz.example.com", Version: "v1", Resource: "things", SingularName: "thing",
 			Kind: "Thing", ListKind: "ThingList", Namespaced: true, HasStatus: true,
-			Verbs: []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
+			Verbs:         []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
 			OpenAPISchema: &props,
 		}
 		b, err := setpointdiscovery.GroupVersionDoc(res.Group, res.Version, []*registry.Resource{res})
