@@ -302,3 +302,20 @@ func TestTypeConverterFromDocuments(t *testing.T) {
 		t.Errorf("unknown field accepted: %v", err)
 	}
 }
+
+// TestOpenAPIIdenticalAcrossReplicas checks that two registries serving the
+// same CRDs (replicas, or one server before and after a restart) publish
+// byte-identical documents, so the hashes clients cache by stay valid.
+func TestOpenAPIIdenticalAcrossReplicas(t *testing.T) {
+	a, b := newPopulated(t), newPopulated(t)
+	if ia, ib := setpointdiscovery.OpenAPIIndex(a), setpointdiscovery.OpenAPIIndex(b); string(ia) != string(ib) {
+		t.Fatalf("indexes differ:\n%s\n%s", ia, ib)
+	}
+	for _, path := range []string{"api/v1", "apis/apiextensions.k8s.io/v1", "apis/example.com/v1", "apis/tools.example.org/v1"} {
+		da, _ := setpointdiscovery.OpenAPI(a, path)
+		db, _ := setpointdiscovery.OpenAPI(b, path)
+		if string(da) != string(db) {
+			t.Errorf("%s differs between replicas", path)
+		}
+	}
+}
