@@ -278,3 +278,29 @@ func TestListPagination(t *testing.T) {
 		t.Fatalf("field selector answered %v", byName)
 	}
 }
+
+func TestPretty(t *testing.T) {
+	e := newEnv(t)
+	compact := e.expect(t, http.StatusOK, "GET", "/api/v1/namespaces/default", "")
+	if strings.Contains(string(compact.body), "\n  ") {
+		t.Fatalf("indented by default: %s", compact.body)
+	}
+	for _, tc := range []struct {
+		name, query string
+		headers     []string
+	}{
+		{"Parameter", "?pretty=true", nil},
+		{"Curl", "", []string{"User-Agent", "curl/8.5.0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.expect(t, http.StatusOK, "GET", "/api/v1/namespaces/default"+tc.query, "", tc.headers...)
+			if !strings.Contains(string(r.body), "\n  \"metadata\": {") {
+				t.Fatalf("not indented: %s", r.body)
+			}
+		})
+	}
+	r := e.expect(t, http.StatusOK, "GET", "/api/v1/namespaces/default?pretty=false&timeout=30s", "", "User-Agent", "curl/8.5.0")
+	if strings.Contains(string(r.body), "\n  ") {
+		t.Fatalf("pretty=false indented: %s", r.body)
+	}
+}

@@ -17,7 +17,7 @@ func (s *server) serveDiscovery(w http.ResponseWriter, r *http.Request, parts []
 		s.writeError(w, r, output{}, errMethodNotAllowedPath(r))
 		return
 	}
-	out := output{pretty: queryBool(r.URL.Query(), "pretty")}
+	out := output{pretty: wantsPretty(r)}
 	var body any
 	found := true
 	switch {

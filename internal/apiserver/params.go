@@ -129,3 +129,14 @@ func parseDryRun(q url.Values) (bool, field.ErrorList) {
 	}
 	return len(q["dryRun"]) > 0, errs
 }
+
+// wantsPretty reports whether to indent JSON: as the pretty parameter
+// says, or without it, for command-line tools and browsers (as Kubernetes
+// does) whose users read the answer.
+func wantsPretty(r *http.Request) bool {
+	if _, ok := r.URL.Query()["pretty"]; ok {
+		return queryBool(r.URL.Query(), "pretty")
+	}
+	ua := r.UserAgent()
+	return strings.HasPrefix(ua, "curl") || strings.HasPrefix(ua, "Wget") || strings.HasPrefix(ua, "Mozilla/")
+}

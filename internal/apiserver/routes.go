@@ -228,7 +228,7 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 	if legacyWatch && info.verb != "watch" {
 		return info, errMethodNotAllowed(gr, strings.ToLower(r.Method))
 	}
-	out, err := negotiate(r.Header.Get("Accept"), info.verb, queryBool(r.URL.Query(), "pretty"))
+	out, err := negotiate(r.Header.Get("Accept"), info.verb, wantsPretty(r))
 	info.out = out
 	if err != nil {
 		return info, err
