@@ -61,6 +61,9 @@ func objectFormat(r *http.Request) (bodyFormat, error) {
 // it with putBuffer), bounded by the server's limit: larger bodies get 413.
 func (s *server) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
 	buf := getBuffer()
+	if r.Body == nil {
+		return buf, nil
+	}
 	if n := r.ContentLength; n > s.maxBody {
 		putBuffer(buf)
 		return nil, tooLarge(s.maxBody)

@@ -18,8 +18,9 @@ const internalErrorMessage = "an error on the server has prevented the request f
 // statusFor maps err to the Status sent to the client. It is the one place
 // errors become HTTP answers: a *apierrors.StatusError is sent as it is
 // (with kind and apiVersion filled in), anything else becomes a 500
-// InternalError with a generic message. logged reports whether the error
-// is the server's fault and must be logged.
+// InternalError with a generic message. serverFault reports whether the
+// error is the server's fault (a 5xx other than 503 and 504) and must be
+// logged.
 func statusFor(err error) (status metav1.Status, serverFault bool) {
 	var se *apierrors.StatusError
 	if !errors.As(err, &se) {
@@ -46,7 +47,7 @@ func internalStatus() metav1.Status {
 // errMethodNotAllowedPath is the 405 answer for a path that is not a
 // resource.
 func errMethodNotAllowedPath(r *http.Request) error {
-	return errMethodNotAllowed(schema.GroupResource{Resource: r.URL.Path}, strings.ToLower(r.Method))
+	return apierrors.NewGenericServerResponse(http.StatusMethodNotAllowed, strings.ToLower(r.Method), schema.GroupResource{}, "", "", 0, false)
 }
 
 // withTypeMeta sets kind and apiVersion, which clients need to decode a
