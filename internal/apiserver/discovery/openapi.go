@@ -11,7 +11,6 @@ import (
 	"strings"
 	"unicode"
 
-	"k8s.io/kube-openapi/pkg/handler3"
 	"k8s.io/kube-openapi/pkg/spec3"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
@@ -33,6 +32,19 @@ type gvDoc struct {
 	hash      string
 }
 
+// openAPIIndex is the document at /openapi/v3, in the shape client-go's
+// OpenAPI client decodes (k8s.io/kube-openapi/pkg/handler3's
+// OpenAPIV3Discovery, not imported to keep its dependencies out of the
+// server).
+type openAPIIndex struct {
+	Paths map[string]openAPIIndexEntry `json:"paths"`
+}
+
+// openAPIIndexEntry locates the document of one group version.
+type openAPIIndexEntry struct {
+	ServerRelativeURL string `json:"serverRelativeURL"`
+}
+
 // openAPIPath is the OpenAPI v3 path of a group version.
 func openAPIPath(group, version string) string {
 	if group == "" {
@@ -48,7 +60,7 @@ func openAPIPath(group, version string) string {
 // OpenAPI client) fetch a document again exactly when it changed.
 func buildOpenAPI(groups []registry.GroupVersions, base *openAPIDocs) *openAPIDocs {
 	d := &openAPIDocs{byPath: map[string]*gvDoc{}}
-	index := handler3.OpenAPIV3Discovery{Paths: map[string]handler3.OpenAPIV3DiscoveryGroupVersion{}}
+	index := openAPIIndex{Paths: map[string]openAPIIndexEntry{}}
 	for _, g := range groups {
 		for _, v := range g.Versions {
 			path := openAPIPath(g.Group, v)
@@ -69,7 +81,7 @@ func buildOpenAPI(groups []registry.GroupVersions, base *openAPIDocs) *openAPIDo
 				gd = &gvDoc{resources: resources, doc: doc, hash: fmt.Sprintf("%X", sha512.Sum512(doc))}
 			}
 			d.byPath[path] = gd
-			index.Paths[path] = handler3.OpenAPIV3DiscoveryGroupVersion{
+			index.Paths[path] = openAPIIndexEntry{
 				ServerRelativeURL: "/openapi/v3/" + path + "?hash=" + gd.hash,
 			}
 		}
