@@ -83,7 +83,7 @@ func TestGenerateNameAndDryRun(t *testing.T) {
 	}
 	e.expect(t, http.StatusCreated, "POST", widgetsPath, widget("w1", 1))
 	e.expect(t, http.StatusOK, "PATCH", widgetsPath+"/w1?dryRun=All", `{"spec":{"size":9}}`, "Content-Type", "application/merge-patch+json")
-	e.expect(t, http.StatusOK, "DELETE", widgetsPath+"/w1?dryRun=All", "")
+	e.expect(t, http.StatusOK, "DELETE", widgetsPath+"/w1?dryRun=All", "", "Content-Type", "text/plain")
 	got := e.expect(t, http.StatusOK, "GET", widgetsPath+"/w1", "").json(t)
 	if got["spec"].(map[string]any)["size"] != float64(1) {
 		t.Fatalf("dry-run patch changed the object: %v", got)

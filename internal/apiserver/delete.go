@@ -70,10 +70,6 @@ func (s *server) deleteOptions(w http.ResponseWriter, r *http.Request) (*metav1.
 	if err != nil {
 		return nil, err
 	}
-	format, err := objectFormat(r)
-	if err != nil {
-		return nil, err
-	}
 	buf, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
@@ -81,6 +77,10 @@ func (s *server) deleteOptions(w http.ResponseWriter, r *http.Request) (*metav1.
 	defer putBuffer(buf)
 	if buf.Len() == 0 {
 		return opts, nil
+	}
+	format, err := objectFormat(r)
+	if err != nil {
+		return nil, err
 	}
 	if format == bodyProtobuf {
 		return protobufDeleteOptions(buf.Bytes())

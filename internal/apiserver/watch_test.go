@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // event is one decoded watch event.
@@ -245,4 +246,46 @@ func TestWatchTransforms(t *testing.T) {
 			t.Fatalf("partial event %v", ev.Object)
 		}
 	})
+}
+
+// TestWatchEndsWhenClientLeaves checks that the handler (and with it the
+// registry watch, which shares its context) ends when the client goes.
+func TestWatchEndsWhenClientLeaves(t *testing.T) {
+	e := newEnv(t)
+	e.withWidgets(t)
+	w := e.watch(t, widgetsPath+"?watch=true")
+	e.expect(t, http.StatusCreated, "POST", widgetsPath, widget("w1", 1))
+	w.expect(t, "ADDED", "w1")
+	if n := e.watchesEnded(t); n != 0 {
+		t.Fatalf("%v watches ended before the client left", n)
+	}
+	w.resp.Body.Close()
+	deadline := timeout()
+	for e.watchesEnded(t) != 1 {
+		select {
+		case <-deadline:
+			t.Fatal("the watch handler did not end after the client left")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// watchesEnded counts finished watch requests on widgets.
+func (e *env) watchesEnded(t *testing.T) uint64 {
+	t.Helper()
+	families, err := e.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "apiserver_request_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label(m, "verb") == "watch" && label(m, "resource") == "widgets" {
+				return m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return 0
 }
