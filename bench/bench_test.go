@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,61 @@ func TestWidgets(t *testing.T) {
 	}
 	if size := len(mustJSON(benchWidget(nsBench, 12345))); size < objectSize-16 || size > objectSize+16 {
 		t.Errorf("a widget is %d bytes of JSON, want about %d", size, objectSize)
+	}
+}
+
+func TestCheckDeliveries(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	written := writes{
+		sent:     []time.Time{ms(0), ms(1), ms(2)},
+		acked:    []time.Time{ms(2), ms(3), ms(4)},
+		versions: []uint64{10, 11, 12},
+	}
+	good := &watcher{events: []delivery{
+		{index: 0, eventType: "ADDED", version: 10, at: ms(5)},
+		{index: 1, eventType: "ADDED", version: 11, at: ms(2)}, // before its ack
+		{index: 2, eventType: "ADDED", version: 12, at: ms(6)},
+	}}
+	afterAck, afterSend, f := checkDeliveries([]*watcher{good}, written)
+	if f.total() != 0 {
+		t.Errorf("faults %+v in a correct history", f)
+	}
+	if want := []float64{3, 0, 2}; !slices.Equal(afterAck, want) {
+		t.Errorf("after ack = %v, want %v", afterAck, want)
+	}
+	if want := []float64{5, 1, 4}; !slices.Equal(afterSend, want) {
+		t.Errorf("after send = %v, want %v", afterSend, want)
+	}
+
+	bad := &watcher{events: []delivery{
+		{index: 1, eventType: "ADDED", version: 11, at: ms(5)},
+		{index: 0, eventType: "ADDED", version: 10, at: ms(5)}, // out of order
+		{index: 1, eventType: "ADDED", version: 11, at: ms(5)}, // repeated
+		{index: -1, eventType: "ADDED", version: 13, at: ms(5)},
+	}}
+	wrong := &watcher{events: []delivery{
+		{index: 0, eventType: "MODIFIED", version: 10, at: ms(5)},
+		{index: 1, eventType: "ADDED", version: 11, at: ms(5)},
+		{index: 2, eventType: "ADDED", version: 13, at: ms(5)}, // not the version written
+	}}
+	_, _, f = checkDeliveries([]*watcher{bad, wrong}, written)
+	if want := (watchFaults{missing: 1, repeated: 2, outOfOrder: 1, wrong: 2}); f != want {
+		t.Errorf("faults = %+v, want %+v", f, want)
+	}
+}
+
+func TestNewStep(t *testing.T) {
+	before := cpuSample{machine: 10 * time.Second, server: 2 * time.Second, bench: time.Second}
+	after := cpuSample{machine: 16 * time.Second, server: 5 * time.Second, bench: 2 * time.Second}
+	got := newStep("creates", 4*time.Second, before, after)
+	want := Step{Name: "creates", Seconds: 4, ServerCPU: 3, BenchCPU: 1, OtherCPU: 2}
+	if got != want {
+		t.Errorf("newStep = %+v, want %+v", got, want)
+	}
+	// Samples read at slightly different moments can make others negative.
+	after.machine = 13 * time.Second
+	if got := newStep("creates", time.Second, before, after); got.OtherCPU != 0 {
+		t.Errorf("others = %v, want 0 when the machine counter lags", got.OtherCPU)
 	}
 }

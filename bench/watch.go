@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -84,23 +85,22 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 	warmup := widget(nsWatch, 0, "")
 	warmup.SetName(warmupName)
 	if _, err := widgets.Create(ctx, warmup, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create warmup object: %w", err)
+		return errors.Join(fmt.Errorf("create warmup object: %w", err), stopWatchers(cancel, g))
 	}
 	if err := waitAll(gctx, watchers, func(w *watcher) <-chan struct{} { return w.opened }, 10*time.Second); err != nil {
 		return errors.Join(fmt.Errorf("open watches: %w", err), stopWatchers(cancel, g))
 	}
 
 	cpuBefore := processCPU(e.proc.cmd.Process.Pid)
-	sent, acked := make([]time.Time, n), make([]time.Time, n)
-	versions := make([]uint64, n)
+	written := writes{sent: make([]time.Time, n), acked: make([]time.Time, n), versions: make([]uint64, n)}
 	elapsed, err := parallel(ctx, e.opts.watchWriters, 0, n, func(ctx context.Context, i int) error {
-		sent[i] = time.Now()
+		written.sent[i] = time.Now()
 		obj, err := widgets.Create(ctx, benchWidget(nsWatch, i), metav1.CreateOptions{})
-		acked[i] = time.Now()
+		written.acked[i] = time.Now()
 		if err != nil {
 			return fmt.Errorf("create widget %d: %w", i, err)
 		}
-		versions[i], err = strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+		written.versions[i], err = strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
 		return err
 	})
 	if err != nil {
@@ -112,27 +112,7 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 		return err
 	}
 
-	var afterAck, afterSend []float64
-	var f watchFaults
-	for _, w := range watchers {
-		var last uint64
-		seen := make([]bool, n)
-		for _, ev := range w.events {
-			if ev.index < 0 || ev.index >= n || seen[ev.index] {
-				f.repeated++
-				continue
-			}
-			seen[ev.index] = true
-			f.outOfOrder += boolInt(ev.version <= last)
-			f.wrong += boolInt(ev.eventType != "ADDED" || ev.version != versions[ev.index])
-			last = max(last, ev.version)
-			afterAck = append(afterAck, max(0, millis(ev.at.Sub(acked[ev.index]))))
-			afterSend = append(afterSend, millis(ev.at.Sub(sent[ev.index])))
-		}
-		for _, s := range seen {
-			f.missing += boolInt(!s)
-		}
-	}
+	afterAck, afterSend, f := checkDeliveries(watchers, written)
 	label := fmt.Sprintf("%d watchers, %s writes", e.opts.watchers, formatNumber(float64(n), 0))
 	rep.add("watch", "delivery after write ack p50, "+label, percentile(afterAck, 50), "ms", nil)
 	rep.add("watch", "delivery after write ack p99, "+label, percentile(afterAck, 99), "ms", atMost(10))
@@ -141,9 +121,42 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 	rep.add("watch", fmt.Sprintf("server CPU per write delivered to %d watchers", e.opts.watchers), micros(cpu)/float64(n), "µs", nil)
 	rep.add("watch", "events missing, repeated, out of order or wrong", float64(f.total()), "", atMost(0))
 	if f.total() > 0 {
-		fmt.Printf("watch: %+v (%v)\n", f, waitErr)
+		fmt.Fprintf(os.Stderr, "watch: %+v (%v)\n", f, waitErr)
 	}
 	return nil
+}
+
+// writes records the measured writes, indexed by widget.
+type writes struct {
+	sent, acked []time.Time // when the create was sent and its answer read
+	versions    []uint64    // the resourceVersion the create returned
+}
+
+// checkDeliveries returns, for every first delivery of a write to a
+// watcher, the milliseconds since the write was acknowledged (0 when the
+// event came first) and since it was sent, and counts what went wrong.
+func checkDeliveries(watchers []*watcher, w writes) (afterAck, afterSend []float64, f watchFaults) {
+	n := len(w.versions)
+	for _, wt := range watchers {
+		var last uint64
+		seen := make([]bool, n)
+		for _, ev := range wt.events {
+			if ev.index < 0 || ev.index >= n || seen[ev.index] {
+				f.repeated++
+				continue
+			}
+			seen[ev.index] = true
+			f.outOfOrder += boolInt(ev.version <= last)
+			f.wrong += boolInt(ev.eventType != "ADDED" || ev.version != w.versions[ev.index])
+			last = max(last, ev.version)
+			afterAck = append(afterAck, max(0, millis(ev.at.Sub(w.acked[ev.index]))))
+			afterSend = append(afterSend, millis(ev.at.Sub(w.sent[ev.index])))
+		}
+		for _, s := range seen {
+			f.missing += boolInt(!s)
+		}
+	}
+	return afterAck, afterSend, f
 }
 
 // run watches the watch namespace from version and records every event
