@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -302,5 +303,30 @@ func TestPretty(t *testing.T) {
 	r := e.expect(t, http.StatusOK, "GET", "/api/v1/namespaces/default?pretty=false&timeout=30s", "", "User-Agent", "curl/8.5.0")
 	if strings.Contains(string(r.body), "\n  ") {
 		t.Fatalf("pretty=false indented: %s", r.body)
+	}
+}
+
+// TestLargeListStreams lists more than the server buffers at once: the
+// answer is sent in pieces and still decodes to every item.
+func TestLargeListStreams(t *testing.T) {
+	e := newEnv(t)
+	e.withWidgets(t)
+	const n = 60
+	color := strings.Repeat("c", 1000)
+	for i := range n {
+		body := strings.Replace(widget("w"+strconv.Itoa(i), i), `"red"`, `"`+color+`"`, 1)
+		e.expect(t, http.StatusCreated, "POST", widgetsPath, body)
+	}
+	r := e.expect(t, http.StatusOK, "GET", widgetsPath, "")
+	if r.header.Get("Content-Length") != "" {
+		t.Fatalf("a %d-byte list was buffered whole", len(r.body))
+	}
+	list := r.json(t)
+	if items := list["items"].([]any); len(items) != n || list["kind"] != "WidgetList" || rvOf(list) == "" {
+		t.Fatalf("list of %d items, kind %v", len(items), list["kind"])
+	}
+	small := e.expect(t, http.StatusOK, "GET", widgetsPath+"?limit=1", "")
+	if small.header.Get("Content-Length") == "" {
+		t.Fatal("a small list was not sent with its length")
 	}
 }

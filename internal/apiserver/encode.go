@@ -3,7 +3,9 @@ package apiserver
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -68,4 +70,82 @@ func (s *server) writeBody(w http.ResponseWriter, out output, code int, v any) {
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// listFlushBytes is how much of a list is buffered before it is written.
+const listFlushBytes = 32 << 10
+
+// writeList streams a list as JSON with 200: the buffer is written out
+// whenever it holds listFlushBytes. A list that fits is sent with a
+// Content-Length. An encoding failure before anything was sent is a 500
+// Status; after, the connection is aborted so that the client sees a
+// broken response rather than a short list.
+func (s *server) writeList(w http.ResponseWriter, r *http.Request, l *itemList) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	sent := false
+	fail := func(err error) {
+		if !sent {
+			s.writeError(w, r, output{}, err)
+			return
+		}
+		s.log.Error("apiserver: encode list", "path", r.URL.Path, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	buf.WriteByte('{')
+	for _, k := range slices.Sorted(maps.Keys(l.head)) {
+		if k == "items" {
+			continue
+		}
+		if err := encodeField(buf, k, l.head[k]); err != nil {
+			fail(err)
+			return
+		}
+		buf.WriteByte(',')
+	}
+	buf.WriteString(`"items":[`)
+	w.Header().Set("Content-Type", "application/json")
+	for i, item := range l.items {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := encodeValue(buf, item); err != nil {
+			fail(err)
+			return
+		}
+		if buf.Len() >= listFlushBytes {
+			if !sent {
+				w.WriteHeader(http.StatusOK)
+				sent = true
+			}
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return
+			}
+			buf.Reset()
+		}
+	}
+	buf.WriteString("]}\n")
+	if !sent {
+		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+		w.WriteHeader(http.StatusOK)
+	}
+	_, _ = w.Write(buf.Bytes())
+}
+
+// encodeField appends `"key":value` to buf.
+func encodeField(buf *bytes.Buffer, key string, v any) error {
+	if err := encodeValue(buf, key); err != nil {
+		return err
+	}
+	buf.WriteByte(':')
+	return encodeValue(buf, v)
+}
+
+// encodeValue appends v as JSON without a trailing newline.
+func encodeValue(buf *bytes.Buffer, v any) error {
+	if err := encodeJSON(buf, v, false); err != nil {
+		return err
+	}
+	buf.Truncate(buf.Len() - 1)
+	return nil
 }

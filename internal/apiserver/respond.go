@@ -29,6 +29,13 @@ func (s *server) respondList(w http.ResponseWriter, r *http.Request, info *reque
 		s.writeError(w, r, info.out, err)
 		return
 	}
+	if l, ok := body.(*itemList); ok {
+		if !info.out.yaml && !info.out.pretty {
+			s.writeList(w, r, l)
+			return
+		}
+		body = l.asMap()
+	}
 	s.writeBody(w, info.out, http.StatusOK, body)
 }
 
@@ -78,19 +85,33 @@ func renderList(r *http.Request, info *requestInfo, list *unstructured.Unstructu
 		for i := range list.Items {
 			items[i] = partialObject(info.out.metaVersion, list.Items[i].Object)
 		}
-		return map[string]any{
+		return &itemList{head: map[string]any{
 			"apiVersion": metaGroup + "/" + info.out.metaVersion, "kind": "PartialObjectMetadataList",
-			"metadata": listMeta(list.Object["metadata"]), "items": items,
-		}, nil
+			"metadata": listMeta(list.Object["metadata"]),
+		}, items: items}, nil
 	}
-	body := make(map[string]any, len(list.Object)+1)
-	maps.Copy(body, list.Object)
 	items := make([]map[string]any, len(list.Items))
 	for i := range list.Items {
 		items[i] = list.Items[i].Object
 	}
-	body["items"] = items
-	return body, nil
+	return &itemList{head: list.Object, items: items}, nil
+}
+
+// itemList is a list body (apiVersion, kind, metadata and items) whose
+// items are encoded one at a time, so that a large list streams to the
+// client through a small buffer.
+type itemList struct {
+	// head holds every field but items.
+	head  map[string]any
+	items []map[string]any
+}
+
+// asMap returns the list as one map, for YAML and indented JSON.
+func (l *itemList) asMap() map[string]any {
+	m := make(map[string]any, len(l.head)+1)
+	maps.Copy(m, l.head)
+	m["items"] = l.items
+	return m
 }
 
 // listMeta returns list metadata, never nil.
