@@ -30,7 +30,7 @@ func buildAggregated(groups []registry.GroupVersions) *aggregatedDocs {
 		}
 	}
 	d := &aggregatedDocs{legacy: list(), groups: list()}
-	for _, g := range groups {
+	for _, g := range inKubeOrder(groups) {
 		item := apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: g.Group}}
 		for _, v := range g.Versions {
 			item.Versions = append(item.Versions, apidiscoveryv2.APIVersionDiscovery{

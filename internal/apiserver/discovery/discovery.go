@@ -14,9 +14,12 @@
 package discovery
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"runtime"
+	"slices"
+	"strings"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -155,7 +158,7 @@ func buildPlain(groups []registry.GroupVersions) *plainDocs {
 		group:     map[string]*metav1.APIGroup{},
 		resources: map[string]*metav1.APIResourceList{},
 	}
-	for _, g := range groups {
+	for _, g := range inKubeOrder(groups) {
 		for _, v := range g.Versions {
 			gv := groupVersion(g.Group, v)
 			d.resources[gv] = resourceList(gv, g.Resources[v])
@@ -179,6 +182,24 @@ func buildPlain(groups []registry.GroupVersions) *plainDocs {
 		d.groups.Groups = append(d.groups.Groups, listed)
 	}
 	return d
+}
+
+// inKubeOrder returns groups with Kubernetes' own groups (the core group,
+// groups without a dot and *.k8s.io groups; CRD groups always have a dot)
+// before the others, keeping the order otherwise. Kubernetes lists its
+// built-in groups first and the groups of CRDs after them by name, and
+// REST mappers prefer earlier groups when a resource or short name is
+// ambiguous.
+func inKubeOrder(groups []registry.GroupVersions) []registry.GroupVersions {
+	rank := func(g registry.GroupVersions) int {
+		if !strings.Contains(g.Group, ".") || strings.HasSuffix(g.Group, ".k8s.io") {
+			return 0
+		}
+		return 1
+	}
+	out := slices.Clone(groups)
+	slices.SortStableFunc(out, func(a, b registry.GroupVersions) int { return cmp.Compare(rank(a), rank(b)) })
+	return out
 }
 
 // resourceList is the APIResourceList of one group version.

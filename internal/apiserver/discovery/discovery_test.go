@@ -136,3 +136,27 @@ func TestResources(t *testing.T) {
 		t.Error("example.com/v2 served")
 	}
 }
+
+func TestBuiltInGroupsFirst(t *testing.T) {
+	reg := newPopulated(t)
+	createCRD(t, reg, map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "aardvarks.aaa.example.com"},
+		"spec": map[string]any{
+			"group": "aaa.example.com", "scope": "Cluster",
+			"names":    map[string]any{"plural": "aardvarks", "kind": "Aardvark"},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true}},
+		},
+	})
+	want := []string{"apiextensions.k8s.io", "aaa.example.com", "example.com", "tools.example.org"}
+	var plain, aggregated []string
+	for _, g := range discovery.Groups(reg).Groups {
+		plain = append(plain, g.Name)
+	}
+	for _, g := range discovery.Aggregated(reg, false).Items {
+		aggregated = append(aggregated, g.Name)
+	}
+	if !slices.Equal(plain, want) || !slices.Equal(aggregated, want) {
+		t.Fatalf("groups %v (plain), %v (aggregated), want %v", plain, aggregated, want)
+	}
+}
