@@ -330,3 +330,16 @@ func TestLargeListStreams(t *testing.T) {
 		t.Fatal("a small list was not sent with its length")
 	}
 }
+
+func TestDeleteAnswers(t *testing.T) {
+	e := newEnv(t)
+	e.withWidgets(t)
+	body := `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"held","finalizers":["example.com/hold"]}}`
+	e.expect(t, http.StatusCreated, "POST", widgetsPath, body)
+	pending := e.expect(t, http.StatusOK, "DELETE", widgetsPath+"/held", "").json(t)
+	if metaOf(pending)["deletionTimestamp"] == nil {
+		t.Fatalf("pending delete answered %v", pending)
+	}
+	e.expect(t, http.StatusAccepted, "DELETE", widgetsPath+"/held?orphanDependents=false", "")
+	e.expectStatus(t, http.StatusBadRequest, "BadRequest", "DELETE", widgetsPath+"/held?gracePeriodSeconds=soon", "")
+}
