@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -92,7 +93,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(sw, r, output{}, errors.New("panic"))
 			}
 		}
-		s.metrics.observe(l, sw.code, time.Since(start))
+		d := time.Since(start)
+		s.metrics.observe(l, sw.code, d)
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.Debug("apiserver: request", "method", r.Method, "path", r.URL.Path, "verb", l.verb, "resource", l.resource, "code", sw.code, "duration", d)
+		}
 	}()
 	s.route(sw, r, l)
 }
