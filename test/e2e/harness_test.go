@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,7 +135,8 @@ func (s *server) start() {
 	if s.running() {
 		s.t.Fatal("start: the server is already running")
 	}
-	log := newLineLog(listeningPrefix)
+	log := &lineLog{}
+	listening := log.waitFor(func(line string) bool { return strings.Contains(line, listeningPrefix) })
 	s.logs = append(s.logs, log)
 	args := append([]string{"serve",
 		"--data-dir", s.dataDir,
@@ -157,8 +159,10 @@ func (s *server) start() {
 	timeout := time.NewTimer(startTimeout)
 	defer timeout.Stop()
 	select {
-	case addr := <-log.found:
-		s.addr = addr
+	case line := <-listening:
+		_, after, _ := strings.Cut(line, listeningPrefix)
+		word, _, _ := strings.Cut(after, " ")
+		s.addr = strings.TrimRight(word, ".")
 	case <-p.exited:
 		s.t.Fatalf("setpoint exited before listening: %v\n%s", p.err, log.String())
 	case <-timeout.C:
@@ -226,29 +230,28 @@ func (s *server) baseURL() string {
 	return strings.TrimSuffix(s.config.Host, "/")
 }
 
-// lineLog keeps everything a process writes and reports the rest of the
-// first line that starts with a prefix, trimmed to its first word.
+// lineLog keeps everything a process writes and hands complete lines to
+// whoever waits for one.
 type lineLog struct {
-	prefix string
-	// found receives the word after prefix once.
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	scan    int      // offset in buf of the first byte not yet split into lines
+	lines   []string // the complete lines so far
+	waiters []*logWaiter
+}
+
+// logWaiter waits for the first line that match accepts.
+type logWaiter struct {
+	match func(string) bool
 	found chan string
-
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	scan int // offset in buf of the first byte not yet scanned for lines
-	seen bool
 }
 
-func newLineLog(prefix string) *lineLog {
-	return &lineLog{prefix: prefix, found: make(chan string, 1)}
-}
-
-// Write keeps p and looks for the prefix in each line it completes.
+// Write keeps p and hands each line it completes to the waiters.
 func (l *lineLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
-	for !l.seen {
+	for {
 		rest := l.buf.Bytes()[l.scan:]
 		end := bytes.IndexByte(rest, '\n')
 		if end < 0 {
@@ -256,13 +259,34 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		}
 		line := string(rest[:end])
 		l.scan += end + 1
-		if i := strings.Index(line, l.prefix); i >= 0 {
-			word, _, _ := strings.Cut(line[i+len(l.prefix):], " ")
-			l.seen = true
-			l.found <- strings.TrimRight(word, ".")
-		}
+		l.lines = append(l.lines, line)
+		l.waiters = slices.DeleteFunc(l.waiters, func(w *logWaiter) bool { return w.offer(line) })
 	}
 	return len(p), nil
+}
+
+// offer hands line to w if it matches, and reports whether it did.
+func (w *logWaiter) offer(line string) bool {
+	if !w.match(line) {
+		return false
+	}
+	w.found <- line
+	return true
+}
+
+// waitFor returns a channel that receives the first line, written so far or
+// later, that match accepts.
+func (l *lineLog) waitFor(match func(string) bool) <-chan string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := &logWaiter{match: match, found: make(chan string, 1)}
+	for _, line := range l.lines {
+		if w.offer(line) {
+			return w.found
+		}
+	}
+	l.waiters = append(l.waiters, w)
+	return w.found
 }
 
 // String returns everything written so far.
@@ -270,6 +294,23 @@ func (l *lineLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// waitLog waits until the current process logs a line that match accepts,
+// and returns it.
+func (s *server) waitLog(what string, match func(string) bool) string {
+	s.t.Helper()
+	timeout := time.NewTimer(time.Minute)
+	defer timeout.Stop()
+	select {
+	case line := <-s.logs[len(s.logs)-1].waitFor(match):
+		return line
+	case <-s.proc.exited:
+		s.t.Fatalf("setpoint exited while waiting for %s", what)
+	case <-timeout.C:
+		s.t.Fatalf("setpoint did not log %s within a minute", what)
+	}
+	return ""
 }
 
 // testContext returns a context that ends with the test or after d.
