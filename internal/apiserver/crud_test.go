@@ -104,7 +104,7 @@ func TestPatch(t *testing.T) {
 		{"MergePatch", "application/merge-patch+json", `{"spec":{"size":2}}`, http.StatusOK, ""},
 		{"JSONPatch", "application/json-patch+json", `[{"op":"replace","path":"/spec/size","value":3}]`, http.StatusOK, ""},
 		{"StrategicMergeOnCustomResource", "application/strategic-merge-patch+json", `{"spec":{"size":4}}`, http.StatusUnsupportedMediaType, "UnsupportedMediaType"},
-		{"Apply", "application/apply-patch+yaml", "spec:\n  size: 4\n", http.StatusUnsupportedMediaType, "UnsupportedMediaType"},
+		{"ApplyWithoutFieldManager", "application/apply-patch+yaml", "spec:\n  size: 4\n", http.StatusUnprocessableEntity, "Invalid"},
 		{"PlainJSON", "application/json", `{"spec":{"size":4}}`, http.StatusUnsupportedMediaType, "UnsupportedMediaType"},
 		{"MalformedJSONPatch", "application/json-patch+json", `[{"op":`, http.StatusBadRequest, "BadRequest"},
 		{"InvalidValue", "application/merge-patch+json", `{"spec":{"size":1000}}`, http.StatusUnprocessableEntity, "Invalid"},
@@ -117,6 +117,8 @@ func TestPatch(t *testing.T) {
 			e.expect(t, tc.code, "PATCH", widgetsPath+"/w1", tc.body, "Content-Type", tc.contentType)
 		})
 	}
+	// Server-side apply is not supported yet.
+	e.expectStatus(t, http.StatusUnsupportedMediaType, "UnsupportedMediaType", "PATCH", widgetsPath+"/w1?fieldManager=test", "spec:\n  size: 4\n", "Content-Type", "application/apply-patch+yaml")
 	got := e.expect(t, http.StatusOK, "GET", widgetsPath+"/w1", "").json(t)
 	if got["spec"].(map[string]any)["size"] != float64(3) {
 		t.Fatalf("patches left %v", got["spec"])
@@ -162,7 +164,10 @@ func TestBadRequests(t *testing.T) {
 		{"UnsupportedField", "GET", widgetsPath + "?fieldSelector=spec.size%3D1", "", nil, 400, "BadRequest"},
 		{"BadLimit", "GET", widgetsPath + "?limit=ten", "", nil, 400, "BadRequest"},
 		{"BadTimeout", "GET", widgetsPath + "?timeout=soon", "", nil, 400, "BadRequest"},
-		{"BadPropagationPolicy", "DELETE", widgetsPath + "/w1?propagationPolicy=Sometimes", "", nil, 400, "BadRequest"},
+		{"BadPropagationPolicy", "DELETE", widgetsPath + "/w1?propagationPolicy=Sometimes", "", nil, 422, "Invalid"},
+		{"BadDeleteDryRun", "DELETE", widgetsPath + "/w1?dryRun=Maybe", "", nil, 422, "Invalid"},
+		{"ForceOnMergePatch", "PATCH", widgetsPath + "/w1?force=true", `{}`, []string{"Content-Type", "application/merge-patch+json"}, 422, "Invalid"},
+		{"LongFieldManager", "POST", widgetsPath + "?fieldManager=" + strings.Repeat("m", 129), widget("w3", 1), nil, 422, "Invalid"},
 		{"BadFieldValidation", "POST", widgetsPath + "?fieldValidation=Loose", widget("w3", 1), nil, 422, "Invalid"},
 		{"UnknownResource", "GET", "/apis/example.com/v1/namespaces/default/gadgets", "", nil, 404, "NotFound"},
 		{"UnknownGroupVersion", "GET", "/apis/example.com/v9/widgets", "", nil, 404, "NotFound"},

@@ -7,6 +7,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	sigsjson "sigs.k8s.io/json"
 )
 
@@ -63,8 +65,21 @@ func (s *server) deleteCollection(w http.ResponseWriter, r *http.Request, info *
 
 // deleteOptions reads DeleteOptions from the query (gracePeriodSeconds,
 // propagationPolicy, orphanDependents, dryRun) and then from the body,
-// whose fields win.
+// whose fields win, and validates them: invalid options answer 422 as in
+// Kubernetes.
 func (s *server) deleteOptions(w http.ResponseWriter, r *http.Request) (*metav1.DeleteOptions, error) {
+	opts, err := s.readDeleteOptions(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if errs := metavalidation.ValidateDeleteOptions(opts); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(schema.GroupKind{Group: metaGroup, Kind: "DeleteOptions"}, "", errs)
+	}
+	return opts, nil
+}
+
+// readDeleteOptions decodes the DeleteOptions of a request.
+func (s *server) readDeleteOptions(w http.ResponseWriter, r *http.Request) (*metav1.DeleteOptions, error) {
 	q := r.URL.Query()
 	opts, err := queryDeleteOptions(q)
 	if err != nil {

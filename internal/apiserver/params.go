@@ -4,17 +4,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/setpoint/setpoint/internal/registry"
@@ -86,48 +86,39 @@ func listOptions(q url.Values) (registry.ListOptions, error) {
 	return opts, nil
 }
 
-// fieldValidationValues are the accepted fieldValidation values.
-var fieldValidationValues = []string{"Ignore", "Strict", "Warn"}
-
-// maxFieldManagerLength is Kubernetes' bound on fieldManager.
-const maxFieldManagerLength = 128
-
-// writeOptions parses the create, update and patch query parameters.
-// Invalid values answer 422 for the options kind (CreateOptions,
-// UpdateOptions, PatchOptions), as Kubernetes validates them.
-func writeOptions(q url.Values, optionsKind, sub string) (registry.WriteOptions, error) {
+// writeOptions parses the create, update and patch query parameters and
+// validates them as Kubernetes does: invalid values answer 422 for the
+// options kind (CreateOptions, UpdateOptions, PatchOptions). pt is the
+// patch type for patches.
+func writeOptions(q url.Values, verb, sub string, pt types.PatchType) (registry.WriteOptions, error) {
 	opts := registry.WriteOptions{
+		DryRun:          len(q["dryRun"]) > 0,
 		FieldValidation: q.Get("fieldValidation"),
 		FieldManager:    q.Get("fieldManager"),
 		Subresource:     sub,
 	}
 	var errs field.ErrorList
-	dryRun, dryErrs := parseDryRun(q)
-	opts.DryRun = dryRun
-	errs = append(errs, dryErrs...)
-	if v := opts.FieldValidation; v != "" && !slices.Contains(fieldValidationValues, v) {
-		errs = append(errs, field.NotSupported(field.NewPath("fieldValidation"), v, fieldValidationValues))
-	}
-	if m := opts.FieldManager; len(m) > maxFieldManagerLength {
-		errs = append(errs, field.TooLong(field.NewPath("fieldManager"), "", maxFieldManagerLength))
-	} else if strings.IndexFunc(m, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		errs = append(errs, field.Invalid(field.NewPath("fieldManager"), m, "must only contain printable characters"))
+	var kind string
+	switch verb {
+	case "create":
+		kind = "CreateOptions"
+		errs = metavalidation.ValidateCreateOptions(&metav1.CreateOptions{DryRun: q["dryRun"], FieldManager: opts.FieldManager, FieldValidation: opts.FieldValidation})
+	case "update":
+		kind = "UpdateOptions"
+		errs = metavalidation.ValidateUpdateOptions(&metav1.UpdateOptions{DryRun: q["dryRun"], FieldManager: opts.FieldManager, FieldValidation: opts.FieldValidation})
+	default:
+		kind = "PatchOptions"
+		po := &metav1.PatchOptions{DryRun: q["dryRun"], FieldManager: opts.FieldManager, FieldValidation: opts.FieldValidation}
+		if _, ok := q["force"]; ok {
+			force := queryBool(q, "force")
+			po.Force = &force
+		}
+		errs = metavalidation.ValidatePatchOptions(po, pt)
 	}
 	if len(errs) > 0 {
-		return opts, apierrors.NewInvalid(schema.GroupKind{Group: metaGroup, Kind: optionsKind}, "", errs)
+		return opts, apierrors.NewInvalid(schema.GroupKind{Group: metaGroup, Kind: kind}, "", errs)
 	}
 	return opts, nil
-}
-
-// parseDryRun reads dryRun: only "All" is supported.
-func parseDryRun(q url.Values) (bool, field.ErrorList) {
-	var errs field.ErrorList
-	for _, v := range q["dryRun"] {
-		if v != metav1.DryRunAll {
-			errs = append(errs, field.NotSupported(field.NewPath("dryRun"), v, []string{metav1.DryRunAll}))
-		}
-	}
-	return len(q["dryRun"]) > 0, errs
 }
 
 // wantsPretty reports whether to indent JSON: as the pretty parameter

@@ -15,11 +15,6 @@ const patchMediaTypes = "application/json-patch+json, application/merge-patch+js
 // applies JSON and merge patches and answers 415 for the types it does not
 // support (strategic merge patch on custom resources, server-side apply).
 func (s *server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo) {
-	opts, err := writeOptions(r.URL.Query(), "PatchOptions", info.sub)
-	if err != nil {
-		s.writeError(w, r, info.out, err)
-		return
-	}
 	typ, err := mediaType(r)
 	if err != nil {
 		s.writeError(w, r, info.out, err)
@@ -30,6 +25,11 @@ func (s *server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
 	default:
 		s.writeError(w, r, info.out, errUnsupportedMediaType(r.Header.Get("Content-Type"), patchMediaTypes))
+		return
+	}
+	opts, err := writeOptions(r.URL.Query(), info.verb, info.sub, pt)
+	if err != nil {
+		s.writeError(w, r, info.out, err)
 		return
 	}
 	buf, err := s.readBody(w, r)
