@@ -106,3 +106,11 @@ func parallel(ctx context.Context, workers, from, to int, op func(ctx context.Co
 	err := g.Wait()
 	return time.Since(start), err
 }
+
+// clientsLabel says how many clients, for the name of a figure.
+func clientsLabel(n int) string {
+	if n == 1 {
+		return "1 client"
+	}
+	return fmt.Sprintf("%d clients", n)
+}

@@ -117,7 +117,7 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 	rep.add("watch", "delivery after write ack p50, "+label, percentile(afterAck, 50), "ms", nil)
 	rep.add("watch", "delivery after write ack p99, "+label, percentile(afterAck, 99), "ms", atMost(10))
 	rep.add("watch", "write request → delivery p99", percentile(afterSend, 99), "ms", nil)
-	rep.add("watch", fmt.Sprintf("creates/s while watched, %d clients", e.opts.watchWriters), rate(n, elapsed), "/s", nil)
+	rep.add("watch", "creates/s while watched, "+clientsLabel(e.opts.watchWriters), rate(n, elapsed), "/s", nil)
 	rep.add("watch", fmt.Sprintf("server CPU per write delivered to %d watchers", e.opts.watchers), micros(cpu)/float64(n), "µs", nil)
 	rep.add("watch", "events missing, repeated, out of order or wrong", float64(f.total()), "", atMost(0))
 	if f.total() > 0 {

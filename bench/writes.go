@@ -25,10 +25,7 @@ func (e *env) throughput(ctx context.Context, rep *Report, verb string, workers,
 		rates = append(rates, rate(to-from, elapsed))
 	}
 	cpu := processCPU(e.proc.cmd.Process.Pid) - cpuBefore
-	clients := fmt.Sprintf("%d clients", workers)
-	if workers == 1 {
-		clients = "1 client"
-	}
+	clients := clientsLabel(workers)
 	rep.addRounds("writes", fmt.Sprintf("%ss/s, %s", verb, clients), rates, "/s", target)
 	rep.add("writes", fmt.Sprintf("server CPU per %s, %s", verb, clients), micros(cpu)/float64(n), "µs", nil)
 	return nil
