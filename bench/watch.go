@@ -113,6 +113,9 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 	}
 
 	afterAck, afterSend, f := checkDeliveries(watchers, written)
+	if len(afterAck) == 0 {
+		return fmt.Errorf("no watcher received any write: %w", waitErr)
+	}
 	label := fmt.Sprintf("%d watchers, %s writes", e.opts.watchers, formatNumber(float64(n), 0))
 	rep.add("watch", "delivery after write ack p50, "+label, percentile(afterAck, 50), "ms", nil)
 	rep.add("watch", "delivery after write ack p99, "+label, percentile(afterAck, 99), "ms", atMost(10))
