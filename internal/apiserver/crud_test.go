@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -244,6 +245,20 @@ func TestBodyLimit(t *testing.T) {
 	e.expectStatus(t, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "POST", widgetsPath, big)
 	e.expect(t, http.StatusCreated, "POST", widgetsPath, widget("small", 1))
 	e.expectStatus(t, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "PATCH", widgetsPath+"/small", big, "Content-Type", "application/merge-patch+json")
+	// Without a Content-Length the limit applies while reading.
+	req, err := http.NewRequestWithContext(t.Context(), "POST", e.srv.URL+widgetsPath, io.MultiReader(strings.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || req.ContentLength != 0 {
+		t.Fatalf("chunked oversized body: %d (Content-Length %d)", resp.StatusCode, req.ContentLength)
+	}
 }
 
 func TestDeleteCollection(t *testing.T) {

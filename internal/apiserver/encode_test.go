@@ -1,0 +1,64 @@
+package apiserver
+
+import (
+	"bytes"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/setpoint/setpoint/internal/feed"
+	"github.com/setpoint/setpoint/internal/registry"
+)
+
+// TestWatchEventEncodedOnce checks that watchers sharing an event's cache
+// send the same bytes, encoded once, while a transformed stream encodes
+// its own.
+func TestWatchEventEncodedOnce(t *testing.T) {
+	cache := &feed.EncodeCache{}
+	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": map[string]any{"name": "w1"}}}
+	ev := registry.WatchEvent{Type: "ADDED", Object: obj, Cache: cache}
+	var first, second bytes.Buffer
+	a, err := (&watchEncoder{}).encode(&first, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := (&watchEncoder{}).encode(&second, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &a[0] != &b[0] || first.Len() != 0 || second.Len() != 0 {
+		t.Fatal("two plain watchers encoded the event separately")
+	}
+	if want := `{"type":"ADDED","object":{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w1"}}}` + "\n"; string(a) != want {
+		t.Fatalf("line %s", a)
+	}
+	var own bytes.Buffer
+	c, err := (&watchEncoder{out: output{target: targetPartial, metaVersion: "v1"}}).encode(&own, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &c[0] == &a[0] || !bytes.Contains(c, []byte(`"kind":"PartialObjectMetadata"`)) {
+		t.Fatalf("a transformed watcher got %s", c)
+	}
+}
+
+// FuzzDecodeObject feeds arbitrary bodies to the object decoder: it never
+// panics, and what it accepts is an object.
+func FuzzDecodeObject(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a"}}`), uint8(bodyJSON))
+	f.Add([]byte(`{"a":1,"a":2,"b":{"c":[1,2.5,"x",null,true]}}`), uint8(bodyJSON))
+	f.Add([]byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  name: b\n"), uint8(bodyYAML))
+	f.Add([]byte("- a\n- b\n"), uint8(bodyYAML))
+	f.Add([]byte("k8s\x00\n\x0c\n\x02v1\x12\tNamespace\x12\x00"), uint8(bodyProtobuf))
+	f.Fuzz(func(t *testing.T, data []byte, format uint8) {
+		obj, _, err := decodeObject(data, bodyFormat(format%3))
+		if err == nil && obj == nil {
+			t.Fatal("accepted a body without an object")
+		}
+		if err != nil {
+			if status, fault := statusFor(err); fault || status.Code >= 500 {
+				t.Fatalf("decode error is a server fault: %v", err)
+			}
+		}
+	})
+}
