@@ -235,12 +235,9 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 	if legacyWatch && info.verb != "watch" {
 		return info, errMethodNotAllowed(gr, strings.ToLower(r.Method))
 	}
-	out, err := negotiate(r.Header.Get("Accept"), info.verb, wantsPretty(r))
-	info.out = out
-	if err != nil {
-		return info, err
-	}
-	return info, nil
+	var err error
+	info.out, err = negotiate(r.Header.Get("Accept"), info.verb, wantsPretty(r))
+	return info, err
 }
 
 // verbFor maps the method and path shape to a Kubernetes verb, "" when the

@@ -19,6 +19,10 @@ import (
 // Kubernetes does, so that clients reconnect spread out.
 const minWatchTimeout = 30 * time.Minute
 
+// maxWatchTimeoutSeconds bounds timeoutSeconds so that the duration
+// cannot overflow.
+const maxWatchTimeoutSeconds = 1 << 31
+
 // watchFrame is one line of a watch stream.
 type watchFrame struct {
 	Type   string `json:"type"`
@@ -45,7 +49,7 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 		s.writeError(w, r, info.out, err)
 		return
 	} else if ok && secs > 0 {
-		timeout = time.Duration(secs) * time.Second
+		timeout = time.Duration(min(secs, maxWatchTimeoutSeconds)) * time.Second
 	}
 	var tb *tableBuilder
 	if info.out.target == targetTable {
