@@ -107,6 +107,14 @@ func TestTablePrinterColumns(t *testing.T) {
 		// A list cannot be answered as a single object's metadata.
 		e.expectStatus(t, http.StatusNotAcceptable, "NotAcceptable", "GET", widgetsPath, "", "Accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
 	})
+	// Last: it adds a widget.
+	t.Run("Paginated", func(t *testing.T) {
+		e.expect(t, http.StatusCreated, "POST", widgetsPath, widget("w2", 4))
+		page := e.expect(t, http.StatusOK, "GET", widgetsPath+"?limit=1", "", "Accept", tableAccept).json(t)
+		if cont, _ := metaOf(page)["continue"].(string); cont == "" || len(page["rows"].([]any)) != 1 {
+			t.Fatalf("kubectl's chunked get needs the continue token in the table: %v", page)
+		}
+	})
 }
 
 func TestTableBuiltinColumns(t *testing.T) {
