@@ -52,10 +52,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // Flush sends buffered data to the client.
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+func (w *statusWriter) Flush() { _ = w.FlushError() }
+
+// FlushError sends buffered data to the client and reports a failure
+// (http.ResponseController prefers it to Flush).
+func (w *statusWriter) FlushError() error {
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Unwrap gives http.ResponseController the underlying writer.
