@@ -71,6 +71,8 @@ type server struct {
 	kubeconfig string
 	// extraArgs are appended to every start's command line.
 	extraArgs []string
+	// listen is the address the next start listens on.
+	listen string
 
 	// The fields below describe the current process; start sets them.
 	proc *process
@@ -101,6 +103,7 @@ func startServer(t testing.TB, extraArgs ...string) *server {
 		dataDir:    filepath.Join(dir, "data"),
 		kubeconfig: filepath.Join(dir, "kubeconfig"),
 		extraArgs:  extraArgs,
+		listen:     "127.0.0.1:0",
 	}
 	t.Cleanup(func() {
 		if s.running() {
@@ -140,7 +143,7 @@ func (s *server) start() {
 	s.logs = append(s.logs, log)
 	args := append([]string{"serve",
 		"--data-dir", s.dataDir,
-		"--listen", "127.0.0.1:0",
+		"--listen", s.listen,
 		"--kubeconfig-out", s.kubeconfig,
 	}, s.extraArgs...)
 	cmd := exec.Command(setpointBin, args...)
@@ -213,10 +216,12 @@ func (s *server) kill() {
 	<-p.exited
 }
 
-// restart stops the server cleanly and starts it again on the same data.
-func (s *server) restart() {
+// restartInPlace stops the server cleanly and starts it again on the same
+// data and the same address, so running clients reconnect by themselves.
+func (s *server) restartInPlace() {
 	s.t.Helper()
 	s.stop()
+	s.listen = s.addr
 	s.start()
 }
 

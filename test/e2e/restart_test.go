@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
 )
 
 // TestRestart stops the server cleanly with a watch open, starts it again on
@@ -109,4 +112,93 @@ func TestRestart(t *testing.T) {
 		{watch.Deleted, "a", ""},
 		{watch.Added, "sentinel", sentinel.GetResourceVersion()},
 	})
+}
+
+// TestInformerAcrossRestart keeps a dynamic informer running while the
+// server restarts on the same address: it reconnects by itself, and events
+// written after the restart reach it; its cache ends equal to the store.
+func TestInformerAcrossRestart(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := newClients(t, s)
+	ctx := testContext(t, 2*time.Minute)
+	installCRD(t, c, widgetCRD())
+	createNamespace(t, c, "survive")
+	wc := c.widgets("survive")
+	for _, name := range []string{"a", "b", "c"} {
+		mustCreate(t, ctx, wc, widget("survive", name, nil, validSpec()))
+	}
+
+	events := make(chan event, 100)
+	send := func(typ watch.EventType, obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		u := obj.(*unstructured.Unstructured)
+		events <- event{typ, u.GetName(), u.GetResourceVersion()}
+	}
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.dynamic, 0, "survive", nil)
+	inf := factory.ForResource(widgetsGVR).Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { send(watch.Added, obj) },
+		UpdateFunc: func(_, obj any) { send(watch.Modified, obj) },
+		DeleteFunc: func(obj any) { send(watch.Deleted, obj) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	factory.Start(stop)
+	defer func() {
+		close(stop)
+		factory.Shutdown()
+	}()
+	for range 3 {
+		if ev := nextInformerEvent(t, events); ev.typ != watch.Added {
+			t.Fatalf("initial informer event %v", ev)
+		}
+	}
+
+	s.restartInPlace()
+	c = newClients(t, s)
+	wc = c.widgets("survive")
+	d := mustCreate(t, ctx, wc, widget("survive", "d", nil, validSpec()))
+	b, err := wc.Patch(ctx, "b", types.MergePatchType, []byte(`{"spec":{"size":8}}`), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wc.Delete(ctx, "a", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The reconnecting informer resumes its watch or relists; either way
+	// its cache must reach the new state, and it reports each change.
+	want := map[string]string{"survive/b": b.GetResourceVersion(), "survive/c": "", "survive/d": d.GetResourceVersion()}
+	wantEvents := []string{"ADDED d", "MODIFIED b", "DELETED a"}
+	seen := map[string]bool{}
+	timeout := time.NewTimer(time.Minute)
+	defer timeout.Stop()
+	for !cacheHolds(inf.GetStore(), want) || slices.ContainsFunc(wantEvents, func(e string) bool { return !seen[e] }) {
+		select {
+		case ev := <-events:
+			seen[string(ev.typ)+" "+ev.name] = true
+		case <-timeout.C:
+			t.Fatalf("the informer did not reach the state after the restart within a minute: cache %v, events %v, want %v", inf.GetStore().ListKeys(), seen, wantEvents)
+		}
+	}
+}
+
+// cacheHolds reports whether store holds exactly the keys of want, each at
+// the resourceVersion given (any when "").
+func cacheHolds(store cache.Store, want map[string]string) bool {
+	items := store.List()
+	if len(items) != len(want) {
+		return false
+	}
+	for _, it := range items {
+		u := it.(*unstructured.Unstructured)
+		rv, ok := want[u.GetNamespace()+"/"+u.GetName()]
+		if !ok || (rv != "" && rv != u.GetResourceVersion()) {
+			return false
+		}
+	}
+	return true
 }
