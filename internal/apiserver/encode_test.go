@@ -2,8 +2,10 @@ package apiserver
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/setpoint/setpoint/internal/feed"
@@ -61,4 +63,27 @@ func FuzzDecodeObject(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWatchErrorEventCarriesStatus checks that ERROR events carry a Status
+// clients can decode (kind and apiVersion set), also on Table streams.
+func TestWatchErrorEventCarriesStatus(t *testing.T) {
+	ev := registry.WatchEvent{Type: "ERROR", Object: &metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"}}
+	for _, out := range []output{{}, {target: targetTable, metaVersion: "v1"}} {
+		var buf bytes.Buffer
+		line, err := (&watchEncoder{out: out, table: &tableBuilder{metaVersion: "v1"}}).encode(&buf, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var frame struct {
+			Type   string
+			Object metav1.Status
+		}
+		if err := json.Unmarshal(line, &frame); err != nil {
+			t.Fatal(err)
+		}
+		if frame.Type != "ERROR" || frame.Object.Kind != "Status" || frame.Object.APIVersion != "v1" || frame.Object.Code != 410 || frame.Object.Reason != metav1.StatusReasonExpired {
+			t.Fatalf("target %v: %s", out.target, line)
+		}
+	}
 }
