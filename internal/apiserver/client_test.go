@@ -101,8 +101,21 @@ func TestTypedClientProtobuf(t *testing.T) {
 	if err := cs.CoreV1().Namespaces().Delete(ctx, "proto", metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions("other")}); !apierrors.IsConflict(err) {
 		t.Fatalf("delete with a wrong uid precondition: %v, want Conflict", err)
 	}
+	w, err := cs.CoreV1().Namespaces().Watch(ctx, metav1.ListOptions{ResourceVersion: ns.ResourceVersion, FieldSelector: "metadata.name=proto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	if err := cs.CoreV1().Namespaces().Delete(ctx, "proto", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case ev := <-w.ResultChan():
+		if got, ok := ev.Object.(*corev1.Namespace); !ok || got.DeletionTimestamp == nil {
+			t.Fatalf("typed watch event %s %#v", ev.Type, ev.Object)
+		}
+	case <-timeout():
+		t.Fatal("no typed watch event")
 	}
 }
 
