@@ -45,30 +45,33 @@ func TestBadInput(t *testing.T) {
 		name, method, url, contentType, body string
 		codes                                []int // acceptable codes, the first is Kubernetes'
 		reason                               metav1.StatusReason
+		accept                               string // default application/json
 	}{
-		{"MalformedJSON", "POST", coll, "application/json", `{"apiVersion":`, []int{400}, metav1.StatusReasonBadRequest},
-		{"NotAnObject", "POST", coll, "application/json", `[1,2]`, []int{400}, metav1.StatusReasonBadRequest},
-		{"EmptyBody", "POST", coll, "application/json", ``, []int{400}, metav1.StatusReasonBadRequest},
-		{"WrongKind", "POST", coll, "application/json", strings.Replace(valid("wrongkind"), `"Widget"`, `"Gadget"`, 1), []int{400}, metav1.StatusReasonBadRequest},
-		{"MetadataNotObject", "POST", coll, "application/json", `{"apiVersion":"` + testGroup + `/` + testVersion + `","kind":"Widget","metadata":"x","spec":{}}`, []int{400}, metav1.StatusReasonBadRequest},
-		{"BadName", "POST", coll, "application/json", valid("Bad_Name"), []int{422}, metav1.StatusReasonInvalid},
-		{"NamespaceMismatch", "POST", coll, "application/json", strings.Replace(valid("nsmismatch"), `"metadata":{`, `"metadata":{"namespace":"other",`, 1), []int{400}, metav1.StatusReasonBadRequest},
-		{"TooLarge", "POST", coll, "application/json", huge, []int{413}, metav1.StatusReasonRequestEntityTooLarge},
-		{"UnsupportedContentType", "POST", coll, "text/plain", valid("textplain"), []int{415}, metav1.StatusReasonUnsupportedMediaType},
-		{"ListBadResourceVersion", "GET", coll + "?resourceVersion=abc", "", "", []int{400}, metav1.StatusReasonBadRequest},
-		{"WatchBadResourceVersion", "GET", coll + "?watch=true&resourceVersion=abc", "", "", []int{400}, metav1.StatusReasonBadRequest},
-		{"ListBadLimit", "GET", coll + "?limit=abc", "", "", []int{400}, metav1.StatusReasonBadRequest},
-		{"ListBadLabelSelector", "GET", coll + "?labelSelector=a%20in%20(b", "", "", []int{400}, metav1.StatusReasonBadRequest},
-		{"UpdateBadResourceVersion", "PUT", item, "application/json", withRV("abc"), []int{400, 422}, ""},
-		{"UpdateStaleResourceVersion", "PUT", item, "application/json", withRV("1"), []int{409}, metav1.StatusReasonConflict},
-		{"UpdateNameMismatch", "PUT", item, "application/json", strings.Replace(withRV(target.GetResourceVersion()), `"name":"target"`, `"name":"other"`, 1), []int{400}, metav1.StatusReasonBadRequest},
-		{"MalformedJSONPatch", "PATCH", item, "application/json-patch+json", `not json`, []int{400}, metav1.StatusReasonBadRequest},
-		{"MalformedMergePatch", "PATCH", item, "application/merge-patch+json", `{"spec":`, []int{400}, metav1.StatusReasonBadRequest},
-		{"MalformedDeleteOptions", "DELETE", item, "application/json", `{"propagationPolicy":`, []int{400}, metav1.StatusReasonBadRequest},
-		{"BadPropagationPolicy", "DELETE", item, "application/json", `{"propagationPolicy":"Sideways"}`, []int{400, 422}, ""},
-		{"UnknownResource", "GET", s.baseURL() + "/apis/" + testGroup + "/" + testVersion + "/namespaces/bad/nothings", "", "", []int{404}, metav1.StatusReasonNotFound},
-		{"UnknownGroup", "GET", s.baseURL() + "/apis/nowhere.example/v1/things", "", "", []int{404}, metav1.StatusReasonNotFound},
-		{"PostToItem", "POST", item, "application/json", valid("target"), []int{405}, metav1.StatusReasonMethodNotAllowed},
+		{"MalformedJSON", "POST", coll, "application/json", `{"apiVersion":`, []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"NotAnObject", "POST", coll, "application/json", `[1,2]`, []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"EmptyBody", "POST", coll, "application/json", ``, []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"WrongKind", "POST", coll, "application/json", strings.Replace(valid("wrongkind"), `"Widget"`, `"Gadget"`, 1), []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"MetadataNotObject", "POST", coll, "application/json", `{"apiVersion":"` + testGroup + `/` + testVersion + `","kind":"Widget","metadata":"x","spec":{}}`, []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"BadName", "POST", coll, "application/json", valid("Bad_Name"), []int{422}, metav1.StatusReasonInvalid, ""},
+		{"NamespaceMismatch", "POST", coll, "application/json", strings.Replace(valid("nsmismatch"), `"metadata":{`, `"metadata":{"namespace":"other",`, 1), []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"TooLarge", "POST", coll, "application/json", huge, []int{413}, metav1.StatusReasonRequestEntityTooLarge, ""},
+		{"UnsupportedContentType", "POST", coll, "text/plain", valid("textplain"), []int{415}, metav1.StatusReasonUnsupportedMediaType, ""},
+		{"ListBadResourceVersion", "GET", coll + "?resourceVersion=abc", "", "", []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"WatchBadResourceVersion", "GET", coll + "?watch=true&resourceVersion=abc", "", "", []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"ListBadLimit", "GET", coll + "?limit=abc", "", "", []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"ListBadLabelSelector", "GET", coll + "?labelSelector=a%20in%20(b", "", "", []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"UpdateBadResourceVersion", "PUT", item, "application/json", withRV("abc"), []int{400, 422}, "", ""},
+		{"UpdateStaleResourceVersion", "PUT", item, "application/json", withRV("1"), []int{409}, metav1.StatusReasonConflict, ""},
+		{"UpdateNameMismatch", "PUT", item, "application/json", strings.Replace(withRV(target.GetResourceVersion()), `"name":"target"`, `"name":"other"`, 1), []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"MalformedJSONPatch", "PATCH", item, "application/json-patch+json", `not json`, []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"MalformedMergePatch", "PATCH", item, "application/merge-patch+json", `{"spec":`, []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"MalformedDeleteOptions", "DELETE", item, "application/json", `{"propagationPolicy":`, []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"BadPropagationPolicy", "DELETE", item, "application/json", `{"propagationPolicy":"Sideways"}`, []int{400, 422}, "", ""},
+		{"UnknownResource", "GET", s.baseURL() + "/apis/" + testGroup + "/" + testVersion + "/namespaces/bad/nothings", "", "", []int{404}, metav1.StatusReasonNotFound, ""},
+		{"UnknownGroup", "GET", s.baseURL() + "/apis/nowhere.example/v1/things", "", "", []int{404}, metav1.StatusReasonNotFound, ""},
+		{"PostToItem", "POST", item, "application/json", valid("target"), []int{405}, metav1.StatusReasonMethodNotAllowed, ""},
+		{name: "AcceptProtobufOnly", method: "GET", url: item, codes: []int{406}, reason: metav1.StatusReasonNotAcceptable, accept: "application/vnd.kubernetes.protobuf"},
+		{name: "AcceptUnknown", method: "GET", url: coll, codes: []int{406}, reason: metav1.StatusReasonNotAcceptable, accept: "text/html"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequestWithContext(ctx, tc.method, tc.url, strings.NewReader(tc.body))
@@ -79,6 +82,9 @@ func TestBadInput(t *testing.T) {
 				req.Header.Set("Content-Type", tc.contentType)
 			}
 			req.Header.Set("Accept", "application/json")
+			if tc.accept != "" {
+				req.Header.Set("Accept", tc.accept)
+			}
 			resp, err := hc.Do(req)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tc.method, tc.url, err)
