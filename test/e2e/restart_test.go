@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,4 +204,25 @@ func cacheHolds(store cache.Store, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestDataDirInUse starts a second server on the data directory of a
+// running one: it must refuse to start, and the first keeps serving.
+func TestDataDirInUse(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := newClients(t, s)
+	ctx := testContext(t, time.Minute)
+	createNamespace(t, c, "before")
+	second := exec.CommandContext(ctx, setpointBin, "serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0",
+		"--kubeconfig-out", filepath.Join(t.TempDir(), "kubeconfig"))
+	out, err := second.CombinedOutput()
+	if err == nil || strings.Contains(string(out), listeningPrefix) {
+		t.Fatalf("a second server on a data directory in use started (err %v):\n%s", err, out)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the second server neither started nor exited: %v", ctx.Err())
+	}
+	t.Logf("second server refused: %v\n%s", err, out)
+	createNamespace(t, c, "after")
 }
