@@ -1,6 +1,12 @@
 // Package e2e tests the built setpoint binary from the outside, with the
-// clients real users run: client-go's typed, dynamic and REST clients,
-// discovery, informers and raw HTTP. Every test starts its own server
-// process on a fresh data directory (see harness_test.go); SETPOINT_BIN
-// names the binary, or TestMain builds it from ../../cmd/setpoint.
+// clients real users run: client-go's typed, dynamic, metadata and REST
+// clients, discovery, the REST mapper, informers, raw HTTP and upstream
+// kubectl. Every test starts its own server process on a fresh data
+// directory (see harness_test.go) and may stop, kill -9 and restart it.
+//
+// Environment:
+//   - SETPOINT_BIN names the binary under test; without it TestMain builds
+//     ../../cmd/setpoint once.
+//   - KUBECTL_BIN names a kubectl to use; without it TestKubectl builds
+//     ./cmd/kubectl (upstream kubectl in its own module) once.
 package e2e

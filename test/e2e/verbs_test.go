@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +163,42 @@ func TestCustomResourceVerbs(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, want) {
 			t.Errorf("paginated list = %v, want %v", got, want)
+		}
+		// Pages of a filtered list hold only matches and miss none.
+		var labeled []string
+		for i := range 9 {
+			l := map[string]string{"odd": strconv.FormatBool(i%2 == 1)}
+			labeled = append(labeled, mustCreate(t, ctx, wc, widget(ns, "sel-", l, validSpec())).GetName())
+		}
+		var wantOdd, gotOdd []string
+		for i, n := range labeled {
+			if i%2 == 1 {
+				wantOdd = append(wantOdd, n)
+			}
+		}
+		opts = metav1.ListOptions{Limit: 2, LabelSelector: "odd=true"}
+		for page := 0; page < 10; page++ {
+			list, err := wc.List(ctx, opts)
+			if err != nil {
+				t.Fatalf("filtered page %d: %v", page, err)
+			}
+			if len(list.Items) > 2 {
+				t.Errorf("filtered page %d has %d items, limit 2", page, len(list.Items))
+			}
+			for _, it := range list.Items {
+				if it.GetLabels()["odd"] != "true" {
+					t.Errorf("filtered page %d holds %s with labels %v", page, it.GetName(), it.GetLabels())
+				}
+			}
+			gotOdd = append(gotOdd, names(list.Items)...)
+			if opts.Continue = list.GetContinue(); opts.Continue == "" {
+				break
+			}
+		}
+		slices.Sort(gotOdd)
+		slices.Sort(wantOdd)
+		if !slices.Equal(gotOdd, wantOdd) {
+			t.Errorf("filtered pages = %v, want %v", gotOdd, wantOdd)
 		}
 		if _, err := wc.List(ctx, metav1.ListOptions{Limit: 3, Continue: "not-a-token"}); !apierrors.IsBadRequest(err) {
 			t.Errorf("list with a malformed continue token: want BadRequest, got %v", err)
