@@ -70,6 +70,11 @@ func TestBadInput(t *testing.T) {
 		{"UnknownResource", "GET", s.baseURL() + "/apis/" + testGroup + "/" + testVersion + "/namespaces/bad/nothings", "", "", []int{404}, metav1.StatusReasonNotFound, ""},
 		{"UnknownGroup", "GET", s.baseURL() + "/apis/nowhere.example/v1/things", "", "", []int{404}, metav1.StatusReasonNotFound, ""},
 		{"PostToItem", "POST", item, "application/json", valid("target"), []int{405}, metav1.StatusReasonMethodNotAllowed, ""},
+		{"DeepNesting", "POST", coll, "application/json", strings.Replace(valid("deep"), `"color":"red"`, `"color":"red","tags":`+strings.Repeat("[", 20000)+strings.Repeat("]", 20000), 1), []int{400, 422}, "", ""},
+		{"DuplicateFieldStrict", "POST", coll + "?fieldValidation=Strict", "application/json", strings.Replace(valid("dup"), `"size":3`, `"size":3,"size":4`, 1), []int{400}, metav1.StatusReasonBadRequest, ""},
+		{"FloatForInteger", "POST", coll, "application/json", strings.Replace(valid("float"), `"size":3`, `"size":3.5`, 1), []int{422}, metav1.StatusReasonInvalid, ""},
+		{"NameTooLong", "POST", coll, "application/json", valid(strings.Repeat("n", 254)), []int{422}, metav1.StatusReasonInvalid, ""},
+		{"BadGenerateName", "POST", coll, "application/json", strings.Replace(valid(""), `"name":""`, `"generateName":"Bad_"`, 1), []int{422}, metav1.StatusReasonInvalid, ""},
 		{name: "AcceptProtobufOnly", method: "GET", url: item, codes: []int{406}, reason: metav1.StatusReasonNotAcceptable, accept: "application/vnd.kubernetes.protobuf"},
 		{name: "AcceptUnknown", method: "GET", url: coll, codes: []int{406}, reason: metav1.StatusReasonNotAcceptable, accept: "text/html"},
 	} {
