@@ -62,7 +62,7 @@ func newWidgetManager(t *testing.T, cfg *rest.Config, ns string, opts manager.Op
 		}
 		return reconcile.Result{}, mgr.GetClient().Status().Patch(ctx, u, patch)
 	})
-	if err := builder.ControllerManagedBy(mgr).Named("widgets-"+ns).For(newWidget()).Complete(rec); err != nil {
+	if err := builder.ControllerManagedBy(mgr).Named("widgets-" + ns).For(newWidget()).Complete(rec); err != nil {
 		t.Fatalf("controller: %v", err)
 	}
 	return mgr
