@@ -75,6 +75,10 @@ func TestBadInput(t *testing.T) {
 		{"FloatForInteger", "POST", coll, "application/json", strings.Replace(valid("float"), `"size":3`, `"size":3.5`, 1), []int{422}, metav1.StatusReasonInvalid, ""},
 		{"NameTooLong", "POST", coll, "application/json", valid(strings.Repeat("n", 254)), []int{422}, metav1.StatusReasonInvalid, ""},
 		{"BadGenerateName", "POST", coll, "application/json", strings.Replace(valid(""), `"name":""`, `"generateName":"Bad_"`, 1), []int{422}, metav1.StatusReasonInvalid, ""},
+		// A version the server has not reached: Kubernetes waits a little,
+		// then answers 504 "Too large resource version" (raw, so that
+		// client-go does not retry after the Retry-After it carries).
+		{"FutureResourceVersion", "GET", coll + "?resourceVersion=999999999&resourceVersionMatch=NotOlderThan", "", "", []int{504}, metav1.StatusReasonTimeout, ""},
 		{name: "AcceptProtobufOnly", method: "GET", url: item, codes: []int{406}, reason: metav1.StatusReasonNotAcceptable, accept: "application/vnd.kubernetes.protobuf"},
 		{name: "AcceptUnknown", method: "GET", url: coll, codes: []int{406}, reason: metav1.StatusReasonNotAcceptable, accept: "text/html"},
 	} {

@@ -189,27 +189,31 @@ func TestWatchResume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := wc.Watch(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatalf("watch without resourceVersion: %v", err)
-		}
-		defer w.Stop()
 		var want []string
 		for _, it := range list.Items {
 			want = append(want, it.GetName())
 		}
-		var got []string
-		for range want {
-			ev := nextEvent(t, w)
-			if ev.Type != watch.Added {
-				t.Fatalf("initial event %s, want ADDED", ev.Type)
-			}
-			got = append(got, ev.Object.(*unstructured.Unstructured).GetName())
-		}
-		slices.Sort(got)
 		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Errorf("initial ADDED events for %v, want %v", got, want)
+		// Without a resourceVersion or with "0", a watch starts with the
+		// current objects as ADDED events.
+		for _, rv := range []string{"", "0"} {
+			w, err := wc.Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
+			if err != nil {
+				t.Fatalf("watch at resourceVersion %q: %v", rv, err)
+			}
+			var got []string
+			for range want {
+				ev := nextEvent(t, w)
+				if ev.Type != watch.Added {
+					t.Fatalf("initial event %s, want ADDED", ev.Type)
+				}
+				got = append(got, ev.Object.(*unstructured.Unstructured).GetName())
+			}
+			w.Stop()
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("watch at resourceVersion %q: initial ADDED events for %v, want %v", rv, got, want)
+			}
 		}
 	})
 }
