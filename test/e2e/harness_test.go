@@ -33,6 +33,7 @@ const (
 	stopTimeout  = 30 * time.Second
 )
 
+// TestMain finds or builds the binary once for all tests.
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }

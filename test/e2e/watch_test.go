@@ -31,6 +31,7 @@ type event struct {
 	rv   string
 }
 
+// String prints e for failure messages.
 func (e event) String() string { return fmt.Sprintf("%s %s@%s", e.typ, e.name, e.rv) }
 
 // TestWatchResume records the acknowledged versions of a series of writes
@@ -294,8 +295,10 @@ func (l *requestLog) matching(parts ...string) []string {
 	return out
 }
 
+// roundTripperFunc turns a function into an http.RoundTripper.
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
+// RoundTrip calls f.
 func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // TestDynamicInformer runs a dynamic informer with the streaming initial
