@@ -273,6 +273,27 @@ func TestCustomResourceVerbs(t *testing.T) {
 		if _, err := wc.Update(ctx, noRV, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
 			t.Errorf("update of a custom resource without resourceVersion: want Invalid, got %v", err)
 		}
+		// System fields: uid is immutable, creationTimestamp and
+		// generation are the server's.
+		changedUID := updated.DeepCopy()
+		changedUID.SetUID("00000000-0000-0000-0000-000000000001")
+		if _, err := wc.Update(ctx, changedUID, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+			t.Errorf("update changing metadata.uid: want Invalid, got %v", err)
+		}
+		system := updated.DeepCopy()
+		system.SetCreationTimestamp(metav1.NewTime(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)))
+		system.SetGeneration(99)
+		system.SetAnnotations(map[string]string{"touch": "yes"})
+		sys, err := wc.Update(ctx, system, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatalf("update setting creationTimestamp and generation: %v", err)
+		}
+		if !sys.GetCreationTimestamp().Time.Equal(orig.GetCreationTimestamp().Time) || sys.GetGeneration() != 2 {
+			t.Errorf("update set creationTimestamp %v generation %d; want the server's %v and 2",
+				sys.GetCreationTimestamp(), sys.GetGeneration(), orig.GetCreationTimestamp())
+		}
+		updated = sys
+
 		got := mustGet(t, ctx, wc, "conflict")
 		if nested[int64](t, got, "spec", "size") != 4 || got.GetResourceVersion() != updated.GetResourceVersion() {
 			t.Errorf("after rejected updates: size %v rv %s, want 4 and %s",
@@ -399,6 +420,18 @@ func TestCustomResourceVerbs(t *testing.T) {
 		}
 		if _, err := wc.Patch(ctx, "status", types.MergePatchType, []byte(`{"status":{"phase":7}}`), metav1.PatchOptions{}, "status"); !apierrors.IsInvalid(err) {
 			t.Errorf("status patch breaking the status schema: want Invalid, got %v", err)
+		}
+
+		// A status update changes nothing but status, labels included.
+		labeled := got.DeepCopy()
+		labeled.SetLabels(map[string]string{"from": "status"})
+		labeled.Object["status"] = map[string]any{"phase": "Relabeled"}
+		got, err = wc.UpdateStatus(ctx, labeled, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatalf("update status with a label change: %v", err)
+		}
+		if got.GetLabels()["from"] != "" || got.GetLabels()["only"] != "labels" || nested[string](t, got, "status", "phase") != "Relabeled" {
+			t.Errorf("status update with a label change: labels %v status %v; want the old labels and the new status", got.GetLabels(), got.Object["status"])
 		}
 	})
 
