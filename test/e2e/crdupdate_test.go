@@ -104,4 +104,27 @@ func TestCRDUpdate(t *testing.T) {
 			t.Errorf("list through v2: %v, %v", names(list.Items), err)
 		}
 	})
+
+	// Last, since a wrongly accepted change would break the cases above;
+	// StorageGone last of all, since the others reuse the same version.
+	t.Run("ImmutableFields", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			mutate func(*apiextv1.CustomResourceDefinition)
+		}{
+			{"Scope", func(crd *apiextv1.CustomResourceDefinition) { crd.Spec.Scope = apiextv1.ClusterScoped }},
+			{"Group", func(crd *apiextv1.CustomResourceDefinition) { crd.Spec.Group = "other.setpoint.dev" }},
+			// v1 is in status.storedVersions: it may not leave spec.versions.
+			{"StorageGone", func(crd *apiextv1.CustomResourceDefinition) {
+				crd.Spec.Versions = crd.Spec.Versions[1:]
+				crd.Spec.Versions[0].Storage = true
+			}},
+		} {
+			crd := updated.DeepCopy()
+			tc.mutate(crd)
+			if _, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().Update(ctx, crd, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+				t.Errorf("%s: CRD update: want Invalid, got %v", tc.name, err)
+			}
+		}
+	})
 }
