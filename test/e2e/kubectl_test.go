@@ -11,6 +11,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
 
@@ -76,7 +78,14 @@ func TestKubectl(t *testing.T) {
 	dir := t.TempDir()
 	crd := widgetCRD()
 	crd.APIVersion, crd.Kind = "apiextensions.k8s.io/v1", "CustomResourceDefinition"
-	crdYAML, err := yaml.Marshal(crd)
+	// Write the manifest a user would: no status, no creationTimestamp.
+	crdMap, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(crdMap, "status")
+	unstructured.RemoveNestedField(crdMap, "metadata", "creationTimestamp")
+	crdYAML, err := yaml.Marshal(crdMap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +156,20 @@ func TestKubectl(t *testing.T) {
 	spec, _ := obj["spec"].(map[string]any)
 	if spec["size"] != float64(3) || spec["color"] != "red" || spec["mode"] != "auto" {
 		t.Errorf("kubectl get -o yaml spec %v, want size 3, color red and the default mode auto", spec)
+	}
+
+	wantOutput(run(false, "apply", "-f", "crd.yaml"), "customresourcedefinition.apiextensions.k8s.io/"+widgetsCRD+" unchanged")
+	// kubectl diff dry-runs the apply on the server and exits 1 on a
+	// difference.
+	diff := exec.Command(kubectl, "--kubeconfig", s.kubeconfig, "--cache-dir", filepath.Join(dir, "cache"), "diff", "-f", "widget-blue.yaml")
+	diff.Dir = dir
+	diff.Env = append(os.Environ(), "HOME="+dir, "KUBECTL_EXTERNAL_DIFF=diff -u")
+	out, err := diff.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || !strings.Contains(string(out), "+  color: blue") {
+		t.Errorf("kubectl diff: %v, want exit 1 and the color change:\n%s", err, out)
+	}
+	if got := mustGet(t, t.Context(), c.widgets("smoke"), "w1"); nested[string](t, got, "spec", "color") != "red" {
+		t.Errorf("kubectl diff changed the object: spec %v", got.Object["spec"])
 	}
 
 	wantOutput(run(false, "patch", "widget", "w1", "-n", "smoke", "--type", "merge", "-p", `{"spec":{"size":5}}`), "widget."+testGroup+"/w1 patched")
