@@ -124,6 +124,7 @@ func widgetCRD() *apiextv1.CustomResourceDefinition {
 					{Name: "Color", Type: "string", JSONPath: ".spec.color"},
 					{Name: "Size", Type: "integer", JSONPath: ".spec.size"},
 					{Name: "Phase", Type: "string", JSONPath: ".status.phase"},
+					{Name: "Mode", Type: "string", JSONPath: ".spec.mode", Priority: 1},
 				},
 			}},
 		},

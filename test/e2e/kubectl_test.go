@@ -147,6 +147,13 @@ func TestKubectl(t *testing.T) {
 	if len(row) < 3 || row[0] != "w1" || row[1] != "red" || row[2] != "3" {
 		t.Errorf("kubectl get widgets row %q, want w1 red 3", lines[1])
 	}
+	if strings.Contains(lines[0], "MODE") {
+		t.Errorf("kubectl get shows the priority-1 column MODE without -o wide: %q", lines[0])
+	}
+	wide := strings.Split(strings.TrimSpace(run(false, "get", "widgets", "-n", "smoke", "-o", "wide")), "\n")
+	if len(wide) != 2 || !strings.Contains(wide[0], "MODE") || !strings.Contains(wide[1], "auto") {
+		t.Errorf("kubectl get -o wide lacks the MODE column with the default auto:\n%s", strings.Join(wide, "\n"))
+	}
 	wantOutput(run(false, "get", "wd", "-A", "-l", "app=smoke"), "smoke", "w1", "red")
 
 	var obj map[string]any
