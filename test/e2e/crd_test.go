@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -170,6 +171,18 @@ func TestDeleteCRDRemovesObjects(t *testing.T) {
 	held.SetFinalizers([]string{holdFinalizer})
 	mustCreate(t, ctx, wc, held)
 
+	// Watchers of the custom resources, informers among them, learn of each
+	// deletion.
+	before, err := wc.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objWatch, err := c.dynamic.Resource(widgetsGVR).Watch(ctx, metav1.ListOptions{ResourceVersion: before.GetResourceVersion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objWatch.Stop()
+
 	crds := c.apiext.ApiextensionsV1().CustomResourceDefinitions()
 	w, err := crds.Watch(ctx, metav1.ListOptions{
 		FieldSelector:   fields.OneTermEqualSelector("metadata.name", widgetsCRD).String(),
@@ -189,6 +202,26 @@ func TestDeleteCRDRemovesObjects(t *testing.T) {
 
 	if _, err := crds.Get(ctx, widgetsCRD, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("get deleted CRD: want NotFound, got %v", err)
+	}
+	pending := map[string]bool{}
+	for _, it := range before.Items {
+		pending[it.GetName()] = true
+	}
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for open := true; open && len(pending) > 0; {
+		select {
+		case ev, ok := <-objWatch.ResultChan():
+			open = ok
+			if u, isObj := ev.Object.(*unstructured.Unstructured); ok && isObj && ev.Type == watch.Deleted {
+				delete(pending, u.GetName())
+			}
+		case <-timeout.C:
+			open = false
+		}
+	}
+	if len(pending) > 0 {
+		t.Errorf("a watcher of widgets got no DELETED event for %v when the CRD was deleted", pending)
 	}
 	dc, err := discovery.NewDiscoveryClientForConfig(s.restConfig())
 	if err != nil {
@@ -280,6 +313,11 @@ func TestNamespaces(t *testing.T) {
 	held.SetFinalizers([]string{holdFinalizer})
 	mustCreate(t, ctx, c.widgets("doomed"), held)
 
+	objWatch, err := c.widgets("doomed").Watch(ctx, metav1.ListOptions{ResourceVersion: created.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objWatch.Stop()
 	w, err := nsc.Watch(ctx, metav1.ListOptions{
 		FieldSelector:   fields.OneTermEqualSelector("metadata.name", "doomed").String(),
 		ResourceVersion: created.ResourceVersion,
@@ -306,6 +344,24 @@ func TestNamespaces(t *testing.T) {
 
 	if _, err := nsc.Get(ctx, "doomed", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("get deleted namespace: want NotFound, got %v", err)
+	}
+	// A watcher of the namespace's widgets saw them come and go.
+	live := map[string]bool{}
+	for len(live) == 0 || slices.Contains(slices.Collect(maps.Values(live)), true) {
+		ev := nextEvent(t, objWatch)
+		u, ok := ev.Object.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		switch ev.Type {
+		case watch.Added:
+			live[u.GetName()] = true
+		case watch.Deleted:
+			live[u.GetName()] = false
+		}
+	}
+	if len(live) != 3 {
+		t.Errorf("the widget watch of namespace doomed saw %v, want w1, w2 and held added and deleted", live)
 	}
 	all, err := c.dynamic.Resource(widgetsGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
