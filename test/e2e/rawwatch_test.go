@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,5 +86,34 @@ func TestWatchWire(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHealthEndpoints checks the probes load balancers and kubectl use.
+func TestHealthEndpoints(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	hc, err := rest.HTTPClientFor(s.restConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 30*time.Second)
+	for _, path := range []string{"/healthz", "/livez", "/readyz", "/version", "/metrics"} {
+		req, err := http.NewRequestWithContext(ctx, "GET", s.baseURL()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: code %d body %q, want 200 with a body", path, resp.StatusCode, truncate(body))
+		}
+		if strings.HasSuffix(path, "z") && strings.TrimSpace(string(body)) != "ok" {
+			t.Errorf("GET %s: body %q, want ok", path, truncate(body))
+		}
 	}
 }
