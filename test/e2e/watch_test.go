@@ -162,6 +162,33 @@ func TestWatchResume(t *testing.T) {
 		}
 	})
 
+	t.Run("DeletedCarriesLastState", func(t *testing.T) {
+		mustCreate(t, ctx, wc, widget("watch", "last", map[string]string{"k": "v"}, validSpec()))
+		patched, err := wc.Patch(ctx, "last", types.MergePatchType, []byte(`{"spec":{"size":7}}`), metav1.PatchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := wc.Watch(ctx, metav1.ListOptions{ResourceVersion: patched.GetResourceVersion()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		if err := wc.Delete(ctx, "last", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ev := nextEvent(t, w)
+		u, _ := ev.Object.(*unstructured.Unstructured)
+		if ev.Type != watch.Deleted || u == nil || u.GetName() != "last" {
+			t.Fatalf("event after the delete: %s %v, want DELETED last", ev.Type, ev.Object)
+		}
+		if nested[int64](t, u, "spec", "size") != 7 || u.GetLabels()["k"] != "v" || u.GetUID() != patched.GetUID() {
+			t.Errorf("DELETED object %v, want the last state (size 7, label k=v, uid %s)", u.Object, patched.GetUID())
+		}
+		if mustRV(u) <= mustRV(patched) {
+			t.Errorf("DELETED at resourceVersion %s, not above the last write's %s", u.GetResourceVersion(), patched.GetResourceVersion())
+		}
+	})
+
 	t.Run("TimeoutSeconds", func(t *testing.T) {
 		w, err := wc.Watch(ctx, metav1.ListOptions{ResourceVersion: sentinel.GetResourceVersion(), TimeoutSeconds: ptr.To[int64](1)})
 		if err != nil {
