@@ -177,7 +177,9 @@ func TestCustomResourceVerbs(t *testing.T) {
 			}
 		}
 		opts = metav1.ListOptions{Limit: 2, LabelSelector: "odd=true"}
+		pages := 0
 		for page := 0; page < 10; page++ {
+			pages++
 			list, err := wc.List(ctx, opts)
 			if err != nil {
 				t.Fatalf("filtered page %d: %v", page, err)
@@ -194,6 +196,10 @@ func TestCustomResourceVerbs(t *testing.T) {
 			if opts.Continue = list.GetContinue(); opts.Continue == "" {
 				break
 			}
+		}
+		// Four matches with limit 2: the second page says nothing is left.
+		if pages != 2 {
+			t.Errorf("4 matches with limit 2 took %d pages, want 2 (no empty last page)", pages)
 		}
 		slices.Sort(gotOdd)
 		slices.Sort(wantOdd)
