@@ -79,6 +79,8 @@ func TestBadInput(t *testing.T) {
 		// then answers 504 "Too large resource version" (raw, so that
 		// client-go does not retry after the Retry-After it carries).
 		{"FutureResourceVersion", "GET", coll + "?resourceVersion=999999999&resourceVersionMatch=NotOlderThan", "", "", []int{504}, metav1.StatusReasonTimeout, ""},
+		{"ClusterScopedInNamespace", "GET", s.baseURL() + "/apis/apiextensions.k8s.io/v1/namespaces/bad/customresourcedefinitions", "", "", []int{404}, metav1.StatusReasonNotFound, ""},
+		{"CreateWithoutNamespace", "POST", s.baseURL() + "/apis/" + testGroup + "/" + testVersion + "/widgets", "application/json", valid("nons"), []int{405, 404}, "", ""},
 		{name: "AcceptProtobufOnly", method: "GET", url: item, codes: []int{406}, reason: metav1.StatusReasonNotAcceptable, accept: "application/vnd.kubernetes.protobuf"},
 		{name: "AcceptUnknown", method: "GET", url: coll, codes: []int{406}, reason: metav1.StatusReasonNotAcceptable, accept: "text/html"},
 	} {
