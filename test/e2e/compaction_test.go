@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -202,5 +201,56 @@ func TestInformerUnderCompaction(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRevisionAfterCompactionAndRestart deletes every object, lets the
+// change log be compacted past the deletes, restarts the server (cleanly,
+// then with SIGKILL) and checks that new writes get revisions above every
+// revision handed out before: a revision is never reused.
+func TestRevisionAfterCompactionAndRestart(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--compaction-window", "1ns", "--compaction-interval", "20ms", "--log-level", "debug")
+	c := newClients(t, s)
+	ctx := testContext(t, time.Minute)
+	installCRD(t, c, widgetCRD())
+	createNamespace(t, c, "reuse")
+	for round, end := range []func(){s.stop, s.kill} {
+		wc := c.widgets("reuse")
+		obj := mustCreate(t, ctx, wc, widget("reuse", "x", nil, validSpec()))
+		for i := range 3 {
+			var err error
+			if obj, err = wc.Patch(ctx, "x", types.MergePatchType, fmt.Appendf(nil, `{"spec":{"size":%d}}`, i+4), metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w, err := wc.Watch(ctx, metav1.ListOptions{ResourceVersion: obj.GetResourceVersion()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wc.Delete(ctx, "x", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ev := nextEvent(t, w)
+		w.Stop()
+		deleted := mustRV(ev.Object.(*unstructured.Unstructured))
+		s.waitLog(fmt.Sprintf("a compaction past revision %d", deleted), func(line string) bool {
+			m := compactedLine.FindStringSubmatch(line)
+			if m == nil {
+				return false
+			}
+			rev, _ := strconv.ParseUint(m[1], 10, 64)
+			return rev >= deleted
+		})
+		end()
+		s.start()
+		c = newClients(t, s)
+		next := mustCreate(t, ctx, c.widgets("reuse"), widget("reuse", fmt.Sprintf("after-%d", round), nil, validSpec()))
+		if got := mustRV(next); got <= deleted {
+			t.Errorf("round %d: first write after the restart got resourceVersion %d, not above the delete's %d: revisions are reused", round, got, deleted)
+		}
+		if err := c.widgets("reuse").Delete(ctx, next.GetName(), metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
