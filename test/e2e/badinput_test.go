@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
@@ -145,4 +146,26 @@ func truncate(b []byte) []byte {
 		return append(bytes.Clone(b[:300]), "..."...)
 	}
 	return b
+}
+
+// TestBodyLimitFromEnvironment sets the body limit through its environment
+// variable: a body just over it gets 413, one under it is created.
+func TestBodyLimitFromEnvironment(t *testing.T) {
+	t.Parallel()
+	s := startServerEnv(t, []string{"SETPOINT_MAX_BODY_BYTES=4096"})
+	c := newClients(t, s)
+	ctx := testContext(t, 30*time.Second)
+	installCRD(t, c, widgetCRD())
+	createNamespace(t, c, "limit")
+	wc := c.widgets("limit")
+	small := validSpec()
+	small["note"] = strings.Repeat("s", 1000)
+	mustCreate(t, ctx, wc, widget("limit", "small", nil, small))
+	big := validSpec()
+	big["note"] = strings.Repeat("b", 4096)
+	_, err := wc.Create(ctx, widget("limit", "big", nil, big), metav1.CreateOptions{})
+	if !apierrors.IsRequestEntityTooLargeError(err) {
+		t.Errorf("create with a body over SETPOINT_MAX_BODY_BYTES=4096: want 413, got %v", err)
+	}
+	wantNotFound(t, ctx, wc, "big")
 }

@@ -72,6 +72,8 @@ type server struct {
 	kubeconfig string
 	// extraArgs are appended to every start's command line.
 	extraArgs []string
+	// env is added to every start's environment.
+	env []string
 	// listen is the address the next start listens on.
 	listen string
 
@@ -98,12 +100,20 @@ type process struct {
 // the test ends. Its stderr goes to the test log if the test fails.
 func startServer(t testing.TB, extraArgs ...string) *server {
 	t.Helper()
+	return startServerEnv(t, nil, extraArgs...)
+}
+
+// startServerEnv is startServer with extra environment variables
+// ("NAME=value") for every start.
+func startServerEnv(t testing.TB, env []string, extraArgs ...string) *server {
+	t.Helper()
 	dir := t.TempDir()
 	s := &server{
 		t:          t,
 		dataDir:    filepath.Join(dir, "data"),
 		kubeconfig: filepath.Join(dir, "kubeconfig"),
 		extraArgs:  extraArgs,
+		env:        env,
 		listen:     "127.0.0.1:0",
 	}
 	t.Cleanup(func() {
@@ -148,6 +158,7 @@ func (s *server) start() {
 		"--kubeconfig-out", s.kubeconfig,
 	}, s.extraArgs...)
 	cmd := exec.Command(setpointBin, args...)
+	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stdout = log
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
