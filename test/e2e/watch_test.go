@@ -339,10 +339,13 @@ func TestDynamicInformer(t *testing.T) {
 	if !clientfeatures.FeatureGates().Enabled(clientfeatures.WatchListClient) {
 		t.Logf("WatchListClient is off by default here (KUBE_FEATURE_WatchListClient set?)")
 	}
+	// Every case also has an object labeled pick=no; the Selector cases'
+	// informers select pick=yes and must never see it.
 	for _, tc := range []struct {
 		name      string
 		watchList bool
-	}{{"WatchList", true}, {"ListWatch", false}} {
+		selector  string
+	}{{"WatchList", true, ""}, {"ListWatch", false, ""}, {"WatchListSelector", true, "pick=yes"}, {"ListWatchSelector", false, "pick=yes"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, tc.watchList)
 			ns := strings.ToLower(tc.name)
@@ -350,7 +353,12 @@ func TestDynamicInformer(t *testing.T) {
 			ctx := testContext(t, 60*time.Second)
 			wc := c.widgets(ns)
 			for _, name := range []string{"pre-1", "pre-2", "pre-3"} {
-				mustCreate(t, ctx, wc, widget(ns, name, nil, validSpec()))
+				mustCreate(t, ctx, wc, widget(ns, name, map[string]string{"pick": "yes"}, validSpec()))
+			}
+			mustCreate(t, ctx, wc, widget(ns, "other", map[string]string{"pick": "no"}, validSpec()))
+			wantInitial := []string{"other", "pre-1", "pre-2", "pre-3"}
+			if tc.selector != "" {
+				wantInitial = wantInitial[1:]
 			}
 
 			reqs := &requestLog{}
@@ -368,7 +376,7 @@ func TestDynamicInformer(t *testing.T) {
 				u := obj.(*unstructured.Unstructured)
 				events <- event{typ, u.GetName(), u.GetResourceVersion()}
 			}
-			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, nil)
+			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, func(o *metav1.ListOptions) { o.LabelSelector = tc.selector })
 			inf := factory.ForResource(widgetsGVR).Informer()
 			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 				AddFunc:    func(obj any) { send(watch.Added, obj) },
@@ -391,7 +399,7 @@ func TestDynamicInformer(t *testing.T) {
 				}
 			}
 			var initial []string
-			for range 3 {
+			for range wantInitial {
 				ev := nextInformerEvent(t, events)
 				if ev.typ != watch.Added {
 					t.Fatalf("initial informer event %v, want ADDED", ev)
@@ -399,14 +407,14 @@ func TestDynamicInformer(t *testing.T) {
 				initial = append(initial, ev.name)
 			}
 			slices.Sort(initial)
-			if want := []string{"pre-1", "pre-2", "pre-3"}; !slices.Equal(initial, want) {
-				t.Errorf("initial informer events for %v, want %v", initial, want)
+			if !slices.Equal(initial, wantInitial) {
+				t.Errorf("initial informer events for %v, want %v", initial, wantInitial)
 			}
-			if keys := inf.GetStore().ListKeys(); len(keys) != 3 {
-				t.Errorf("informer store holds %v, want the 3 pre-existing widgets", keys)
+			if keys := inf.GetStore().ListKeys(); len(keys) != len(wantInitial) {
+				t.Errorf("informer store holds %v, want %v", keys, wantInitial)
 			}
 
-			created := mustCreate(t, ctx, wc, widget(ns, "live", nil, validSpec()))
+			created := mustCreate(t, ctx, wc, widget(ns, "live", map[string]string{"pick": "yes"}, validSpec()))
 			wantInformerEvent(t, events, event{watch.Added, "live", created.GetResourceVersion()})
 			patched, err := wc.Patch(ctx, "live", types.MergePatchType, []byte(`{"spec":{"size":9}}`), metav1.PatchOptions{})
 			if err != nil {
