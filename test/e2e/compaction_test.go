@@ -14,10 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	clientfeatures "k8s.io/client-go/features"
 	clientfeaturestesting "k8s.io/client-go/features/testing"
-	"k8s.io/client-go/tools/cache"
 )
 
 // compactedLine matches the server's debug log line for a compaction.
@@ -116,26 +114,7 @@ func TestInformerUnderCompaction(t *testing.T) {
 			ctx := testContext(t, 2*time.Minute)
 			wc := c.widgets(ns)
 
-			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.dynamic, 0, ns, nil)
-			inf := factory.ForResource(widgetsGVR).Informer()
-			changed := make(chan struct{}, 1)
-			poke := func(any) {
-				select {
-				case changed <- struct{}{}:
-				default:
-				}
-			}
-			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-				AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke,
-			}); err != nil {
-				t.Fatal(err)
-			}
-			stop := make(chan struct{})
-			factory.Start(stop)
-			defer func() {
-				close(stop)
-				factory.Shutdown()
-			}()
+			inf, events := startWidgetInformer(t, c.dynamic, ns, nil)
 
 			var (
 				mu    sync.Mutex
@@ -196,7 +175,7 @@ func TestInformerUnderCompaction(t *testing.T) {
 			defer timeout.Stop()
 			for !matches() {
 				select {
-				case <-changed:
+				case <-events:
 				case <-timeout.C:
 					t.Fatalf("the informer cache did not reach the final state within a minute: has %v, want %v", inf.GetStore().ListKeys(), want)
 				}

@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -132,29 +131,7 @@ func TestInformerAcrossRestart(t *testing.T) {
 		mustCreate(t, ctx, wc, widget("survive", name, nil, validSpec()))
 	}
 
-	events := make(chan event, 100)
-	send := func(typ watch.EventType, obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		u := obj.(*unstructured.Unstructured)
-		events <- event{typ, u.GetName(), u.GetResourceVersion()}
-	}
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.dynamic, 0, "survive", nil)
-	inf := factory.ForResource(widgetsGVR).Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { send(watch.Added, obj) },
-		UpdateFunc: func(_, obj any) { send(watch.Modified, obj) },
-		DeleteFunc: func(obj any) { send(watch.Deleted, obj) },
-	}); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	factory.Start(stop)
-	defer func() {
-		close(stop)
-		factory.Shutdown()
-	}()
+	inf, events := startWidgetInformer(t, c.dynamic, "survive", nil)
 	for range 3 {
 		if ev := nextInformerEvent(t, events); ev.typ != watch.Added {
 			t.Fatalf("initial informer event %v", ev)

@@ -368,36 +368,7 @@ func TestDynamicInformer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			events := make(chan event, 100)
-			send := func(typ watch.EventType, obj any) {
-				if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-					obj = d.Obj
-				}
-				u := obj.(*unstructured.Unstructured)
-				events <- event{typ, u.GetName(), u.GetResourceVersion()}
-			}
-			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, func(o *metav1.ListOptions) { o.LabelSelector = tc.selector })
-			inf := factory.ForResource(widgetsGVR).Informer()
-			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(obj any) { send(watch.Added, obj) },
-				UpdateFunc: func(_, obj any) { send(watch.Modified, obj) },
-				DeleteFunc: func(obj any) { send(watch.Deleted, obj) },
-			}); err != nil {
-				t.Fatal(err)
-			}
-			stop := make(chan struct{})
-			factory.Start(stop)
-			defer func() {
-				close(stop)
-				factory.Shutdown()
-			}()
-			syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			for gvr, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
-				if !ok {
-					t.Fatalf("informer for %v did not sync", gvr)
-				}
-			}
+			inf, events := startWidgetInformer(t, dyn, ns, func(o *metav1.ListOptions) { o.LabelSelector = tc.selector })
 			var initial []string
 			for range wantInitial {
 				ev := nextInformerEvent(t, events)
@@ -472,4 +443,43 @@ func wantInformerEvent(t *testing.T, events <-chan event, want event) {
 	if got.typ != want.typ || got.name != want.name || (want.rv != "" && got.rv != want.rv) {
 		t.Fatalf("informer event %v, want %v", got, want)
 	}
+}
+
+// startWidgetInformer starts a dynamic informer on the widgets of ns,
+// waits for it to sync and stops it when the test ends. The channel gets
+// every add, update and delete it reports; it holds 1000 and the informer
+// buffers beyond that.
+func startWidgetInformer(t *testing.T, dyn dynamic.Interface, ns string, tweak dynamicinformer.TweakListOptionsFunc) (cache.SharedIndexInformer, <-chan event) {
+	t.Helper()
+	events := make(chan event, 1000)
+	send := func(typ watch.EventType, obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		u := obj.(*unstructured.Unstructured)
+		events <- event{typ, u.GetName(), u.GetResourceVersion()}
+	}
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, tweak)
+	inf := factory.ForResource(widgetsGVR).Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { send(watch.Added, obj) },
+		UpdateFunc: func(_, obj any) { send(watch.Modified, obj) },
+		DeleteFunc: func(obj any) { send(watch.Deleted, obj) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	factory.Start(stop)
+	t.Cleanup(func() {
+		close(stop)
+		factory.Shutdown()
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for gvr, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			t.Fatalf("informer for %v did not sync", gvr)
+		}
+	}
+	return inf, events
 }
