@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -11,8 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 )
 
 // TestCRDUpdate changes a CRD that already has objects: a new required
@@ -60,23 +57,8 @@ func TestCRDUpdate(t *testing.T) {
 	})
 
 	t.Run("NewPrinterColumn", func(t *testing.T) {
-		cfg := s.restConfig()
-		cfg.GroupVersion = &schema.GroupVersion{Group: testGroup, Version: testVersion}
-		cfg.APIPath = "/apis"
-		cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
-		rc, err := rest.RESTClientFor(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
 		mustCreate(t, ctx, wc, widget("evolve", "printed", nil, validSpec()))
-		raw, err := rc.Get().Namespace("evolve").Resource("widgets").Name("printed").SetHeader("Accept", tableAccept).DoRaw(ctx)
-		if err != nil {
-			t.Fatalf("get Table: %v", err)
-		}
-		var tbl metav1.Table
-		if err := json.Unmarshal(raw, &tbl); err != nil {
-			t.Fatal(err)
-		}
+		tbl := fetchTable(t, ctx, tableClient(t, s), tableAccept, "evolve", "printed")
 		col := slices.IndexFunc(tbl.ColumnDefinitions, func(c metav1.TableColumnDefinition) bool { return c.Name == "Code" })
 		if col < 0 || len(tbl.Rows) != 1 || tbl.Rows[0].Cells[col] != "abc-1" {
 			t.Errorf("Table after adding column Code: columns %+v rows %+v", tbl.ColumnDefinitions, tbl.Rows)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -35,32 +36,10 @@ func TestTableOutput(t *testing.T) {
 	}
 	mustCreate(t, ctx, wc, widget("table", "t2", nil, map[string]any{"size": int64(5), "color": "blue"}))
 
-	cfg := s.restConfig()
-	cfg.GroupVersion = &schema.GroupVersion{Group: testGroup, Version: testVersion}
-	cfg.APIPath = "/apis"
-	cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
-	rc, err := rest.RESTClientFor(cfg)
-	if err != nil {
-		t.Fatalf("REST client: %v", err)
-	}
+	rc := tableClient(t, s)
 	getTable := func(t *testing.T, accept, name string) *metav1.Table {
 		t.Helper()
-		req := rc.Get().Namespace("table").Resource("widgets").SetHeader("Accept", accept)
-		if name != "" {
-			req = req.Name(name)
-		}
-		raw, err := req.DoRaw(ctx)
-		if err != nil {
-			t.Fatalf("get widgets as Table: %v (%s)", err, raw)
-		}
-		var tbl metav1.Table
-		if err := json.Unmarshal(raw, &tbl); err != nil {
-			t.Fatalf("decode Table: %v\n%s", err, raw)
-		}
-		if tbl.Kind != "Table" || tbl.APIVersion != "meta.k8s.io/v1" {
-			t.Fatalf("got kind %q apiVersion %q, want a meta.k8s.io/v1 Table:\n%s", tbl.Kind, tbl.APIVersion, raw)
-		}
-		return &tbl
+		return fetchTable(t, ctx, rc, accept, "table", name)
 	}
 	// cells maps each row's name to its cells by column name.
 	cells := func(t *testing.T, tbl *metav1.Table) map[string]map[string]any {
@@ -133,4 +112,40 @@ func equalPrefix(got, want []string) bool {
 		}
 	}
 	return true
+}
+
+// tableClient is a REST client for the test group's resources.
+func tableClient(t *testing.T, s *server) *rest.RESTClient {
+	t.Helper()
+	cfg := s.restConfig()
+	cfg.GroupVersion = &schema.GroupVersion{Group: testGroup, Version: testVersion}
+	cfg.APIPath = "/apis"
+	cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	rc, err := rest.RESTClientFor(cfg)
+	if err != nil {
+		t.Fatalf("REST client: %v", err)
+	}
+	return rc
+}
+
+// fetchTable gets the widgets of ns (or the one called name) with the
+// Accept header accept and decodes the meta.k8s.io/v1 Table it must get.
+func fetchTable(t *testing.T, ctx context.Context, rc *rest.RESTClient, accept, ns, name string) *metav1.Table {
+	t.Helper()
+	req := rc.Get().Namespace(ns).Resource("widgets").SetHeader("Accept", accept)
+	if name != "" {
+		req = req.Name(name)
+	}
+	raw, err := req.DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("get widgets as Table: %v (%s)", err, raw)
+	}
+	var tbl metav1.Table
+	if err := json.Unmarshal(raw, &tbl); err != nil {
+		t.Fatalf("decode Table: %v\n%s", err, raw)
+	}
+	if tbl.Kind != "Table" || tbl.APIVersion != "meta.k8s.io/v1" {
+		t.Fatalf("got kind %q apiVersion %q, want a meta.k8s.io/v1 Table:\n%s", tbl.Kind, tbl.APIVersion, raw)
+	}
+	return &tbl
 }
