@@ -97,15 +97,20 @@ func TestKubectl(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// command prepares kubectl with args against the server.
+	command := func(ctx context.Context, args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", s.kubeconfig, "--cache-dir", filepath.Join(dir, "cache")}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		return cmd
+	}
 	// run runs kubectl and returns its standard output; wantFail says the
 	// command must fail, and then the standard error is returned.
 	run := func(wantFail bool, args ...string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", s.kubeconfig, "--cache-dir", filepath.Join(dir, "cache")}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "HOME="+dir)
+		cmd := command(ctx, args...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
@@ -168,9 +173,8 @@ func TestKubectl(t *testing.T) {
 	wantOutput(run(false, "apply", "-f", "crd.yaml"), "customresourcedefinition.apiextensions.k8s.io/"+widgetsCRD+" unchanged")
 	// kubectl diff dry-runs the apply on the server and exits 1 on a
 	// difference.
-	diff := exec.Command(kubectl, "--kubeconfig", s.kubeconfig, "--cache-dir", filepath.Join(dir, "cache"), "diff", "-f", "widget-blue.yaml")
-	diff.Dir = dir
-	diff.Env = append(os.Environ(), "HOME="+dir, "KUBECTL_EXTERNAL_DIFF=diff -u")
+	diff := command(testContext(t, time.Minute), "diff", "-f", "widget-blue.yaml")
+	diff.Env = append(diff.Env, "KUBECTL_EXTERNAL_DIFF=diff -u")
 	out, err := diff.CombinedOutput()
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || !strings.Contains(string(out), "+  color: blue") {
 		t.Errorf("kubectl diff: %v, want exit 1 and the color change:\n%s", err, out)
