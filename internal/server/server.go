@@ -220,8 +220,10 @@ func (s *Server) handler() (http.Handler, error) {
 func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	watches, endWatches := context.WithCancel(context.Background())
 	defer endWatches()
+	var fresh freshConns
 	srv := &http.Server{
 		Handler:           endOnShutdown(watches, h),
+		ConnState:         fresh.track,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
@@ -238,6 +240,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) err
 	case <-ctx.Done():
 	}
 	endWatches()
+	fresh.closeAll()
 	grace, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(grace); err != nil {
@@ -249,6 +252,45 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) err
 		return cause
 	}
 	return ctx.Err()
+}
+
+// freshConns tracks connections that have not sent a request yet. At
+// shutdown http.Server closes idle connections at once but waits five
+// seconds for fresh ones, which clients such as client-go leave open after
+// bursts; closeAll closes them instead.
+type freshConns struct {
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closing bool
+}
+
+// track is the http.Server ConnState hook.
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state != http.StateNew {
+		delete(f.conns, c)
+		return
+	}
+	if f.closing {
+		c.Close()
+		return
+	}
+	if f.conns == nil {
+		f.conns = map[net.Conn]struct{}{}
+	}
+	f.conns[c] = struct{}{}
+}
+
+// closeAll closes the fresh connections, and those accepted from now on.
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closing = true
+	for c := range f.conns {
+		c.Close()
+	}
+	clear(f.conns)
 }
 
 // endOnShutdown ends the context of long-running requests (watches) when

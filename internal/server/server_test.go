@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -136,5 +138,32 @@ func TestRunStopsOnContext(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+}
+
+// TestShutdownClosesFreshConnections checks that a connection that never
+// sent a request does not hold up shutdown (http.Server alone waits five
+// seconds for such connections).
+func TestShutdownClosesFreshConnections(t *testing.T) {
+	s := setpointtest.Start(t, setpointtest.Options{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A request on a second connection proves the server accepted and saw
+	// the first one before it stops.
+	if code, _ := get(t, s.URL+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz = %d", code)
+	}
+	start := time.Now()
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the fresh connection is still open after shutdown")
+	}
+	if d := time.Since(start); d >= 5*time.Second {
+		t.Errorf("shutdown took %v: it waited for the fresh connection", d)
 	}
 }
