@@ -47,37 +47,61 @@ func TestDeleteCollectionWithSelector(t *testing.T) {
 }
 
 // TestConcurrentPatches checks that patches without a resourceVersion are
-// retried on conflicts, so no append is lost.
+// retried on conflicts for as long as the request lives, so that all of
+// many concurrent patches of one object succeed and none is lost.
 func TestConcurrentPatches(t *testing.T) {
-	e := newEnv(t)
-	ctx := t.Context()
-	res := e.widgets(t)
-	if _, err := e.reg.Create(ctx, res, "default", widget("c", map[string]any{"items": []any{}}), registry.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	const writers = 4
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for i := range writers {
-		wg.Go(func() {
-			patch := fmt.Appendf(nil, `[{"op":"add","path":"/spec/items/-","value":%d}]`, i)
-			_, err := e.reg.Patch(ctx, res, "default", "c", types.JSONPatchType, patch, registry.WriteOptions{})
-			errs <- err
+	const writers = 32
+	for _, c := range []struct {
+		name  string
+		pt    types.PatchType
+		patch func(i int) []byte
+		count func(got *unstructured.Unstructured) int
+	}{
+		{
+			name:  "JSONPatchAppend",
+			pt:    types.JSONPatchType,
+			patch: func(i int) []byte { return fmt.Appendf(nil, `[{"op":"add","path":"/spec/items/-","value":%d}]`, i) },
+			count: func(got *unstructured.Unstructured) int {
+				items, _, _ := unstructured.NestedSlice(got.Object, "spec", "items")
+				return len(items)
+			},
+		},
+		{
+			name:  "MergePatchLabels",
+			pt:    types.MergePatchType,
+			patch: func(i int) []byte { return fmt.Appendf(nil, `{"metadata":{"labels":{"writer-%d":"x"}}}`, i) },
+			count: func(got *unstructured.Unstructured) int { return len(got.GetLabels()) },
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := t.Context()
+			res := e.widgets(t)
+			if _, err := e.reg.Create(ctx, res, "default", widget("c", map[string]any{"items": []any{}}), registry.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			for i := range writers {
+				wg.Go(func() {
+					_, err := e.reg.Patch(ctx, res, "default", "c", c.pt, c.patch(i), registry.WriteOptions{})
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			got, err := e.reg.Get(ctx, res, "default", "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := c.count(got); n != writers {
+				t.Fatalf("%d of %d patches applied: %v", n, writers, got.Object)
+			}
 		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := e.reg.Get(ctx, res, "default", "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	items, _, _ := unstructured.NestedSlice(got.Object, "spec", "items")
-	if len(items) != writers {
-		t.Fatalf("items %v", items)
 	}
 }

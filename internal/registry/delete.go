@@ -15,9 +15,6 @@ import (
 	"github.com/setpoint/setpoint/internal/storage"
 )
 
-// writeAttempts bounds retries of read-modify-write loops on conflicts.
-const writeAttempts = 8
-
 // checkDeleteOptions validates the options Kubernetes validates.
 func checkDeleteOptions(opts *metav1.DeleteOptions) error {
 	if opts == nil {
@@ -72,7 +69,9 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name st
 	}
 	dryRun := opts != nil && len(opts.DryRun) > 0
 	key := r.key(res, namespace, name)
-	for range writeAttempts {
+	// A conflict means another writer changed the object since it was
+	// read: read again, for as long as the request lives.
+	for ctx.Err() == nil {
 		cur, err := r.store.Get(ctx, key)
 		if err != nil {
 			return nil, false, storageError(err, res, name)
@@ -127,7 +126,7 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name st
 		}
 		return servedMap(res, obj, del.Revision), true, nil
 	}
-	return nil, false, apierrors.NewConflict(res.groupResource(), name, errors.New(conflictMessage))
+	return nil, false, storageError(ctx.Err(), res, name)
 }
 
 // prepareDeletion adds (so a second delete is a no-op otherwise).
@@ -241,7 +240,7 @@ func (r *Registry) cleanCRD(ctx context.Context, e crdEntry) error {
 		}
 	}
 	res := crdResource()
-	for range writeAttempts {
+	for ctx.Err() == nil {
 		cur, err := r.store.Get(ctx, storage.Key{Resource: crdStorageKey, Name: e.crd.Name})
 		if err != nil {
 			return ignoreNotFound(err)
@@ -276,7 +275,7 @@ func (r *Registry) cleanCRD(ctx context.Context, e crdEntry) error {
 		}
 		return r.afterWrite(ctx, res, stored, obj)
 	}
-	return nil
+	return ctx.Err()
 }
 
 func ignoreConflict(err error) error {

@@ -13,31 +13,24 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Patch applies a JSON patch or merge patch to the current object, retrying
-// on conflicts. Strategic merge patch answers 415.
+// Patch applies a JSON patch or merge patch to the current object and
+// writes the result, reading again and reapplying the patch when another
+// writer got there first, for as long as ctx lives. A patch that sets
+// metadata.resourceVersion makes it a precondition: a stale one answers
+// 409. Strategic merge patch answers 415.
 func (r *Registry) Patch(ctx context.Context, res *Resource, namespace, name string, pt types.PatchType, patch []byte, opts WriteOptions) (Result, error) {
 	if err := checkSubresource(res, opts.Subresource); err != nil {
 		return Result{}, err
 	}
-	var setsRV bool
 	switch pt {
 	case types.JSONPatchType:
-		ops, err := jsonpatch.DecodePatch(patch)
-		if err != nil {
+		if _, err := jsonpatch.DecodePatch(patch); err != nil {
 			return Result{}, apierrors.NewBadRequest(err.Error())
-		}
-		for _, op := range ops {
-			if p, err := op.Path(); err == nil && p == "/metadata/resourceVersion" {
-				setsRV = true
-			}
 		}
 	case types.MergePatchType:
 		var doc map[string]any
 		if err := json.Unmarshal(patch, &doc); err != nil {
 			return Result{}, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
-		}
-		if md, ok := doc["metadata"].(map[string]any); ok {
-			_, setsRV = md["resourceVersion"]
 		}
 	default:
 		return Result{}, &apierrors.StatusError{ErrStatus: metav1.Status{
@@ -45,21 +38,9 @@ func (r *Registry) Patch(ctx context.Context, res *Resource, namespace, name str
 			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s", types.JSONPatchType, types.MergePatchType),
 		}}
 	}
-	for attempt := 0; ; attempt++ {
-		cur, err := r.Get(ctx, res, namespace, name)
-		if err != nil {
-			return Result{}, err
-		}
-		obj, err := applyPatch(res, pt, patch, cur.Object)
-		if err != nil {
-			return Result{}, err
-		}
-		result, err := r.update(ctx, res, namespace, name, obj, opts)
-		if apierrors.IsConflict(err) && !setsRV && attempt < writeAttempts {
-			continue
-		}
-		return result, err
-	}
+	return r.update(ctx, res, namespace, name, opts, func(old map[string]any, rev int64) (map[string]any, error) {
+		return applyPatch(res, pt, patch, servedMap(res, deepCopy(old), rev).Object)
+	})
 }
 
 // applyPatch applies patch to cur and decodes the result.

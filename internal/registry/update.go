@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -14,7 +15,8 @@ import (
 )
 
 // Update replaces the object (or its status with opts.Subresource
-// "status"); obj must carry the current resourceVersion.
+// "status"); obj must carry the current resourceVersion, except for the
+// built-in types that allow an unconditional update.
 func (r *Registry) Update(ctx context.Context, res *Resource, namespace, name string, obj *unstructured.Unstructured, opts WriteOptions) (Result, error) {
 	if obj == nil || obj.Object == nil {
 		return Result{}, apierrors.NewBadRequest("the request body is empty")
@@ -22,7 +24,15 @@ func (r *Registry) Update(ctx context.Context, res *Resource, namespace, name st
 	if err := checkSubresource(res, opts.Subresource); err != nil {
 		return Result{}, err
 	}
-	return r.update(ctx, res, namespace, name, deepCopy(obj.Object), opts)
+	// The body is checked before the object is read, so a malformed
+	// request answers 400 or 422 whether or not the object exists.
+	body := deepCopy(obj.Object)
+	if _, err := checkUpdateBody(res, namespace, name, body); err != nil {
+		return Result{}, err
+	}
+	return r.update(ctx, res, namespace, name, opts, func(map[string]any, int64) (map[string]any, error) {
+		return deepCopy(body), nil
+	})
 }
 
 // checkSubresource accepts "" and, when res has it, "status".
@@ -52,40 +62,57 @@ func specChanged(a, b map[string]any) bool {
 	return false
 }
 
-// update implements Update on obj, a copy the caller gives up.
-func (r *Registry) update(ctx context.Context, res *Resource, namespace, name string, obj map[string]any, opts WriteOptions) (Result, error) {
-	if err := checkTypeMeta(res, obj); err != nil {
-		return Result{}, err
+// nextFunc builds the object to write from the current one (old, stored
+// at revision rev, which it must not change). The result is the caller's
+// own and carries the resourceVersion the write is conditional on: 0 for
+// none, rev to follow what was read, or a client's precondition.
+type nextFunc func(old map[string]any, rev int64) (map[string]any, error)
+
+// update is the read-modify-write behind Update and Patch, as Kubernetes'
+// GuaranteedUpdate: it reads the object, builds the new one with next and
+// writes it on condition that nobody wrote in between. When somebody did,
+// it reads again and retries for as long as ctx lives; each attempt makes
+// progress against the latest object. A client's resourceVersion
+// precondition is checked on every read, so a stale one still answers 409.
+func (r *Registry) update(ctx context.Context, res *Resource, namespace, name string, opts WriteOptions, next nextFunc) (Result, error) {
+	for {
+		result, err := r.tryUpdate(ctx, res, namespace, name, opts, next)
+		if !errors.Is(err, errWriteConflict) {
+			return result, err
+		}
+		if ctx.Err() != nil {
+			return Result{}, storageError(storage.ErrConflict, res, name)
+		}
 	}
-	md := metadata(obj)
-	if n, _ := md["name"].(string); n != "" && n != name {
-		return Result{}, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", n, name))
-	}
-	md["name"] = name
-	ns, err := requestNamespace(res, namespace, md)
-	if err != nil {
-		return Result{}, err
-	}
-	rvString, _ := md["resourceVersion"].(string)
-	rv, err := parseRV(rvString)
-	if err != nil {
-		return Result{}, apierrors.NewInvalid(res.groupKind(), name, field.ErrorList{
-			field.Invalid(field.NewPath("metadata", "resourceVersion"), rvString, "must be a non-negative integer")})
-	}
-	if rv == 0 && builtinFor(res) == nil {
-		return Result{}, apierrors.NewInvalid(res.groupKind(), name, field.ErrorList{
-			field.Invalid(field.NewPath("metadata", "resourceVersion"), "0x0", "must be specified for an update")})
-	}
-	cur, err := r.store.Get(ctx, storage.Key{Resource: res.StorageKey, Namespace: ns, Name: name})
+}
+
+// errWriteConflict is tryUpdate's answer when the object changed between
+// its read and its write.
+var errWriteConflict = errors.New("object changed since it was read")
+
+// tryUpdate is one attempt of update. It returns errWriteConflict when the
+// object changed between its read and its write, other errors as
+// StatusErrors.
+func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name string, opts WriteOptions, next nextFunc) (Result, error) {
+	cur, err := r.store.Get(ctx, r.key(res, namespace, name))
 	if err != nil {
 		return Result{}, storageError(err, res, name)
-	}
-	if rv != 0 && rv != cur.Revision {
-		return Result{}, storageError(storage.ErrConflict, res, name)
 	}
 	old, err := decodeValue(cur.Value)
 	if err != nil {
 		return Result{}, apierrors.NewInternalError(err)
+	}
+	obj, err := next(old, cur.Revision)
+	if err != nil {
+		return Result{}, err
+	}
+	rv, err := checkUpdateBody(res, namespace, name, obj)
+	if err != nil {
+		return Result{}, err
+	}
+	if rv != 0 && rv != cur.Revision {
+		// The client's precondition failed: not retried.
+		return Result{}, storageError(storage.ErrConflict, res, name)
 	}
 	obj = mergeForUpdate(res, obj, old, opts.Subresource)
 	if res.StorageKey == crdStorageKey {
@@ -108,6 +135,9 @@ func (r *Registry) update(ctx context.Context, res *Resource, namespace, name st
 		return Result{Object: servedMap(res, obj, cur.Revision), Warnings: warnings}, nil
 	}
 	stored, err := r.store.Update(ctx, cur.Key, value, labelsOf(obj), storage.Precondition{Revision: cur.Revision})
+	if errors.Is(err, storage.ErrConflict) {
+		return Result{}, errWriteConflict
+	}
 	if err != nil {
 		return Result{}, storageError(err, res, name)
 	}
@@ -120,6 +150,35 @@ func (r *Registry) update(ctx context.Context, res *Resource, namespace, name st
 		}
 	}
 	return Result{Object: servedMap(res, obj, stored.Revision), Warnings: warnings}, nil
+}
+
+// checkUpdateBody checks the object of an update against the request:
+// type, name and namespace, and a resourceVersion where the type requires
+// one, which it returns (0 for none). It sets the name and namespace in
+// obj's metadata.
+func checkUpdateBody(res *Resource, namespace, name string, obj map[string]any) (int64, error) {
+	if err := checkTypeMeta(res, obj); err != nil {
+		return 0, err
+	}
+	md := metadata(obj)
+	if n, _ := md["name"].(string); n != "" && n != name {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", n, name))
+	}
+	md["name"] = name
+	if _, err := requestNamespace(res, namespace, md); err != nil {
+		return 0, err
+	}
+	rvString, _ := md["resourceVersion"].(string)
+	rv, err := parseRV(rvString)
+	if err != nil {
+		return 0, apierrors.NewInvalid(res.groupKind(), name, field.ErrorList{
+			field.Invalid(field.NewPath("metadata", "resourceVersion"), rvString, "must be a non-negative integer")})
+	}
+	if rv == 0 && builtinFor(res) == nil {
+		return 0, apierrors.NewInvalid(res.groupKind(), name, field.ErrorList{
+			field.Invalid(field.NewPath("metadata", "resourceVersion"), "0x0", "must be specified for an update")})
+	}
+	return rv, nil
 }
 
 // mustEncode encodes a decoded stored object; it cannot fail.
