@@ -637,6 +637,9 @@ type Event struct {
 	// Cache lets the apiserver encode the event once for all watchers that
 	// share it. The feed never reads it.
 	Cache EncodeCache
+	// Memo lets the registry decode the object once for all watchers that
+	// share the event. The feed never reads it.
+	Memo Memo
 }
 
 // Watcher receives events; see Feed.Watch.
@@ -765,4 +768,19 @@ type EncodeCache struct {
 func (c *EncodeCache) Get(encode func() ([]byte, error)) ([]byte, error) {
 	c.once.Do(func() { c.data, c.err = encode() })
 	return c.data, c.err
+}
+
+// Memo holds one value derived from an event, computed once.
+type Memo struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// Get returns the memoized value, computing it with derive on first use.
+// Safe for concurrent use; the value is shared by every caller and must be
+// treated as read-only.
+func (m *Memo) Get(derive func() (any, error)) (any, error) {
+	m.once.Do(func() { m.v, m.err = derive() })
+	return m.v, m.err
 }

@@ -115,6 +115,7 @@ type WatchEvent struct {
 	// Object is the object (resourceVersion set) or, for ERROR, a
 	// *metav1.Status. For BOOKMARK it carries only apiVersion, kind and
 	// metadata.resourceVersion (and the initial-events-end annotation).
+	// It may be shared with other watchers and must not be modified.
 	Object any
 	// Cache, when not nil, lets the HTTP layer encode this event once for all
 	// watchers.

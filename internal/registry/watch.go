@@ -209,19 +209,27 @@ func (r *Registry) stream(ctx context.Context, res *Resource, p watchPlan, bookm
 	}
 }
 
-// watchEvent converts a feed event, sharing its encoding cache when the
-// object is served unchanged in apiVersion.
+// watchEvent converts a feed event. The stored object is decoded once for
+// all watchers of the event (the feed event's Memo); watchers served in the
+// stored apiVersion share that object and its encoding cache, which is why
+// nothing may modify a WatchEvent's object. Other versions get a copy.
 func (r *Registry) watchEvent(res *Resource, ev *feed.Event) (WatchEvent, error) {
-	m, err := decodeValue(ev.Object.Value)
+	v, err := ev.Memo.Get(func() (any, error) {
+		m, err := decodeValue(ev.Object.Value)
+		if err != nil {
+			return nil, err
+		}
+		metadata(m)["resourceVersion"] = strconv.FormatInt(ev.Revision, 10)
+		return m, nil
+	})
 	if err != nil {
 		return WatchEvent{}, apierrors.NewInternalError(err)
 	}
-	sameVersion := m["apiVersion"] == res.apiVersion() && m["kind"] == res.Kind
-	out := WatchEvent{Type: ev.Type.String(), Object: servedMap(res, m, ev.Revision)}
-	if sameVersion {
-		out.Cache = &ev.Cache
+	m := v.(map[string]any)
+	if m["apiVersion"] == res.apiVersion() && m["kind"] == res.Kind {
+		return WatchEvent{Type: ev.Type.String(), Object: &unstructured.Unstructured{Object: m}, Cache: &ev.Cache}, nil
 	}
-	return out, nil
+	return WatchEvent{Type: ev.Type.String(), Object: servedMap(res, deepCopy(m), ev.Revision)}, nil
 }
 
 // bookmark builds a BOOKMARK event at rev.

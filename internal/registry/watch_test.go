@@ -196,3 +196,47 @@ func TestWatchCRDsFromOtherReplica(t *testing.T) {
 		return !ok
 	})
 }
+
+// TestWatchSharedEventInTwoVersions watches one CRD in its storage version
+// and in a second served version: both see the same write, each in its own
+// apiVersion, although the event's object is decoded once for both.
+func TestWatchSharedEventInTwoVersions(t *testing.T) {
+	e := newFeedEnv(t)
+	ctx := t.Context()
+	crd := widgetCRD()
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	versions = append(versions, map[string]any{"name": "v2", "served": true, "storage": false})
+	if err := unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions"); err != nil {
+		t.Fatal(err)
+	}
+	crds := e.lookup(t, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
+	if _, err := e.reg.Create(ctx, crds, "", crd, registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v1, v2 := e.lookup(t, "example.com", "v1", "widgets"), e.lookup(t, "example.com", "v2", "widgets")
+	var chans []<-chan registry.WatchEvent
+	for _, res := range []*registry.Resource{v1, v2, v1} {
+		ch, err := e.reg.Watch(ctx, res, "default", everything())
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	created, err := e.reg.Create(ctx, v1, "default", widget("a", map[string]any{"size": int64(1)}), registry.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"example.com/v1", "example.com/v2", "example.com/v1"} {
+		ev := next(t, chans[i], false)
+		u := ev.Object.(*unstructured.Unstructured)
+		if ev.Type != "ADDED" || u.GetAPIVersion() != want || u.GetResourceVersion() != created.Object.GetResourceVersion() {
+			t.Fatalf("watcher %d: got %s %s rv %s, want ADDED %s rv %s", i, ev.Type, u.GetAPIVersion(), u.GetResourceVersion(), want, created.Object.GetResourceVersion())
+		}
+		if size, _, _ := unstructured.NestedInt64(u.Object, "spec", "size"); size != 1 {
+			t.Fatalf("watcher %d: spec.size %d, want 1", i, size)
+		}
+		if (ev.Cache != nil) != (want == "example.com/v1") {
+			t.Fatalf("watcher %d (%s): shared encoding cache %v", i, want, ev.Cache != nil)
+		}
+	}
+}
