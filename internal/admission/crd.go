@@ -13,8 +13,11 @@ import (
 )
 
 var (
-	crdScopes       = []apiextensionsv1.ResourceScope{apiextensionsv1.NamespaceScoped, apiextensionsv1.ClusterScoped}
-	printerTypes    = []string{"integer", "number", "string", "boolean", "date"}
+	crdScopes = []apiextensionsv1.ResourceScope{apiextensionsv1.NamespaceScoped, apiextensionsv1.ClusterScoped}
+	// printerTypes and printerFormats are the types and formats a printer
+	// column may have, sorted as Kubernetes lists them in its errors.
+	printerTypes    = []string{"boolean", "date", "integer", "number", "string"}
+	printerFormats  = []string{"byte", "date", "date-time", "double", "float", "int32", "int64", "password"}
 	conversionNone  = []apiextensionsv1.ConversionStrategyType{apiextensionsv1.NoneConverter}
 	crdSpecPath     = field.NewPath("spec")
 	crdVersionsPath = crdSpecPath.Child("versions")
@@ -69,16 +72,36 @@ func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList 
 }
 
 // ValidateCRDUpdate checks newCRD as ValidateCRD does and the update rules:
-// metadata update rules, immutable scope and group, and every version in
-// status.storedVersions still listed in spec.versions.
+// metadata update rules, immutable scope and group, and the stored
+// versions. newCRD carries the status.storedVersions it is to be stored
+// with (the old list, plus the storage version when that is new): each of
+// them must still appear in spec.versions, or the objects stored in it
+// could no longer be read, and the storage version must be among them.
 func ValidateCRDUpdate(newCRD, oldCRD *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
 	errs := ValidateCRD(newCRD)
 	errs = append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(newCRD, oldCRD, crdMetadataPath)...)
 	errs = append(errs, apivalidation.ValidateImmutableField(newCRD.Spec.Scope, oldCRD.Spec.Scope, crdSpecPath.Child("scope"))...)
 	errs = append(errs, apivalidation.ValidateImmutableField(newCRD.Spec.Group, oldCRD.Spec.Group, crdSpecPath.Child("group"))...)
-	for _, stored := range oldCRD.Status.StoredVersions {
-		if !slices.ContainsFunc(newCRD.Spec.Versions, func(v apiextensionsv1.CustomResourceDefinitionVersion) bool { return v.Name == stored }) {
-			errs = append(errs, field.Invalid(crdVersionsPath, stored, fmt.Sprintf("must include stored version %q (listed in status.storedVersions)", stored)))
+	return append(errs, validateStoredVersions(newCRD)...)
+}
+
+// validateStoredVersions checks status.storedVersions against spec.versions
+// with Kubernetes' field paths and messages.
+func validateStoredVersions(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
+	path := field.NewPath("status", "storedVersions")
+	stored := crd.Status.StoredVersions
+	if len(stored) == 0 {
+		return field.ErrorList{field.Invalid(path, stored, "must have at least one stored version")}
+	}
+	var errs field.ErrorList
+	for _, v := range crd.Spec.Versions {
+		if v.Storage && !slices.Contains(stored, v.Name) {
+			errs = append(errs, field.Invalid(path, stored, "must have the storage version "+v.Name))
+		}
+	}
+	for i, name := range stored {
+		if !slices.ContainsFunc(crd.Spec.Versions, func(v apiextensionsv1.CustomResourceDefinitionVersion) bool { return v.Name == name }) {
+			errs = append(errs, field.Invalid(path.Index(i), name, "must appear in spec.versions"))
 		}
 	}
 	return errs
@@ -196,15 +219,28 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 	return errs
 }
 
+// validatePrinterColumn checks one additionalPrinterColumns entry with
+// Kubernetes' messages. Its field path for the JSONPath is Kubernetes'
+// too: "JSONPath", the name in its internal types. Beyond Kubernetes' check
+// that the path starts with ".", the path must parse as a JSONPath:
+// Kubernetes accepts ".spec[" and then cannot print the resource as a
+// table.
 func validatePrinterColumn(col *apiextensionsv1.CustomResourceColumnDefinition, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if col.Name == "" {
 		errs = append(errs, field.Required(path.Child("name"), ""))
 	}
-	if !slices.Contains(printerTypes, col.Type) {
-		errs = append(errs, field.NotSupported(path.Child("type"), col.Type, printerTypes))
+	oneOf := func(values []string) string { return "must be one of " + strings.Join(values, ",") }
+	switch {
+	case col.Type == "":
+		errs = append(errs, field.Required(path.Child("type"), oneOf(printerTypes)))
+	case !slices.Contains(printerTypes, col.Type):
+		errs = append(errs, field.Invalid(path.Child("type"), col.Type, oneOf(printerTypes)))
 	}
-	jp := path.Child("jsonPath")
+	if col.Format != "" && !slices.Contains(printerFormats, col.Format) {
+		errs = append(errs, field.Invalid(path.Child("format"), col.Format, oneOf(printerFormats)))
+	}
+	jp := path.Child("JSONPath")
 	switch {
 	case col.JSONPath == "":
 		errs = append(errs, field.Required(jp, ""))

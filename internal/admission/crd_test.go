@@ -88,10 +88,22 @@ func TestValidateCRD(t *testing.T) {
 		}, v0 + ".additionalPrinterColumns[0].name", field.ErrorTypeRequired},
 		{"columnType", func(c *apiextensionsv1.CustomResourceDefinition) {
 			c.Spec.Versions[0].AdditionalPrinterColumns[0].Type = "float"
-		}, v0 + ".additionalPrinterColumns[0].type", field.ErrorTypeNotSupported},
-		{"columnJSONPath", func(c *apiextensionsv1.CustomResourceDefinition) {
+		}, v0 + ".additionalPrinterColumns[0].type", field.ErrorTypeInvalid},
+		{"columnTypeMissing", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Versions[0].AdditionalPrinterColumns[0].Type = ""
+		}, v0 + ".additionalPrinterColumns[0].type", field.ErrorTypeRequired},
+		{"columnFormat", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Versions[0].AdditionalPrinterColumns[0].Format = "uuid"
+		}, v0 + ".additionalPrinterColumns[0].format", field.ErrorTypeInvalid},
+		{"columnJSONPathMissing", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Versions[0].AdditionalPrinterColumns[0].JSONPath = ""
+		}, v0 + ".additionalPrinterColumns[0].JSONPath", field.ErrorTypeRequired},
+		{"columnJSONPathNoDot", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Versions[0].AdditionalPrinterColumns[0].JSONPath = "spec["
+		}, v0 + ".additionalPrinterColumns[0].JSONPath", field.ErrorTypeInvalid},
+		{"columnJSONPathUnparsable", func(c *apiextensionsv1.CustomResourceDefinition) {
 			c.Spec.Versions[0].AdditionalPrinterColumns[0].JSONPath = ".spec[image"
-		}, v0 + ".additionalPrinterColumns[0].jsonPath", field.ErrorTypeInvalid},
+		}, v0 + ".additionalPrinterColumns[0].JSONPath", field.ErrorTypeInvalid},
 		{"scalePaths", func(c *apiextensionsv1.CustomResourceDefinition) {
 			c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{SpecReplicasPath: ".spec.replicas", StatusReplicasPath: ".spec.replicas"}
 		}, v0 + ".subresources.scale.statusReplicasPath", field.ErrorTypeInvalid},
@@ -121,7 +133,17 @@ func TestValidateCRDUpdate(t *testing.T) {
 			c.Spec.Versions = append(c.Spec.Versions, v2)
 		}, "", ""},
 		{"scope", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Scope = apiextensionsv1.ClusterScoped }, "spec.scope", field.ErrorTypeInvalid},
-		{"dropStoredVersion", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Versions[0].Name = "v2" }, "spec.versions", field.ErrorTypeInvalid},
+		{"dropStoredVersion", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Versions[0].Name = "v2"
+			c.Status.StoredVersions = []string{"v1", "v2"}
+		}, "status.storedVersions[0]", field.ErrorTypeInvalid},
+		{"storageVersionNotStored", func(c *apiextensionsv1.CustomResourceDefinition) {
+			v2 := c.Spec.Versions[0]
+			v2.Name = "v2"
+			c.Spec.Versions[0].Storage = false
+			c.Spec.Versions = append(c.Spec.Versions, v2)
+		}, "status.storedVersions", field.ErrorTypeInvalid},
+		{"noStoredVersions", func(c *apiextensionsv1.CustomResourceDefinition) { c.Status.StoredVersions = nil }, "status.storedVersions", field.ErrorTypeInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/setpoint/setpoint/internal/admission"
@@ -48,26 +46,27 @@ func fromCRD(crd *apiextensionsv1.CustomResourceDefinition) (map[string]any, err
 
 // prepareCRD defaults and validates a CRD being created (old nil) or
 // updated and computes its status (accepted names, conditions, stored
-// versions), replacing obj's content in place.
+// versions), replacing obj's content in place. On update obj already
+// carries the status to keep (the old one, or a status update's).
 func (r *Registry) prepareCRD(obj, old map[string]any) error {
 	crd, err := toCRD(obj)
 	if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("invalid CustomResourceDefinition: %v", err))
 	}
-	defaultCRD(crd)
-	errs := validateCRD(crd)
-	if old != nil {
-		if oldCRD, err := toCRD(old); err == nil {
-			sp := field.NewPath("spec")
-			if crd.Spec.Group != oldCRD.Spec.Group {
-				errs = append(errs, field.Invalid(sp.Child("group"), crd.Spec.Group, "field is immutable"))
-			}
-			if crd.Spec.Scope != oldCRD.Spec.Scope {
-				errs = append(errs, field.Invalid(sp.Child("scope"), crd.Spec.Scope, "field is immutable"))
-			}
-			crd.Status.StoredVersions = oldCRD.Status.StoredVersions
-			crd.Status.Conditions = oldCRD.Status.Conditions
+	admission.DefaultCRD(crd)
+	var errs field.ErrorList
+	if old == nil {
+		crd.Status = apiextensionsv1.CustomResourceDefinitionStatus{}
+		addStorageVersion(crd)
+		errs = admission.ValidateCRD(crd)
+	} else {
+		oldCRD, err := toCRD(old)
+		if err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("stored CustomResourceDefinition %s: %w", crd.Name, err))
 		}
+		crd.Status.Conditions = oldCRD.Status.Conditions
+		addStorageVersion(crd)
+		errs = admission.ValidateCRDUpdate(crd, oldCRD)
 	}
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(crdResource().groupKind(), crd.Name, errs)
@@ -84,89 +83,14 @@ func (r *Registry) prepareCRD(obj, old map[string]any) error {
 	return nil
 }
 
-// defaultCRD fills in the names and conversion Kubernetes defaults.
-func defaultCRD(crd *apiextensionsv1.CustomResourceDefinition) {
-	n := &crd.Spec.Names
-	if n.Singular == "" {
-		n.Singular = strings.ToLower(n.Kind)
-	}
-	if n.ListKind == "" && n.Kind != "" {
-		n.ListKind = n.Kind + "List"
-	}
-	if crd.Spec.Conversion == nil {
-		crd.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter}
-	}
-}
-
-// validateCRD checks the rules a CRD must follow to be served.
-func validateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
-	var errs field.ErrorList
-	sp := field.NewPath("spec")
-	n := crd.Spec.Names
-	if crd.Name != n.Plural+"."+crd.Spec.Group {
-		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), crd.Name, `must be spec.names.plural+"."+spec.group`))
-	}
-	if crd.Spec.Group == "" {
-		errs = append(errs, field.Required(sp.Child("group"), ""))
-	} else if msgs := validation.IsDNS1123Subdomain(crd.Spec.Group); len(msgs) > 0 {
-		errs = append(errs, field.Invalid(sp.Child("group"), crd.Spec.Group, strings.Join(msgs, ", ")))
-	} else if !strings.Contains(crd.Spec.Group, ".") {
-		errs = append(errs, field.Invalid(sp.Child("group"), crd.Spec.Group, "should be a domain with at least one dot"))
-	}
-	np := sp.Child("names")
-	for _, f := range []struct{ name, value string }{{"plural", n.Plural}, {"singular", n.Singular}} {
-		if f.value == "" {
-			errs = append(errs, field.Required(np.Child(f.name), ""))
-		} else if msgs := validation.IsDNS1035Label(f.value); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(np.Child(f.name), f.value, strings.Join(msgs, ", ")))
+// addStorageVersion appends the storage version to status.storedVersions
+// unless it is there: objects are about to be written in it.
+func addStorageVersion(crd *apiextensionsv1.CustomResourceDefinition) {
+	for _, v := range crd.Spec.Versions {
+		if v.Storage && !slices.Contains(crd.Status.StoredVersions, v.Name) {
+			crd.Status.StoredVersions = append(crd.Status.StoredVersions, v.Name)
 		}
 	}
-	for i, s := range n.ShortNames {
-		if msgs := validation.IsDNS1035Label(s); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(np.Child("shortNames").Index(i), s, strings.Join(msgs, ", ")))
-		}
-	}
-	if n.Kind == "" {
-		errs = append(errs, field.Required(np.Child("kind"), ""))
-	}
-	if n.ListKind == n.Kind && n.Kind != "" {
-		errs = append(errs, field.Invalid(np.Child("listKind"), n.ListKind, "kind and listKind may not be the same"))
-	}
-	switch crd.Spec.Scope {
-	case apiextensionsv1.NamespaceScoped, apiextensionsv1.ClusterScoped:
-	default:
-		errs = append(errs, field.NotSupported(sp.Child("scope"), crd.Spec.Scope, []string{"Cluster", "Namespaced"}))
-	}
-	if c := crd.Spec.Conversion; c != nil && c.Strategy != apiextensionsv1.NoneConverter {
-		errs = append(errs, field.NotSupported(sp.Child("conversion", "strategy"), c.Strategy, []string{"None"}))
-	}
-	vp := sp.Child("versions")
-	if len(crd.Spec.Versions) == 0 {
-		errs = append(errs, field.Required(vp, "must have exactly one version marked as storage version"))
-	}
-	storageCount := 0
-	seen := map[string]bool{}
-	for i, v := range crd.Spec.Versions {
-		if msgs := validation.IsDNS1035Label(v.Name); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(vp.Index(i).Child("name"), v.Name, strings.Join(msgs, ", ")))
-		}
-		if seen[v.Name] {
-			errs = append(errs, field.Invalid(vp, crd.Spec.Versions, "must contain unique version names"))
-		}
-		seen[v.Name] = true
-		if v.Storage {
-			storageCount++
-		}
-		if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
-			if _, serrs := admission.NewSchema(v.Schema.OpenAPIV3Schema, vp.Index(i).Child("schema", "openAPIV3Schema")); len(serrs) > 0 {
-				errs = append(errs, serrs...)
-			}
-		}
-	}
-	if len(crd.Spec.Versions) > 0 && storageCount != 1 {
-		errs = append(errs, field.Invalid(vp, crd.Spec.Versions, "must have exactly one version marked as storage version"))
-	}
-	return errs
 }
 
 // computeCRDStatus sets accepted names and the NamesAccepted and
@@ -184,11 +108,6 @@ func (r *Registry) computeCRDStatus(crd *apiextensionsv1.CustomResourceDefinitio
 		setCondition(crd, r, apiextensionsv1.NamesAccepted, apiextensionsv1.ConditionFalse, conflict, "name conflict with another CustomResourceDefinition in the group")
 		if !isEstablished(crd) {
 			setCondition(crd, r, apiextensionsv1.Established, apiextensionsv1.ConditionFalse, "NotAccepted", "not all names are accepted")
-		}
-	}
-	for _, v := range crd.Spec.Versions {
-		if v.Storage && !slices.Contains(crd.Status.StoredVersions, v.Name) {
-			crd.Status.StoredVersions = append(crd.Status.StoredVersions, v.Name)
 		}
 	}
 }

@@ -44,8 +44,13 @@ func newEnv(t testing.TB) *env {
 
 func obj(m map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: m} }
 
+// anySchema is a CRD version schema that accepts and keeps any fields.
+func anySchema() map[string]any {
+	return map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+}
+
 // widgetCRD is a namespaced CRD example.com/v1 Widget with the status
-// subresource and no schema.
+// subresource and a schema that keeps any fields.
 func widgetCRD() *unstructured.Unstructured {
 	return obj(map[string]any{
 		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -54,7 +59,7 @@ func widgetCRD() *unstructured.Unstructured {
 			"group": "example.com", "scope": "Namespaced",
 			"names": map[string]any{"plural": "widgets", "kind": "Widget", "shortNames": []any{"wd"}},
 			"versions": []any{map[string]any{
-				"name": "v1", "served": true, "storage": true,
+				"name": "v1", "served": true, "storage": true, "schema": anySchema(),
 				"subresources": map[string]any{"status": map[string]any{}},
 			}},
 		},

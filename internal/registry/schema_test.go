@@ -1,10 +1,13 @@
 package registry_test
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -145,5 +148,108 @@ func TestCRDValidation(t *testing.T) {
 	}
 	if _, ok := e.reg.Lookup("example.com", "v1", "others"); ok {
 		t.Fatal("clashing CRD served")
+	}
+}
+
+// wantCause fails unless err is a 422 whose causes include one at field
+// with a message containing msg.
+func wantCause(t *testing.T, err error, field, msg string) {
+	t.Helper()
+	wantStatus(t, err, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid)
+	details := err.(*apierrors.StatusError).ErrStatus.Details
+	for _, c := range details.Causes {
+		if c.Field == field && strings.Contains(c.Message, msg) {
+			return
+		}
+	}
+	t.Fatalf("causes %+v, want %q at %s", details.Causes, msg, field)
+}
+
+// TestCRDRejectsInvalidVersions checks the per-version rules: every version
+// has a schema and its printer columns are well formed. A rejected CRD is
+// not stored.
+func TestCRDRejectsInvalidVersions(t *testing.T) {
+	e := newEnv(t)
+	crds := e.lookup(t, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
+	column := func(c map[string]any) func(v map[string]any) {
+		return func(v map[string]any) {
+			col := map[string]any{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}
+			maps.Copy(col, c)
+			v["additionalPrinterColumns"] = []any{col}
+		}
+	}
+	const col0 = "spec.versions[0].additionalPrinterColumns[0]."
+	for _, c := range []struct {
+		name, field, msg string
+		mutate           func(v map[string]any)
+	}{
+		{"NoSchema", "spec.versions[0].schema.openAPIV3Schema", "Required value", func(v map[string]any) { delete(v, "schema") }},
+		{"PrinterPathNoDot", col0 + "JSONPath", "must be a simple json path starting with .", column(map[string]any{"jsonPath": "spec["})},
+		{"PrinterPathUnparsable", col0 + "JSONPath", "must be a valid JSONPath", column(map[string]any{"jsonPath": ".spec["})},
+		{"PrinterPathMissing", col0 + "JSONPath", "Required value", column(map[string]any{"jsonPath": ""})},
+		{"PrinterNameMissing", col0 + "name", "Required value", column(map[string]any{"name": ""})},
+		{"PrinterType", col0 + "type", "must be one of boolean,date,integer,number,string", column(map[string]any{"type": "float"})},
+		{"PrinterFormat", col0 + "format", "must be one of byte,date,date-time,double,float,int32,int64,password", column(map[string]any{"format": "uuid"})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			crd := widgetCRD()
+			versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+			c.mutate(versions[0].(map[string]any))
+			if err := unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.reg.Create(t.Context(), crds, "", crd, registry.WriteOptions{})
+			wantCause(t, err, c.field, c.msg)
+			_, err = e.reg.Get(t.Context(), crds, "", crd.GetName())
+			wantStatus(t, err, http.StatusNotFound, metav1.StatusReasonNotFound)
+		})
+	}
+}
+
+// TestCRDStoredVersions checks that status.storedVersions gains each new
+// storage version and that no version in it may leave spec.versions, so
+// stored objects stay readable.
+func TestCRDStoredVersions(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	crds := e.lookup(t, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
+	created, err := e.reg.Create(ctx, crds, "", widgetCRD(), registry.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedVersions := func(u *unstructured.Unstructured) []string {
+		v, _, _ := unstructured.NestedStringSlice(u.Object, "status", "storedVersions")
+		return v
+	}
+	if got := storedVersions(created.Object); !slices.Equal(got, []string{"v1"}) {
+		t.Fatalf("storedVersions after create %v, want [v1]", got)
+	}
+	// v2 becomes the storage version; v1 stays served.
+	next := created.Object.DeepCopy()
+	v2 := map[string]any{"name": "v2", "served": true, "storage": true, "schema": anySchema()}
+	v1 := map[string]any{"name": "v1", "served": true, "storage": false, "schema": anySchema()}
+	if err := unstructured.SetNestedSlice(next.Object, []any{v1, v2}, "spec", "versions"); err != nil {
+		t.Fatal(err)
+	}
+	updated, err := e.reg.Update(ctx, crds, "", next.GetName(), next, registry.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := storedVersions(updated.Object); !slices.Equal(got, []string{"v1", "v2"}) {
+		t.Fatalf("storedVersions after the storage version moved %v, want [v1 v2]", got)
+	}
+	// Dropping v1, still listed in storedVersions, is refused.
+	drop := updated.Object.DeepCopy()
+	if err := unstructured.SetNestedSlice(drop.Object, []any{v2}, "spec", "versions"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.reg.Update(ctx, crds, "", drop.GetName(), drop, registry.WriteOptions{})
+	wantCause(t, err, "status.storedVersions[0]", "must appear in spec.versions")
+	got, err := e.reg.Get(ctx, crds, "", drop.GetName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if versions, _, _ := unstructured.NestedSlice(got.Object, "spec", "versions"); len(versions) != 2 {
+		t.Fatalf("spec.versions after the refused update: %v", versions)
 	}
 }
