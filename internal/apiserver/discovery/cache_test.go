@@ -30,7 +30,7 @@ func TestDocumentsRebuiltOnlyOnChange(t *testing.T) {
 		"spec": map[string]any{
 			"group": "late.example.com", "scope": "Cluster",
 			"names":    map[string]any{"plural": "cogs", "kind": "Cog"},
-			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true}},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true, "schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
 		},
 	})
 	if _, ok := setpointdiscovery.Group(reg, "late.example.com"); !ok {
@@ -80,7 +80,7 @@ func TestConcurrentCallers(t *testing.T) {
 				"spec": map[string]any{
 					"group": fmt.Sprintf("c%d.example.com", round), "scope": "Cluster",
 					"names":    map[string]any{"plural": "things", "kind": "Thing"},
-					"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true}},
+					"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true, "schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
 				},
 			})
 		}

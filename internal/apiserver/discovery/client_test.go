@@ -202,7 +202,7 @@ func checkRESTMapper(t *testing.T, dc *discovery.DiscoveryClient, reg *registry.
 		"spec": map[string]any{
 			"group": "late.example.com", "scope": "Namespaced",
 			"names":    map[string]any{"plural": "sprockets", "kind": "Sprocket"},
-			"versions": []any{map[string]any{"name": "v1alpha1", "served": true, "storage": true}},
+			"versions": []any{map[string]any{"name": "v1alpha1", "served": true, "storage": true, "schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
 		},
 	})
 	mapper.Reset()

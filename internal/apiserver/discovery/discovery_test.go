@@ -145,7 +145,7 @@ func TestBuiltInGroupsFirst(t *testing.T) {
 		"spec": map[string]any{
 			"group": "aaa.example.com", "scope": "Cluster",
 			"names":    map[string]any{"plural": "aardvarks", "kind": "Aardvark"},
-			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true}},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true, "schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
 		},
 	})
 	want := []string{"apiextensions.k8s.io", "aaa.example.com", "example.com", "tools.example.org"}
