@@ -16,6 +16,7 @@ func BenchmarkUpdate32(b *testing.B)         { storagetest.BenchUpdate(b, factor
 func BenchmarkListSelector100k(b *testing.B) { storagetest.BenchListSelector(b, factory, 100000) }
 func BenchmarkListAll100k(b *testing.B)      { storagetest.BenchList(b, factory, 100000, 0) }
 func BenchmarkListPaged100k(b *testing.B)    { storagetest.BenchList(b, factory, 100000, 500) }
+func BenchmarkListPage100k(b *testing.B)     { storagetest.BenchListPage(b, factory, 100000, 500, 1000) }
 func BenchmarkChanges(b *testing.B)          { storagetest.BenchChanges(b, factory) }
 func BenchmarkGet(b *testing.B)              { storagetest.BenchGet(b, factory) }
 

@@ -39,8 +39,8 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 			return fmt.Errorf("sqlite: list %s at revision %d (current %d): %w", opts.Resource, rev, current, storage.ErrFutureRevision)
 		}
 		l.rev = rev
-		if _, selectable := sel.Requirements(); !selectable {
-			return nil // the selector matches nothing
+		if _, selectable := sel.Requirements(); !selectable || l.pastNamespace() {
+			return nil // nothing can match
 		}
 		if rev < current {
 			if err := l.readPast(ctx, tx); err != nil {
@@ -88,8 +88,21 @@ func compareKeys(ns1, n1, ns2, n2 string) int {
 	return strings.Compare(n1, n2)
 }
 
+// pastNamespace reports whether a list of one namespace continues after a
+// key beyond that namespace, so that no key is left.
+func (l *lister) pastNamespace() bool {
+	return l.opts.Namespace != "" && l.opts.After != nil && l.opts.After.Namespace > l.opts.Namespace
+}
+
 // filters appends the namespace, name and After conditions on the columns
 // of table alias t.
+//
+// In a list of one namespace, After is a condition on the name alone (none
+// if After is in an earlier namespace, see pastNamespace for a later one):
+// SQLite seeks an index on "namespace = ? AND name > ?", but with a row
+// value "(namespace, name) > (?, ?)" next to "namespace = ?" it ranges over
+// the row value and sorts every row after the key to order them by name,
+// so each page costs more than the one before.
 func (l *lister) filters(where []string, args []any, t string) ([]string, []any) {
 	if l.opts.Namespace != "" {
 		where = append(where, t+".namespace = ?")
@@ -99,9 +112,14 @@ func (l *lister) filters(where []string, args []any, t string) ([]string, []any)
 		where = append(where, t+".name = ?")
 		args = append(args, l.opts.Name)
 	}
-	if a := l.opts.After; a != nil {
+	switch a := l.opts.After; {
+	case a == nil:
+	case l.opts.Namespace == "":
 		where = append(where, "("+t+".namespace, "+t+".name) > (?, ?)")
 		args = append(args, a.Namespace, a.Name)
+	case a.Namespace == l.opts.Namespace:
+		where = append(where, t+".name > ?")
+		args = append(args, a.Name)
 	}
 	return where, args
 }
@@ -110,9 +128,8 @@ func (l *lister) filters(where []string, args []any, t string) ([]string, []any)
 // its state at l.rev is the previous state recorded by its first log entry
 // after l.rev (absent if that entry created it).
 func (l *lister) readPast(ctx context.Context, tx *sql.Tx) error {
-	where, args := l.filters([]string{"g.revision > ?", "g.resource = ?"}, []any{l.rev, l.opts.Resource}, "g")
-	rows, err := tx.QueryContext(ctx, `SELECT g.namespace, g.name, g.prev_revision, g.prev_labels, g.prev_value FROM log g WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY g.revision`, args...)
+	q, args := l.pastQuery()
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read log: %w", err)
 	}
@@ -152,6 +169,13 @@ func (l *lister) readPast(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
+// pastQuery returns the query of readPast and its arguments.
+func (l *lister) pastQuery() (string, []any) {
+	where, args := l.filters([]string{"g.revision > ?", "g.resource = ?"}, []any{l.rev, l.opts.Resource}, "g")
+	return `SELECT g.namespace, g.name, g.prev_revision, g.prev_labels, g.prev_value FROM log g WHERE ` +
+		strings.Join(where, " AND ") + ` ORDER BY g.revision`, args
+}
+
 // indexedRequirement picks the label requirement to answer from the label
 // index: an equality or set membership if there is one, else an existence
 // test; nil if the selector has no positive requirement.
@@ -177,36 +201,7 @@ func indexedRequirement(sel labels.Selector) *labels.Requirement {
 // readCurrent streams the objects rows in key order, merging in l.past.
 // With unchangedOnly it keeps only rows not written after l.rev.
 func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool) error {
-	var (
-		from  string
-		where []string
-		args  []any
-		t     = "o"
-	)
-	if req := indexedRequirement(l.sel); req != nil {
-		t = "l"
-		from = `labels l JOIN objects o ON o.resource = l.resource AND o.namespace = l.namespace AND o.name = l.name`
-		where = []string{"l.resource = ?", "l.key = ?"}
-		args = []any{l.opts.Resource, req.Key()}
-		if req.Operator() != selection.Exists {
-			vals := req.ValuesUnsorted()
-			where = append(where, "l.value IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
-			for _, v := range vals {
-				args = append(args, v)
-			}
-		}
-	} else {
-		from = `objects o`
-		where = []string{"o.resource = ?"}
-		args = []any{l.opts.Resource}
-	}
-	where, args = l.filters(where, args, t)
-	if unchangedOnly {
-		where = append(where, "o.revision <= ?")
-		args = append(args, l.rev)
-	}
-	q := `SELECT o.namespace, o.name, o.revision, o.labels, o.value FROM ` + from + ` WHERE ` +
-		strings.Join(where, " AND ") + ` ORDER BY ` + t + `.namespace, ` + t + `.name`
+	q, args := l.currentQuery(unchangedOnly)
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read objects: %w", err)
@@ -245,4 +240,42 @@ func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool
 		}
 	}
 	return nil
+}
+
+// currentQuery returns the query of readCurrent and its arguments.
+func (l *lister) currentQuery(unchangedOnly bool) (string, []any) {
+	var (
+		from  string
+		where []string
+		args  []any
+		t     = "o"
+	)
+	if req := indexedRequirement(l.sel); req != nil {
+		// CROSS JOIN keeps the index as the outer loop. Otherwise, for an
+		// existence test or a set after a key, SQLite may walk the objects
+		// and search the index by (resource, key) for each: rows × matches.
+		t = "l"
+		from = `labels l CROSS JOIN objects o ON o.resource = l.resource AND o.namespace = l.namespace AND o.name = l.name`
+		where = []string{"l.resource = ?", "l.key = ?"}
+		args = []any{l.opts.Resource, req.Key()}
+		if req.Operator() != selection.Exists {
+			vals := req.ValuesUnsorted()
+			where = append(where, "l.value IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
+			for _, v := range vals {
+				args = append(args, v)
+			}
+		}
+	} else {
+		from = `objects o`
+		where = []string{"o.resource = ?"}
+		args = []any{l.opts.Resource}
+	}
+	where, args = l.filters(where, args, t)
+	if unchangedOnly {
+		where = append(where, "o.revision <= ?")
+		args = append(args, l.rev)
+	}
+	q := `SELECT o.namespace, o.name, o.revision, o.labels, o.value FROM ` + from + ` WHERE ` +
+		strings.Join(where, " AND ") + ` ORDER BY ` + t + `.namespace, ` + t + `.name`
+	return q, args
 }

@@ -202,3 +202,66 @@ func BenchChanges(b *testing.B, f Factory) {
 		}
 	}
 }
+
+// BenchListPage measures single pages of limit objects of a paginated list,
+// each continuing after the last key of the page before at the first page's
+// revision: the first page, one in the middle and the last, of the list of
+// all n objects ("all") and of one namespace, a tenth of them ("namespace").
+// The "older" sub-benchmarks read the same pages after writes objects were
+// updated, so at a revision older than the current one. A later page should
+// cost what the first one costs.
+func BenchListPage(b *testing.B, f Factory, n, limit, writes int) {
+	s := f(b)(b)
+	fill(b, s, n)
+	ctx := b.Context()
+	lists := []struct {
+		name string
+		opts storage.ListOptions
+		all  []storage.Object
+		rev  int64
+	}{
+		{name: "all", opts: storage.ListOptions{Resource: testResource, Limit: limit}},
+		{name: "namespace", opts: storage.ListOptions{Resource: testResource, Namespace: "ns-3", Limit: limit}},
+	}
+	for i := range lists {
+		res, err := s.List(ctx, storage.ListOptions{Resource: testResource, Namespace: lists[i].opts.Namespace})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lists[i].all, lists[i].rev = res.Objects, res.Revision
+	}
+	run := func(prefix string) {
+		for _, l := range lists {
+			pages := (len(l.all) + limit - 1) / limit
+			for _, p := range []int{0, pages / 2, pages - 1} {
+				opts := l.opts
+				if p > 0 {
+					opts.After = &l.all[p*limit-1].Key
+					opts.Revision = l.rev
+				}
+				want := min(limit, len(l.all)-p*limit)
+				b.Run(fmt.Sprintf("%s%s/page=%d", prefix, l.name, p), func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						res, err := s.List(ctx, opts)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if len(res.Objects) != want {
+							b.Fatalf("page %d has %d objects, want %d", p, len(res.Objects), want)
+						}
+					}
+				})
+			}
+		}
+	}
+	run("")
+	all := lists[0].all
+	for i := range writes {
+		o := all[i*len(all)/writes]
+		if _, err := s.Update(ctx, o.Key, benchValue(i), o.Labels, storage.Precondition{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run("older/")
+}
