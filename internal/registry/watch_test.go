@@ -205,7 +205,7 @@ func TestWatchSharedEventInTwoVersions(t *testing.T) {
 	ctx := t.Context()
 	crd := widgetCRD()
 	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-	versions = append(versions, map[string]any{"name": "v2", "served": true, "storage": false})
+	versions = append(versions, map[string]any{"name": "v2", "served": true, "storage": false, "schema": anySchema()})
 	if err := unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions"); err != nil {
 		t.Fatal(err)
 	}
