@@ -46,9 +46,23 @@ func fromCRD(crd *apiextensionsv1.CustomResourceDefinition) (map[string]any, err
 
 // prepareCRD defaults and validates a CRD being created (old nil) or
 // updated and computes its status (accepted names, conditions, stored
-// versions), replacing obj's content in place. On update obj already
-// carries the status to keep (the old one, or a status update's).
+// versions), replacing obj's content in place. The storage version joins
+// status.storedVersions: objects are about to be written in it.
 func (r *Registry) prepareCRD(obj, old map[string]any) error {
+	return r.admitCRD(obj, old, true)
+}
+
+// prepareCRDStatus is prepareCRD for an update of the status subresource:
+// obj carries the status the client sets, whose storedVersions may drop
+// versions whose objects were migrated, but not the storage version.
+func (r *Registry) prepareCRDStatus(obj, old map[string]any) error {
+	return r.admitCRD(obj, old, false)
+}
+
+// admitCRD implements prepareCRD and prepareCRDStatus; addStorage tells
+// whether the storage version is added to status.storedVersions. On update
+// obj already carries the status to keep.
+func (r *Registry) admitCRD(obj, old map[string]any, addStorage bool) error {
 	crd, err := toCRD(obj)
 	if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("invalid CustomResourceDefinition: %v", err))
@@ -65,7 +79,9 @@ func (r *Registry) prepareCRD(obj, old map[string]any) error {
 			return apierrors.NewInternalError(fmt.Errorf("stored CustomResourceDefinition %s: %w", crd.Name, err))
 		}
 		crd.Status.Conditions = oldCRD.Status.Conditions
-		addStorageVersion(crd)
+		if addStorage {
+			addStorageVersion(crd)
+		}
 		errs = admission.ValidateCRDUpdate(crd, oldCRD)
 	}
 	if len(errs) > 0 {
@@ -84,7 +100,7 @@ func (r *Registry) prepareCRD(obj, old map[string]any) error {
 }
 
 // addStorageVersion appends the storage version to status.storedVersions
-// unless it is there: objects are about to be written in it.
+// unless it is there.
 func addStorageVersion(crd *apiextensionsv1.CustomResourceDefinition) {
 	for _, v := range crd.Spec.Versions {
 		if v.Storage && !slices.Contains(crd.Status.StoredVersions, v.Name) {

@@ -252,4 +252,25 @@ func TestCRDStoredVersions(t *testing.T) {
 	if versions, _, _ := unstructured.NestedSlice(got.Object, "spec", "versions"); len(versions) != 2 {
 		t.Fatalf("spec.versions after the refused update: %v", versions)
 	}
+	// Once the objects are migrated, the status subresource takes v1 off
+	// storedVersions (never the storage version), and v1 may go.
+	if err := unstructured.SetNestedStringSlice(got.Object, []string{"v1"}, "status", "storedVersions"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.reg.Update(ctx, crds, "", got.GetName(), got.DeepCopy(), registry.WriteOptions{Subresource: "status"})
+	wantCause(t, err, "status.storedVersions", "must have the storage version v2")
+	if err := unstructured.SetNestedStringSlice(got.Object, []string{"v2"}, "status", "storedVersions"); err != nil {
+		t.Fatal(err)
+	}
+	migrated, err := e.reg.Update(ctx, crds, "", got.GetName(), got, registry.WriteOptions{Subresource: "status"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := storedVersions(migrated.Object); !slices.Equal(got, []string{"v2"}) {
+		t.Fatalf("storedVersions after the status update %v, want [v2]", got)
+	}
+	drop.SetResourceVersion(migrated.Object.GetResourceVersion())
+	if _, err := e.reg.Update(ctx, crds, "", drop.GetName(), drop, registry.WriteOptions{}); err != nil {
+		t.Fatalf("dropping v1 after it left storedVersions: %v", err)
+	}
 }

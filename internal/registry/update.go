@@ -116,7 +116,11 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	}
 	obj = mergeForUpdate(res, obj, old, opts.Subresource)
 	if res.StorageKey == crdStorageKey {
-		if err := r.prepareCRD(obj, old); err != nil {
+		prepare := r.prepareCRD
+		if opts.Subresource == "status" {
+			prepare = r.prepareCRDStatus
+		}
+		if err := prepare(obj, old); err != nil {
 			return Result{}, err
 		}
 	}
