@@ -129,11 +129,6 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name st
 	return nil, false, storageError(ctx.Err(), res, name)
 }
 
-// prepareDeletion adds (so a second delete is a no-op otherwise).
-func (r *Registry) needsMarkUpdate(res *Resource, cur storage.Object, obj map[string]any) bool {
-	return !slices.Equal(mustEncode(obj), cur.Value)
-}
-
 // prepareDeletion adds what the type's deletion needs to obj (CRD cleanup
 // finalizer, namespace phase) and reports whether the deletion must wait
 // for finalizers.
