@@ -218,11 +218,14 @@ func isStorageExists(err error) bool {
 
 // afterWrite lets built-in types react to a committed write of obj.
 func (r *Registry) afterWrite(ctx context.Context, res *Resource, stored storage.Object, obj map[string]any) error {
-	if res.StorageKey != crdStorageKey {
-		return nil
+	switch res.StorageKey {
+	case namespaceResource().StorageKey:
+		r.namespaces.set(stored.Name, namespaceEntry{rev: stored.Revision, terminating: deletionTimestamp(obj) != ""})
+	case crdStorageKey:
+		r.applyCRD(stored.Name, stored.Revision, deepCopy(obj))
+		return r.waitForFeed(ctx, stored.Revision)
 	}
-	r.applyCRD(stored.Name, stored.Revision, deepCopy(obj))
-	return r.waitForFeed(ctx, stored.Revision)
+	return nil
 }
 
 // waitForFeed waits until the feed has dispatched rev, so that watchers

@@ -28,6 +28,8 @@ type Registry struct {
 	// revision it was read at, so that feed events and local writes can be
 	// applied in any order.
 	crds map[string]crdEntry
+	// namespaces is nil without a feed, which would keep it current.
+	namespaces *namespaceCache
 	// served maps group/version/resource to the served Resource.
 	served map[gvr]*Resource
 	groups []GroupVersions
@@ -115,6 +117,9 @@ func New(opts Options) (*Registry, error) {
 		crds:  map[string]crdEntry{},
 		kick:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
+	}
+	if opts.Feed != nil {
+		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
 	}
 	r.rebuildLocked()
 	return r, nil
@@ -297,32 +302,125 @@ func (r *Registry) Start(ctx context.Context) error {
 			return fmt.Errorf("registry: create namespace %s: %w", ns, err)
 		}
 	}
-	w, err := r.syncCRDs(ctx)
-	if err != nil {
-		return err
+	mirrors := []mirror{r.crdMirror()}
+	if r.namespaces != nil {
+		mirrors = append(mirrors, r.namespaceMirror())
+	}
+	watchers := make([]*feed.Watcher, len(mirrors))
+	for i, m := range mirrors {
+		w, err := r.load(ctx, m)
+		if err != nil {
+			for _, w := range watchers[:i] {
+				if w != nil {
+					w.Stop()
+				}
+			}
+			return err
+		}
+		watchers[i] = w
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
-	if w != nil {
-		r.spawn(func() { r.followCRDs(bg, w) })
+	for i, m := range mirrors {
+		if w := watchers[i]; w != nil && !r.spawn(func() { r.follow(bg, m, w) }) {
+			w.Stop()
+		}
 	}
 	r.spawn(func() { r.cleanupLoop(bg) })
 	r.wake()
 	return nil
 }
 
-// syncCRDs loads every stored CRD, forgets deleted ones and, with a feed,
-// returns a watcher for the changes after the load.
-func (r *Registry) syncCRDs(ctx context.Context) (*feed.Watcher, error) {
-	list, err := r.store.List(ctx, storage.ListOptions{Resource: crdStorageKey})
+// mirror keeps a local view of one stored resource current: reset receives
+// every stored object and the revision of that list, apply each later event
+// the feed delivers (written by any replica).
+type mirror struct {
+	resource string
+	reset    func(objs []storage.Object, rev int64) error
+	apply    func(ev *feed.Event)
+}
+
+// load resets m from the store and, with a feed, returns a watcher for the
+// changes after the load.
+func (r *Registry) load(ctx context.Context, m mirror) (*feed.Watcher, error) {
+	list, err := r.store.List(ctx, storage.ListOptions{Resource: m.resource})
 	if err != nil {
-		return nil, fmt.Errorf("registry: load CRDs: %w", err)
+		return nil, fmt.Errorf("registry: load %s: %w", m.resource, err)
 	}
+	if err := m.reset(list.Objects, list.Revision); err != nil {
+		return nil, err
+	}
+	if r.feed == nil {
+		return nil, nil
+	}
+	w, err := r.feed.Watch(feed.WatchOptions{Resource: m.resource, After: list.Revision})
+	if err != nil {
+		return nil, fmt.Errorf("registry: watch %s: %w", m.resource, err)
+	}
+	return w, nil
+}
+
+// resyncDelay is the pause before reloading a mirror after its watch
+// failed.
+const resyncDelay = 100 * time.Millisecond
+
+// follow applies the events of w to m; when the watch ends early (it fell
+// behind compaction) it reloads and watches again, until ctx ends.
+func (r *Registry) follow(ctx context.Context, m mirror, w *feed.Watcher) {
+	for {
+		consume(ctx, m, w)
+		w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(resyncDelay):
+			}
+			var err error
+			if w, err = r.load(ctx, m); err == nil {
+				break
+			}
+		}
+	}
+}
+
+// consume applies the events of w to m until w ends or ctx is done.
+func consume(ctx context.Context, m mirror, w *feed.Watcher) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events():
+			if !ok {
+				return
+			}
+			m.apply(ev)
+		}
+	}
+}
+
+// crdMirror keeps the served CRDs current.
+func (r *Registry) crdMirror() mirror {
+	return mirror{resource: crdStorageKey, reset: r.resetCRDs, apply: func(ev *feed.Event) {
+		switch ev.Type {
+		case storage.Deleted:
+			r.applyCRD(ev.Object.Name, ev.Revision, nil)
+		case storage.Added, storage.Modified:
+			if m, err := decodeValue(ev.Object.Value); err == nil {
+				r.applyCRD(ev.Object.Name, ev.Revision, m)
+			}
+		}
+	}}
+}
+
+// resetCRDs applies every stored CRD of a list at rev and forgets the
+// CRDs it does not hold.
+func (r *Registry) resetCRDs(objs []storage.Object, rev int64) error {
 	present := map[string]bool{}
-	for _, o := range list.Objects {
+	for _, o := range objs {
 		m, err := decodeValue(o.Value)
 		if err != nil {
-			return nil, fmt.Errorf("registry: load CRD %s: %w", o.Name, err)
+			return fmt.Errorf("registry: load CRD %s: %w", o.Name, err)
 		}
 		present[o.Name] = true
 		r.applyCRD(o.Name, o.Revision, m)
@@ -336,63 +434,9 @@ func (r *Registry) syncCRDs(ctx context.Context) (*feed.Watcher, error) {
 	}
 	r.mu.RUnlock()
 	for _, name := range gone {
-		r.applyCRD(name, list.Revision, nil)
+		r.applyCRD(name, rev, nil)
 	}
-	if r.feed == nil {
-		return nil, nil
-	}
-	w, err := r.feed.Watch(feed.WatchOptions{Resource: crdStorageKey, After: list.Revision})
-	if err != nil {
-		return nil, fmt.Errorf("registry: watch CRDs: %w", err)
-	}
-	return w, nil
-}
-
-// crdResyncDelay is the pause before reloading CRDs after the CRD watch
-// failed.
-const crdResyncDelay = 100 * time.Millisecond
-
-// followCRDs applies CRD changes seen by the feed (from any replica); when
-// the watch ends early (it fell behind compaction) it reloads and watches
-// again.
-func (r *Registry) followCRDs(ctx context.Context, w *feed.Watcher) {
-	for {
-		r.consumeCRDs(ctx, w)
-		w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(crdResyncDelay):
-			}
-			var err error
-			if w, err = r.syncCRDs(ctx); err == nil {
-				break
-			}
-		}
-	}
-}
-
-// consumeCRDs applies the events of w until it ends or ctx is done.
-func (r *Registry) consumeCRDs(ctx context.Context, w *feed.Watcher) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.Events():
-			if !ok {
-				return
-			}
-			switch ev.Type {
-			case storage.Deleted:
-				r.applyCRD(ev.Object.Name, ev.Revision, nil)
-			case storage.Added, storage.Modified:
-				if m, err := decodeValue(ev.Object.Value); err == nil {
-					r.applyCRD(ev.Object.Name, ev.Revision, m)
-				}
-			}
-		}
-	}
+	return nil
 }
 
 // Close stops background work and waits for it.

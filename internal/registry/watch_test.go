@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -170,10 +171,9 @@ func TestWatch(t *testing.T) {
 	})
 }
 
-// TestWatchCRDsFromOtherReplica runs a second registry on the same store
-// and feed: it learns about CRDs written by the first through the feed.
-func TestWatchCRDsFromOtherReplica(t *testing.T) {
-	e := newFeedEnv(t)
+// replica starts a second registry on e's store and feed.
+func (e *env) replica(t *testing.T) *registry.Registry {
+	t.Helper()
 	other, err := registry.New(registry.Options{Store: e.store, Feed: e.feed})
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +182,14 @@ func TestWatchCRDsFromOtherReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { other.Close() })
+	return other
+}
+
+// TestWatchCRDsFromOtherReplica runs a second registry on the same store
+// and feed: it learns about CRDs written by the first through the feed.
+func TestWatchCRDsFromOtherReplica(t *testing.T) {
+	e := newFeedEnv(t)
+	other := e.replica(t)
 	e.widgets(t)
 	waitFor(t, func() bool {
 		_, ok := other.Lookup("example.com", "v1", "widgets")
@@ -238,5 +246,53 @@ func TestWatchSharedEventInTwoVersions(t *testing.T) {
 		if (ev.Cache != nil) != (want == "example.com/v1") {
 			t.Fatalf("watcher %d (%s): shared encoding cache %v", i, want, ev.Cache != nil)
 		}
+	}
+}
+
+// TestNamespaceTerminatingOnTwoReplicas checks that creates are refused in
+// a Terminating namespace at once on the replica that deleted it and, as
+// soon as the feed delivers the change, on a replica that had seen the
+// namespace open.
+func TestNamespaceTerminatingOnTwoReplicas(t *testing.T) {
+	e := newFeedEnv(t)
+	ctx := t.Context()
+	other := e.replica(t)
+	res := e.widgets(t)
+	ns := e.lookup(t, "", "v1", "namespaces")
+	if _, err := e.reg.Create(ctx, ns, "", obj(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "team"}}), registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	held := widget("held", nil)
+	held.SetFinalizers([]string{"example.com/hold"})
+	if _, err := other.Create(ctx, res, "team", held, registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.reg.Delete(ctx, ns, "", "team", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.reg.Create(ctx, res, "team", widget("late", nil), registry.WriteOptions{})
+	wantStatus(t, err, http.StatusForbidden, metav1.StatusReasonForbidden)
+	waitFor(t, func() bool {
+		w := widget("", nil)
+		w.SetGenerateName("late-")
+		_, err := other.Create(ctx, res, "team", w, registry.WriteOptions{})
+		return apierrors.IsForbidden(err)
+	})
+	// Once the namespace is gone both replicas answer NotFound.
+	// The cleanup may mark the held object deleted meanwhile: retry.
+	waitFor(t, func() bool {
+		h, err := e.reg.Get(ctx, res, "team", "held")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.SetFinalizers(nil)
+		_, err = e.reg.Update(ctx, res, "team", "held", h, registry.WriteOptions{})
+		return err == nil
+	})
+	for _, reg := range []*registry.Registry{e.reg, other} {
+		waitFor(t, func() bool {
+			_, err := reg.Create(ctx, res, "team", widget("after", nil), registry.WriteOptions{})
+			return apierrors.IsNotFound(err)
+		})
 	}
 }
