@@ -30,21 +30,42 @@ func BenchmarkDeliveryLatency50Watchers(b *testing.B) {
 		watcher int
 		rev     int64
 		at      time.Time
+		err     error
 	}
-	// Each round has at most one arrival per watcher in flight, so the
-	// readers never block on it, even after the benchmark fails.
 	arrivals := make(chan arrival, watchers)
+	// The readers forward events until the benchmark ends, even when it
+	// has stopped reading arrivals after a failure.
 	var readers sync.WaitGroup
-	// Registered before the watchers' Stop cleanups so that it runs after
-	// them (cleanups run last-in, first-out): the readers end when Stop
-	// closes their channels.
-	b.Cleanup(readers.Wait)
+	done := make(chan struct{})
+	b.Cleanup(func() {
+		close(done)
+		readers.Wait()
+	})
 	for i := range watchers {
 		w := watch(b, f, WatchOptions{After: start})
 		readers.Go(func() {
-			for ev := range w.Events() {
-				if ev.Type != Progress {
-					arrivals <- arrival{i, ev.Revision, time.Now()}
+			for {
+				var a arrival
+				select {
+				case ev, ok := <-w.Events():
+					switch {
+					case !ok:
+						a = arrival{watcher: i, err: fmt.Errorf("watcher ended: %w", w.Err())}
+					case ev.Type == Progress:
+						continue
+					default:
+						a = arrival{watcher: i, rev: ev.Revision, at: time.Now()}
+					}
+				case <-done:
+					return
+				}
+				select {
+				case arrivals <- a:
+				case <-done:
+					return
+				}
+				if a.err != nil {
+					return
 				}
 			}
 		})
@@ -67,7 +88,16 @@ func BenchmarkDeliveryLatency50Watchers(b *testing.B) {
 			select {
 			case a = <-arrivals:
 			case <-deadline.C:
-				b.Fatalf("event %d: revision %d not delivered to every watcher within %v (delivered: %v)", i, o.Revision, deliveryDeadline, got)
+				var missing []int
+				for w, ok := range got {
+					if !ok {
+						missing = append(missing, w)
+					}
+				}
+				b.Fatalf("event %d: revision %d not delivered within %v to watchers %v", i, o.Revision, deliveryDeadline, missing)
+			}
+			if a.err != nil {
+				b.Fatalf("event %d: watcher %d: %v", i, a.watcher, a.err)
 			}
 			if a.rev != o.Revision || got[a.watcher] {
 				b.Fatalf("event %d: watcher %d got revision %d (already got %d: %v), want %d once", i, a.watcher, a.rev, o.Revision, got[a.watcher], o.Revision)
