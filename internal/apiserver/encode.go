@@ -109,7 +109,9 @@ func (s *server) writeList(w http.ResponseWriter, r *http.Request, l *itemList) 
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := encodeValue(buf, item); err != nil {
+		if raw, ok := item.(json.RawMessage); ok {
+			buf.Write(raw)
+		} else if err := encodeValue(buf, item); err != nil {
 			fail(err)
 			return
 		}

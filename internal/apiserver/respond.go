@@ -81,7 +81,7 @@ func renderList(r *http.Request, info *requestInfo, list *unstructured.Unstructu
 		}
 		return t, nil
 	case targetPartialList:
-		items := make([]map[string]any, len(list.Items))
+		items := make([]any, len(list.Items))
 		for i := range list.Items {
 			items[i] = partialObject(info.out.metaVersion, list.Items[i].Object)
 		}
@@ -90,7 +90,7 @@ func renderList(r *http.Request, info *requestInfo, list *unstructured.Unstructu
 			"metadata": listMeta(list.Object["metadata"]),
 		}, items: items}, nil
 	}
-	items := make([]map[string]any, len(list.Items))
+	items := make([]any, len(list.Items))
 	for i := range list.Items {
 		items[i] = list.Items[i].Object
 	}
@@ -102,8 +102,10 @@ func renderList(r *http.Request, info *requestInfo, list *unstructured.Unstructu
 // client through a small buffer.
 type itemList struct {
 	// head holds every field but items.
-	head  map[string]any
-	items []map[string]any
+	head map[string]any
+	// items are maps, or json.RawMessage already encoded as encodeValue
+	// would encode the object.
+	items []any
 }
 
 // asMap returns the list as one map, for YAML and indented JSON.

@@ -194,11 +194,7 @@ func (r *Registry) List(ctx context.Context, res *Resource, namespace string, op
 	if err != nil {
 		return nil, err
 	}
-	out := &unstructured.UnstructuredList{Object: map[string]any{
-		"apiVersion": res.apiVersion(), "kind": res.ListKind,
-	}}
-	out.SetResourceVersion(strconv.FormatInt(rev, 10))
-	out.SetContinue(cont)
+	out := listHead(res, rev, cont)
 	out.Items = make([]unstructured.Unstructured, 0, len(objs))
 	for _, o := range objs {
 		u, err := r.output(res, o)
@@ -208,6 +204,48 @@ func (r *Registry) List(ctx context.Context, res *Resource, namespace string, op
 		out.Items = append(out.Items, *u)
 	}
 	return out, nil
+}
+
+// ListJSON is List for callers that write the JSON themselves: the list
+// without items, and each item as encoding/json renders it with HTML
+// escaping off and no trailing newline, byte for byte what encoding List's
+// item would give. Items stored as this registry writes them are made from
+// the stored bytes without decoding them. The items share one backing
+// array.
+func (r *Registry) ListJSON(ctx context.Context, res *Resource, namespace string, opts ListOptions) (*unstructured.UnstructuredList, [][]byte, error) {
+	objs, rev, cont, err := r.list(ctx, res, namespace, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	size := 0
+	for _, o := range objs {
+		size += len(o.Value) + 64
+	}
+	buf := make([]byte, 0, size)
+	ends := make([]int, len(objs))
+	for i, o := range objs {
+		if buf, err = r.appendServedJSON(buf, res, o); err != nil {
+			return nil, nil, err
+		}
+		ends[i] = len(buf)
+	}
+	items := make([][]byte, len(objs))
+	start := 0
+	for i, end := range ends {
+		items[i] = buf[start:end:end]
+		start = end
+	}
+	return listHead(res, rev, cont), items, nil
+}
+
+// listHead is a list of res at rev, without items.
+func listHead(res *Resource, rev int64, cont string) *unstructured.UnstructuredList {
+	out := &unstructured.UnstructuredList{Object: map[string]any{
+		"apiVersion": res.apiVersion(), "kind": res.ListKind,
+	}}
+	out.SetResourceVersion(strconv.FormatInt(rev, 10))
+	out.SetContinue(cont)
+	return out
 }
 
 // list reads one page of stored objects and returns it with the snapshot

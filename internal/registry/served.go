@@ -1,0 +1,295 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+// maxCanonicalDepth bounds the nesting appendServed follows; deeper
+// documents take the decoding path.
+const maxCanonicalDepth = 200
+
+// appendServedJSON appends to dst the JSON of o as served for res: exactly
+// what encoding/json renders for the object output returns, with HTML
+// escaping off and no trailing newline.
+func (r *Registry) appendServedJSON(dst []byte, res *Resource, o storage.Object) ([]byte, error) {
+	if out, ok := appendServed(dst, o.Value, res.apiVersion(), res.Kind, o.Revision); ok {
+		return out, nil
+	}
+	u, err := r.output(res, o)
+	if err != nil {
+		return dst, err
+	}
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(u.Object); err != nil {
+		return dst, apierrors.NewInternalError(fmt.Errorf("encode %s %s/%s: %w", res.Resource, o.Namespace, o.Name, err))
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// appendServed appends to dst the stored document b with
+// metadata.resourceVersion set to rev, without decoding it. It only does so
+// when b is exactly what encoding/json renders for the decoded document,
+// so that the result equals decoding, setting resourceVersion and encoding
+// (HTML escaping off): no whitespace, object keys without escapes in
+// strictly increasing order, strings valid UTF-8 with no escapes but \" \\
+// \n \r \t, numbers integers that fit in int64; and apiVersion and kind
+// must already be the served ones and metadata an object without
+// resourceVersion. Otherwise it reports false and dst is unchanged.
+func appendServed(dst, b []byte, apiVersion, kind string, rev int64) ([]byte, bool) {
+	if !utf8.Valid(b) || bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029")) {
+		return dst, false
+	}
+	s := canonScanner{b: b}
+	if len(b) < 2 || b[0] != '{' {
+		return dst, false
+	}
+	insert := -1
+	sawAPIVersion, sawKind := false, false
+	var prev []byte
+	i := 1
+	for {
+		key, next, ok := s.key(i, prev)
+		if !ok {
+			return dst, false
+		}
+		prev = key
+		switch string(key) {
+		case "apiVersion":
+			sawAPIVersion = s.isString(next, apiVersion)
+		case "kind":
+			sawKind = s.isString(next, kind)
+		case "metadata":
+			if insert, ok = s.resourceVersionAt(next); !ok {
+				return dst, false
+			}
+		}
+		if i, ok = s.value(next, 1); !ok {
+			return dst, false
+		}
+		if s.at(i) == '}' {
+			break
+		}
+		if s.at(i) != ',' {
+			return dst, false
+		}
+		i++
+	}
+	if i != len(b)-1 || insert < 0 || !sawAPIVersion || !sawKind {
+		return dst, false
+	}
+	dst = append(dst, b[:insert]...)
+	if b[insert] == '}' && b[insert-1] != '{' {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"resourceVersion":"`...)
+	dst = strconv.AppendInt(dst, rev, 10)
+	dst = append(dst, '"')
+	if b[insert] != '}' {
+		dst = append(dst, ',')
+	}
+	return append(dst, b[insert:]...), true
+}
+
+// canonScanner checks JSON in encoding/json's canonical form (see
+// appendServed). Its methods take the index to start at and return the
+// index after what they read; an index past the end fails.
+type canonScanner struct{ b []byte }
+
+// at returns the byte at i, or 0 past the end.
+func (s *canonScanner) at(i int) byte {
+	if i < len(s.b) {
+		return s.b[i]
+	}
+	return 0
+}
+
+// key reads `"key":` at i, a key without escapes greater than prev (when
+// prev is not nil), and returns the key and the index of its value.
+func (s *canonScanner) key(i int, prev []byte) ([]byte, int, bool) {
+	if s.at(i) != '"' {
+		return nil, 0, false
+	}
+	end := bytes.IndexByte(s.b[i+1:], '"')
+	if end < 0 {
+		return nil, 0, false
+	}
+	key := s.b[i+1 : i+1+end]
+	if bytes.IndexByte(key, '\\') >= 0 || prev != nil && bytes.Compare(key, prev) <= 0 {
+		return nil, 0, false
+	}
+	next := i + end + 2
+	if s.at(next) != ':' {
+		return nil, 0, false
+	}
+	return key, next + 1, true
+}
+
+// isString reports whether the value at i is the string want (which needs
+// no escapes).
+func (s *canonScanner) isString(i int, want string) bool {
+	end := i + 1 + len(want)
+	return s.at(i) == '"' && end < len(s.b) && s.b[end] == '"' && string(s.b[i+1:end]) == want
+}
+
+// resourceVersionAt checks that the value at i is an object without a
+// resourceVersion key and returns where that key belongs: the start of the
+// first greater key, or the closing brace.
+func (s *canonScanner) resourceVersionAt(i int) (int, bool) {
+	if s.at(i) != '{' {
+		return 0, false
+	}
+	i++
+	if s.at(i) == '}' {
+		return i, true
+	}
+	var prev []byte
+	for {
+		key, next, ok := s.key(i, prev)
+		if !ok {
+			return 0, false
+		}
+		switch c := bytes.Compare(key, []byte("resourceVersion")); {
+		case c == 0:
+			return 0, false
+		case c > 0:
+			return i, true
+		}
+		prev = key
+		if i, ok = s.value(next, 2); !ok {
+			return 0, false
+		}
+		switch s.at(i) {
+		case '}':
+			return i, true
+		case ',':
+			i++
+		default:
+			return 0, false
+		}
+	}
+}
+
+// value checks the value at i, nested depth deep.
+func (s *canonScanner) value(i, depth int) (int, bool) {
+	if depth > maxCanonicalDepth {
+		return 0, false
+	}
+	switch c := s.at(i); {
+	case c == '{':
+		return s.object(i+1, depth)
+	case c == '[':
+		return s.array(i+1, depth)
+	case c == '"':
+		return s.str(i + 1)
+	case c == '-' || c >= '0' && c <= '9':
+		return s.integer(i)
+	}
+	for _, lit := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(s.b[i:], []byte(lit)) {
+			return i + len(lit), true
+		}
+	}
+	return 0, false
+}
+
+// object checks the members of an object whose brace is before i.
+func (s *canonScanner) object(i, depth int) (int, bool) {
+	if s.at(i) == '}' {
+		return i + 1, true
+	}
+	var prev []byte
+	for {
+		key, next, ok := s.key(i, prev)
+		if !ok {
+			return 0, false
+		}
+		prev = key
+		if i, ok = s.value(next, depth+1); !ok {
+			return 0, false
+		}
+		switch s.at(i) {
+		case '}':
+			return i + 1, true
+		case ',':
+			i++
+		default:
+			return 0, false
+		}
+	}
+}
+
+// array checks the elements of an array whose bracket is before i.
+func (s *canonScanner) array(i, depth int) (int, bool) {
+	if s.at(i) == ']' {
+		return i + 1, true
+	}
+	for {
+		var ok bool
+		if i, ok = s.value(i, depth+1); !ok {
+			return 0, false
+		}
+		switch s.at(i) {
+		case ']':
+			return i + 1, true
+		case ',':
+			i++
+		default:
+			return 0, false
+		}
+	}
+}
+
+// str checks the rest of a string whose quote is before i.
+func (s *canonScanner) str(i int) (int, bool) {
+	for ; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return 0, false
+		case c == '\\':
+			i++
+			switch s.at(i) {
+			case '"', '\\', 'n', 'r', 't':
+			default:
+				return 0, false
+			}
+		}
+	}
+	return 0, false
+}
+
+// integer checks an integer that fits in int64, written as
+// strconv.FormatInt writes it (no leading zeros, no "-0").
+func (s *canonScanner) integer(i int) (int, bool) {
+	digits := i
+	if s.at(digits) == '-' {
+		digits++
+	}
+	end := digits
+	for s.at(end) >= '0' && s.at(end) <= '9' {
+		end++
+	}
+	switch {
+	case end == digits, s.at(end) == '.', s.at(end) == 'e', s.at(end) == 'E':
+		return 0, false
+	case s.b[digits] == '0' && (end-digits > 1 || digits > i):
+		return 0, false
+	case end-digits > 18:
+		// Up to 18 digits always fit; longer ones may not.
+		if _, err := strconv.ParseInt(string(s.b[i:end]), 10, 64); err != nil {
+			return 0, false
+		}
+	}
+	return end, true
+}

@@ -1,0 +1,109 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// servedByDecoding is what appendServed must match: decode, set
+// apiVersion, kind and resourceVersion, encode without HTML escaping.
+func servedByDecoding(t testing.TB, b []byte, rev int64) ([]byte, bool) {
+	m, err := decodeValue(b)
+	if err != nil {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(servedMap(&Resource{Group: "example.com", Version: "v1", Kind: "Widget"}, m, rev).Object); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), true
+}
+
+// checkServed fails if appendServed accepts b but differs from decoding.
+func checkServed(t testing.TB, b []byte) bool {
+	const rev = 42
+	got, ok := appendServed([]byte("prefix"), b, "example.com/v1", "Widget", rev)
+	if !ok {
+		if string(got) != "prefix" {
+			t.Fatalf("refused %s but changed dst to %s", b, got)
+		}
+		return false
+	}
+	want, decoded := servedByDecoding(t, b, rev)
+	if !decoded {
+		t.Fatalf("accepted %s, which does not decode", b)
+	}
+	if got = bytes.TrimPrefix(got, []byte("prefix")); !bytes.Equal(got, want) {
+		t.Fatalf("stored %s\ngot  %s\nwant %s", b, got, want)
+	}
+	return true
+}
+
+func TestAppendServed(t *testing.T) {
+	stored := func(t *testing.T, m map[string]any) []byte {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	base := func(md map[string]any, spec any) map[string]any {
+		return map[string]any{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": md, "spec": spec}
+	}
+	fast := map[string]map[string]any{
+		"empty_metadata":   base(map[string]any{}, nil),
+		"keys_before_only": base(map[string]any{"name": "a", "namespace": "default"}, map[string]any{}),
+		"keys_around": base(map[string]any{"name": "a", "uid": "u", "labels": map[string]any{"app": "x"}},
+			map[string]any{"n": int64(-12), "big": int64(1) << 62, "zero": int64(0), "list": []any{true, false, nil, "s", []any{}}}),
+		"keys_after_only": base(map[string]any{"uid": "u", "selfLink": "/x"}, "line\nbreak \"quoted\" tab\t back\\slash é 日本"),
+	}
+	for name, m := range fast {
+		t.Run(name, func(t *testing.T) {
+			if !checkServed(t, stored(t, m)) {
+				t.Fatalf("took the decoding path for %s", stored(t, m))
+			}
+		})
+	}
+	slow := map[string][]byte{
+		"html_escapes":          stored(t, base(map[string]any{"name": "a"}, "<a&b>")),
+		"float":                 stored(t, base(map[string]any{"name": "a"}, 1.5)),
+		"other_version":         []byte(`{"apiVersion":"example.com/v2","kind":"Widget","metadata":{"name":"a"}}`),
+		"other_kind":            []byte(`{"apiVersion":"example.com/v1","kind":"Gadget","metadata":{"name":"a"}}`),
+		"no_kind":               []byte(`{"apiVersion":"example.com/v1","metadata":{"name":"a"}}`),
+		"no_metadata":           []byte(`{"apiVersion":"example.com/v1","kind":"Widget"}`),
+		"metadata_not_object":   []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":[]}`),
+		"has_resource_version":  []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"resourceVersion":"7"}}`),
+		"whitespace":            []byte(`{"apiVersion": "example.com/v1","kind":"Widget","metadata":{}}`),
+		"unsorted_keys":         []byte(`{"kind":"Widget","apiVersion":"example.com/v1","metadata":{}}`),
+		"duplicate_keys":        []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"metadata":{}}`),
+		"unsorted_nested":       []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"spec":{"b":1,"a":2}}`),
+		"unicode_escape":        []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"spec":"\u0041"}`),
+		"leading_zero":          []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"spec":01}`),
+		"negative_zero":         []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"spec":-0}`),
+		"exponent":              []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"spec":1e3}`),
+		"beyond_int64":          []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"spec":9223372036854775808}`),
+		"trailing_bytes":        []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{}}x`),
+		"truncated":             []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"a"`),
+		"invalid_utf8":          []byte("{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":{},\"spec\":\"\xff\"}"),
+		"line_separator":        []byte("{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":{},\"spec\":\"\u2028\"}"),
+		"escaped_key":           []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"spec":{"a\"b":1}}`),
+		"control_character_raw": []byte("{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":{},\"spec\":\"\x01\"}"),
+	}
+	for name, b := range slow {
+		t.Run(name, func(t *testing.T) {
+			if checkServed(t, b) {
+				t.Fatalf("took the stored bytes for %s", b)
+			}
+		})
+	}
+}
+
+func FuzzAppendServed(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"a","uid":"u"},"spec":{"a":[1,-2,true,null,"x\n"]}}`))
+	f.Add([]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{}}`))
+	f.Add([]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"labels":{"a":"b"}},"spec":1.5}`))
+	f.Fuzz(func(t *testing.T, b []byte) { checkServed(t, b) })
+}
