@@ -2,10 +2,6 @@
 // OpenAPI v3 schema validation, defaulting and pruning for custom resources,
 // and Kubernetes name and metadata validation.
 //
-// API CONTRACT (skeleton written by the lead; the admission owner fills it
-// in and may add to it, but must not change these signatures without telling
-// the registry owner).
-//
 // The validator is a compact one of our own rather than kube-openapi's: it
 // walks a tree compiled once per CRD version (regexps, enum and default
 // values decoded up front), works directly on the map[string]any objects the

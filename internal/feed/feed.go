@@ -1,9 +1,7 @@
 // Package feed is the one change-feed reader of a process: it tails the
 // store's change log in revision order and fans every event out to watchers.
 //
-// API CONTRACT (skeleton written by the lead; the feed owner fills it in and
-// may add to it, but must not change these signatures without telling the
-// registry and apiserver owners):
+// Its contract:
 //
 //   - New(store, opts) builds a Feed; Run(ctx) is the reader loop (one
 //     goroutine, owned by the caller; Close stops it and waits).

@@ -3,9 +3,7 @@
 // subresource, CustomResourceDefinitions registered at runtime, namespaces,
 // admission (validation, defaulting, pruning) and watch.
 //
-// API CONTRACT (skeleton written by the lead; the registry owner fills it in
-// and may add to it, but must not change these signatures without telling the
-// apiserver owner). Every error returned is a *apierrors.StatusError
+// Every error returned is a *apierrors.StatusError
 // (k8s.io/apimachinery/pkg/api/errors) with the code, reason and details the
 // Kubernetes API server would give, so the HTTP layer only serializes it.
 package registry

@@ -7,10 +7,6 @@
 // shared between callers. Each call returns its own copy of the top-level
 // struct (so setting its kind or apiVersion is safe), but the slices and
 // structs it refers to are shared and must not be modified.
-//
-// API CONTRACT (skeleton written by the lead; the discovery owner fills it in
-// and may add to it, but must not change these signatures without telling the
-// apiserver owner).
 package discovery
 
 import (
