@@ -54,8 +54,9 @@
 //
 // # Reads and snapshot lists
 //
-// Reads use a small pool of query-only connections; WAL lets them run while
-// the writer commits. List and Changes run in one read transaction that
+// Reads use a small pool of query-only connections, which read the file
+// through a memory map (Options.MmapSize); WAL lets them run while the
+// writer commits. List and Changes run in one read transaction that
 // first reads meta, so the revision they report matches the rows they read.
 //
 // A list at an older revision R (a later page of a paginated list) rebuilds

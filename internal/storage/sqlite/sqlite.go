@@ -30,16 +30,26 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for a lock held by another
 	// process before failing; default 5s.
 	BusyTimeout time.Duration
-	// MmapSize, when > 0, lets each connection read up to this many bytes
-	// of the database through a memory map instead of read calls; default 0.
-	// It makes reads of large databases faster (a 1%-of-100,000 selector
-	// list goes from about 5.8 to 4.1 ms) at the cost of mapped pages
-	// counting in the process's resident size.
+	// MmapSize lets each reader connection read up to this many bytes of
+	// the database through a memory map instead of read calls; default
+	// DefaultMmapSize, negative: none. The writer never maps the file.
+	//
+	// A memory map makes reads of a large database faster: with 100,000
+	// objects a 1% selector list took 4.9 instead of 7.2 ms, a full list
+	// 320 instead of 430 ms. The mapped pages a read touches count in the
+	// process's resident size (RssFile), about 70 MiB after a 1% selector
+	// list of 100,000 objects (the kernel maps neighbouring pages along)
+	// and up to the database's size after a full list; they are page cache,
+	// which the kernel can reclaim. The writer does not map: with it, RSS
+	// after creating 100,000 objects grew from 25 to 220 MiB for no gain.
 	MmapSize int64
 	// PageSize is the SQLite page size of a new database; default 4096.
 	// Larger pages mean fewer WAL frames (system calls) per commit.
 	PageSize int
 }
+
+// DefaultMmapSize is the default of Options.MmapSize: 1 GiB.
+const DefaultMmapSize = 1 << 30
 
 func (o Options) withDefaults() Options {
 	if o.Readers <= 0 {
@@ -47,6 +57,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 512
+	}
+	if o.MmapSize == 0 {
+		o.MmapSize = DefaultMmapSize
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = 4096
@@ -192,12 +205,12 @@ func closeLock(f *os.File) {
 
 // dsn builds the driver connection string with the settings every
 // connection needs: full fsync on commit, busy timeout, no foreign keys;
-// readers are query-only.
+// readers are query-only and may map the file.
 func dsn(path string, opts Options, reader bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(0)")
-	if opts.MmapSize > 0 {
+	if opts.MmapSize > 0 && reader {
 		q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", opts.MmapSize))
 	}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
