@@ -50,6 +50,9 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 		if err := l.readCurrent(ctx, tx, rev < current); err != nil {
 			return s.readErr("list "+opts.Resource, err)
 		}
+		if err := l.readPastValues(ctx, tx); err != nil {
+			return s.readErr("list "+opts.Resource, err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -63,12 +66,29 @@ type lister struct {
 	opts storage.ListOptions
 	sel  labels.Selector
 	rev  int64
-	// past holds, in key order, the state at rev of keys written after rev.
-	past []storage.Object
+	// past holds, in key order, the state at rev of keys written after rev,
+	// without values.
+	past []pastObject
 	// objects is the page so far; more is set once it is full and another
 	// object follows.
 	objects []storage.Object
 	more    bool
+	// pastValues lists the objects of the page taken from past, whose
+	// values readPastValues reads.
+	pastValues []pastValue
+}
+
+// pastObject is the state of a key at the list's revision, rebuilt from the
+// first log row written after it; its value is that row's prev_value.
+type pastObject struct {
+	obj    storage.Object
+	logRev int64
+}
+
+// pastValue says that l.objects[index] takes the prev_value of log row logRev.
+type pastValue struct {
+	index  int
+	logRev int64
 }
 
 // add appends obj unless the page is full; it reports whether to go on.
@@ -78,6 +98,15 @@ func (l *lister) add(obj storage.Object) bool {
 		return false
 	}
 	l.objects = append(l.objects, obj)
+	return true
+}
+
+// addPast appends p.obj like add and notes that it needs its value.
+func (l *lister) addPast(p pastObject) bool {
+	if !l.add(p.obj) {
+		return false
+	}
+	l.pastValues = append(l.pastValues, pastValue{index: len(l.objects) - 1, logRev: p.logRev})
 	return true
 }
 
@@ -126,7 +155,9 @@ func (l *lister) filters(where []string, args []any, t string) ([]string, []any)
 
 // readPast fills l.past: for every key of the resource written after l.rev,
 // its state at l.rev is the previous state recorded by its first log entry
-// after l.rev (absent if that entry created it).
+// after l.rev (absent if that entry created it). It leaves out the values,
+// which readPastValues reads for the objects that make the page: all the
+// writes after l.rev can be many more than a page.
 func (l *lister) readPast(ctx context.Context, tx *sql.Tx) error {
 	q, args := l.pastQuery()
 	rows, err := tx.QueryContext(ctx, q, args...)
@@ -137,11 +168,12 @@ func (l *lister) readPast(ctx context.Context, tx *sql.Tx) error {
 	seen := map[[2]string]bool{}
 	for rows.Next() {
 		var (
-			key        = storage.Key{Resource: l.opts.Resource}
-			prevRev    sql.NullInt64
-			lbl, value []byte
+			key     = storage.Key{Resource: l.opts.Resource}
+			logRev  int64
+			prevRev sql.NullInt64
+			lbl     sql.RawBytes // decoded before the next Scan
 		)
-		if err := rows.Scan(&key.Namespace, &key.Name, &prevRev, &lbl, &value); err != nil {
+		if err := rows.Scan(&logRev, &key.Namespace, &key.Name, &prevRev, &lbl); err != nil {
 			return fmt.Errorf("scan log: %w", err)
 		}
 		id := [2]string{key.Namespace, key.Name}
@@ -152,27 +184,61 @@ func (l *lister) readPast(ctx context.Context, tx *sql.Tx) error {
 		if !prevRev.Valid {
 			continue
 		}
-		obj := storage.Object{Key: key, Revision: prevRev.Int64, Value: value}
-		if obj.Labels, err = decodeLabels(lbl); err != nil {
+		p := pastObject{obj: storage.Object{Key: key, Revision: prevRev.Int64}, logRev: logRev}
+		if p.obj.Labels, err = decodeLabels(lbl); err != nil {
 			return fmt.Errorf("log entry for %s: %w", keyString(key), err)
 		}
-		if l.sel.Matches(labels.Set(obj.Labels)) {
-			l.past = append(l.past, obj)
+		if l.sel.Matches(labels.Set(p.obj.Labels)) {
+			l.past = append(l.past, p)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read log: %w", err)
 	}
-	slices.SortFunc(l.past, func(a, b storage.Object) int {
-		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+	slices.SortFunc(l.past, func(a, b pastObject) int {
+		return compareKeys(a.obj.Namespace, a.obj.Name, b.obj.Namespace, b.obj.Name)
 	})
+	return nil
+}
+
+// readPastValues reads the values of the page's objects taken from l.past
+// with one query.
+func (l *lister) readPastValues(ctx context.Context, tx *sql.Tx) error {
+	if len(l.pastValues) == 0 {
+		return nil
+	}
+	index := make(map[int64]int, len(l.pastValues))
+	args := make([]any, 0, len(l.pastValues))
+	for _, v := range l.pastValues {
+		index[v.logRev] = v.index
+		args = append(args, v.logRev)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT revision, prev_value FROM log WHERE revision IN (?`+
+		strings.Repeat(", ?", len(args)-1)+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("read log values: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			rev   int64
+			value []byte
+		)
+		if err := rows.Scan(&rev, &value); err != nil {
+			return fmt.Errorf("scan log values: %w", err)
+		}
+		l.objects[index[rev]].Value = value
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read log values: %w", err)
+	}
 	return nil
 }
 
 // pastQuery returns the query of readPast and its arguments.
 func (l *lister) pastQuery() (string, []any) {
 	where, args := l.filters([]string{"g.revision > ?", "g.resource = ?"}, []any{l.rev, l.opts.Resource}, "g")
-	return `SELECT g.namespace, g.name, g.prev_revision, g.prev_labels, g.prev_value FROM log g WHERE ` +
+	return `SELECT g.revision, g.namespace, g.name, g.prev_revision, g.prev_labels FROM log g WHERE ` +
 		strings.Join(where, " AND ") + ` ORDER BY g.revision`, args
 }
 
@@ -221,8 +287,8 @@ func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool
 		if filter && !l.sel.Matches(labels.Set(obj.Labels)) {
 			continue
 		}
-		for len(past) > 0 && compareKeys(past[0].Namespace, past[0].Name, obj.Namespace, obj.Name) < 0 {
-			if !l.add(past[0]) {
+		for len(past) > 0 && compareKeys(past[0].obj.Namespace, past[0].obj.Name, obj.Namespace, obj.Name) < 0 {
+			if !l.addPast(past[0]) {
 				return nil
 			}
 			past = past[1:]
@@ -234,8 +300,8 @@ func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read objects: %w", err)
 	}
-	for _, obj := range past {
-		if !l.add(obj) {
+	for _, p := range past {
+		if !l.addPast(p) {
 			return nil
 		}
 	}
