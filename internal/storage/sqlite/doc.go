@@ -65,9 +65,16 @@
 // is complete above the compacted revision, which is why R must not be below
 // it); the prev_* columns of its first log row after R are its state at R,
 // or absent if that row created it. Both parts are merged in key order and
-// filtered by the selector, After and Limit.
+// filtered by the selector, After and Limit; only the past states that make
+// the page have their values read from the log.
+//
+// A page after a key seeks the primary key to it (in a list of one
+// namespace with "name > ?", which SQLite seeks, unlike a row value next to
+// "namespace = ?"), so a later page costs what the first one does;
+// TestListQueryPlans checks the query plans.
 //
 // Label selectors use the index for one positive requirement (=, ==, in, or
-// else exists) and check the whole selector in Go on the decoded labels;
-// a selector without a positive requirement scans the resource.
+// else exists), as the outer loop of a join that looks each matching key up
+// in objects, and check the whole selector in Go on the decoded labels; a
+// selector without a positive requirement scans the resource.
 package sqlite
