@@ -73,6 +73,21 @@
 // "namespace = ?"), so a later page costs what the first one does;
 // TestListQueryPlans checks the query plans.
 //
+// # Changes from memory
+//
+// The change feed calls Changes right after each commit for the events it
+// just made. The writer has those log rows in hand, so after COMMIT returns,
+// before it answers callers or signals Notify, it appends them to a bounded
+// ring (Options.ChangeCache events, Options.ChangeCacheBytes bytes) together
+// with the revision and compacted revision of the commit. Changes answers
+// from the ring when it holds every revision after the one asked for, and
+// fails with storage.ErrCompacted below the ring's compacted revision, which
+// a compaction updates in the same step as it trims the ring; otherwise it
+// reads the log table as above. Both paths decode the same row values with
+// the same code (logRow.event), and the ring's events get copies of the
+// values, so a caller owns what it gets; the log row's value is the
+// caller's copy made in Create and Update, not the slice they passed.
+//
 // Label selectors use the index for one positive requirement (=, ==, in, or
 // else exists), as the outer loop of a join that looks each matching key up
 // in objects, and check the whole selector in Go on the decoded labels; a

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,6 +45,14 @@ type Options struct {
 	// PageSize is the SQLite page size of a new database; default 4096.
 	// Larger pages mean fewer WAL frames (system calls) per commit.
 	PageSize int
+	// ChangeCache is how many of the most recent log events Changes answers
+	// from memory instead of the database; default DefaultChangeCache,
+	// negative: none. The change feed reads the events of each commit right
+	// after it; from memory that read costs a copy instead of a query.
+	ChangeCache int
+	// ChangeCacheBytes bounds the memory of those events (their values and
+	// labels, previous states included); default DefaultChangeCacheBytes.
+	ChangeCacheBytes int
 }
 
 // DefaultMmapSize is the default of Options.MmapSize: 1 GiB.
@@ -67,6 +74,12 @@ func (o Options) withDefaults() Options {
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = 5 * time.Second
 	}
+	if o.ChangeCache == 0 {
+		o.ChangeCache = DefaultChangeCache
+	}
+	if o.ChangeCacheBytes <= 0 {
+		o.ChangeCacheBytes = DefaultChangeCacheBytes
+	}
 	return o
 }
 
@@ -84,8 +97,11 @@ type Store struct {
 	// lock holds the exclusive lock on the database's lock file.
 	lock *os.File
 
+	// ring holds the log rows of the last commits for Changes; nil if
+	// Options.ChangeCache is negative. Its lock is a leaf (see eventRing).
+	ring *eventRing
 	// revision is the latest committed revision; the writer stores it after
-	// each commit, before answering callers.
+	// each commit (after appending to ring), before answering callers.
 	revision atomic.Int64
 	notify   chan struct{}
 	// ops carries writes to the writer goroutine.
@@ -190,6 +206,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w, err := newWriter(ctx, s, conn)
 	if err != nil {
 		return fail(err)
+	}
+	if opts.ChangeCache > 0 {
+		s.ring = newEventRing(opts.ChangeCache, opts.ChangeCacheBytes, w.revision, w.compacted)
 	}
 	s.revision.Store(w.revision)
 	go w.run()
@@ -347,8 +366,23 @@ func (s *Store) readTx(ctx context.Context, what string, fn func(tx *sql.Tx, cur
 	return fn(tx, current, compacted)
 }
 
-// Changes implements storage.Store. A limit <= 0 means no limit.
+// Changes implements storage.Store. A limit <= 0 means no limit. Recent
+// revisions are answered from the ring of the last commits' log rows, older
+// ones from the log table.
 func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]storage.Event, error) {
+	if s.closed.Load() {
+		return nil, storage.ErrClosed
+	}
+	if s.ring != nil {
+		if events, ok, err := s.ringChanges(after, limit); ok {
+			return events, err
+		}
+	}
+	return s.sqlChanges(ctx, after, limit)
+}
+
+// sqlChanges answers Changes from the log table.
+func (s *Store) sqlChanges(ctx context.Context, after int64, limit int) ([]storage.Event, error) {
 	events := []storage.Event{}
 	err := s.readTx(ctx, "changes", func(tx *sql.Tx, current, compacted int64) error {
 		if after < compacted {
@@ -386,37 +420,19 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]storage.
 // scanEvent decodes one row of the log as selected by Changes.
 func scanEvent(rows *sql.Rows) (storage.Event, error) {
 	var (
-		rev, typ           int64
-		key                storage.Key
-		lbl, value         []byte
-		prevRev            sql.NullInt64
-		prevLbl, prevValue []byte
-		ev                 storage.Event
-		err                error
+		row     logRow
+		typ     int64
+		prevRev sql.NullInt64
 	)
-	if err := rows.Scan(&rev, &typ, &key.Resource, &key.Namespace, &key.Name, &lbl, &value, &prevRev, &prevLbl, &prevValue); err != nil {
-		return ev, fmt.Errorf("scan log: %w", err)
+	if err := rows.Scan(&row.rev, &typ, &row.key.Resource, &row.key.Namespace, &row.key.Name,
+		&row.labels, &row.value, &prevRev, &row.prevLabels, &row.prevValue); err != nil {
+		return storage.Event{}, fmt.Errorf("scan log: %w", err)
 	}
-	ev.Type = storage.EventType(typ)
+	row.typ = storage.EventType(typ)
 	if prevRev.Valid {
-		ev.Prev = &storage.Object{Key: key, Revision: prevRev.Int64, Value: prevValue}
-		if ev.Prev.Labels, err = decodeLabels(prevLbl); err != nil {
-			return ev, fmt.Errorf("log revision %d: %w", rev, err)
-		}
+		row.prevRev = prevRev.Int64
 	}
-	ev.Object = storage.Object{Key: key, Revision: rev, Value: value}
-	if ev.Type == storage.Deleted {
-		if ev.Prev == nil {
-			return ev, fmt.Errorf("log revision %d: delete without previous state", rev)
-		}
-		ev.Object.Value = append([]byte(nil), prevValue...)
-		ev.Object.Labels = maps.Clone(ev.Prev.Labels)
-		return ev, nil
-	}
-	if ev.Object.Labels, err = decodeLabels(lbl); err != nil {
-		return ev, fmt.Errorf("log revision %d: %w", rev, err)
-	}
-	return ev, nil
+	return row.event()
 }
 
 func keyString(k storage.Key) string {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -40,6 +41,9 @@ type op struct {
 	labels map[string]string
 	// encLabels is labels encoded by the caller, off the writer goroutine.
 	encLabels []byte
+	// logValue is the caller's copy of value for the log row, which the
+	// ring keeps: value itself is returned to the caller.
+	logValue []byte
 	// pre is the precondition revision (0: none); for opCompact the target.
 	pre   int64
 	state atomic.Int32
@@ -66,8 +70,10 @@ type writer struct {
 	getRow, insObj, updObj, delObj, insLabel, delLabel, setRev, delLog, setCompacted *sql.Stmt
 	// insLog[i] inserts 1<<i log rows in one statement; prepared on first use.
 	insLog [logChunks]*sql.Stmt
-	// logArgs holds the log rows of the open batch, logColumns values each;
-	// the writer never reads the log, so they are inserted at commit.
+	// logRows holds the log rows of the open batch; the writer never reads
+	// the log, so they are inserted at commit, and after it handed to the
+	// ring. logArgs is their values as statement arguments.
+	logRows []logRow
 	logArgs []any
 
 	batch   []*op
@@ -174,7 +180,7 @@ func (w *writer) drain() {
 func (w *writer) commit() {
 	startRev, startCompacted := w.revision, w.compacted
 	w.results = w.results[:0]
-	w.logArgs = w.logArgs[:0]
+	w.logRows = w.logRows[:0]
 	fail := func(err error) {
 		_, _ = w.conn.ExecContext(w.ctx, `ROLLBACK`)
 		w.revision, w.compacted = startRev, startCompacted
@@ -213,6 +219,9 @@ func (w *writer) commit() {
 	if _, err := w.conn.ExecContext(w.ctx, end); err != nil {
 		fail(err)
 		return
+	}
+	if changed && w.s.ring != nil {
+		w.s.ring.commit(w.logRows, w.revision, w.compacted)
 	}
 	w.s.revision.Store(w.revision)
 	for i, o := range w.batch {
@@ -257,7 +266,7 @@ func (w *writer) create(o *op) (result, error) {
 	if err := w.setLabels(k, nil, o.labels); err != nil {
 		return result{}, err
 	}
-	w.logArgs = append(w.logArgs, rev, int64(storage.Added), k.Resource, k.Namespace, k.Name, o.encLabels, o.value, nil, nil, nil)
+	w.logRows = append(w.logRows, logRow{rev: rev, typ: storage.Added, key: k, labels: o.encLabels, value: o.logValue})
 	w.revision = rev
 	return result{obj: storage.Object{Key: k, Revision: rev, Labels: maps.Clone(o.labels), Value: o.value}}, nil
 }
@@ -297,9 +306,10 @@ func (w *writer) change(o *op) (result, error) {
 		if err := w.setLabels(k, prevLabels, nil); err != nil {
 			return result{}, err
 		}
-		w.logArgs = append(w.logArgs, rev, int64(storage.Deleted), k.Resource, k.Namespace, k.Name, nil, nil, prevRev, prevEnc, prevValue)
+		w.logRows = append(w.logRows, logRow{rev: rev, typ: storage.Deleted, key: k, prevRev: prevRev, prevLabels: prevEnc, prevValue: prevValue})
 		w.revision = rev
-		return result{obj: storage.Object{Key: k, Revision: rev, Labels: prevLabels, Value: prevValue}}, nil
+		// The log row keeps prevValue; the caller gets its own copy.
+		return result{obj: storage.Object{Key: k, Revision: rev, Labels: prevLabels, Value: bytes.Clone(prevValue)}}, nil
 	}
 	if _, err := w.updObj.ExecContext(w.ctx, rev, o.encLabels, o.value, k.Resource, k.Namespace, k.Name); err != nil {
 		return result{}, fmt.Errorf("update %s: %w", keyString(k), err)
@@ -307,7 +317,8 @@ func (w *writer) change(o *op) (result, error) {
 	if err := w.setLabels(k, prevLabels, o.labels); err != nil {
 		return result{}, err
 	}
-	w.logArgs = append(w.logArgs, rev, int64(storage.Modified), k.Resource, k.Namespace, k.Name, o.encLabels, o.value, prevRev, prevEnc, prevValue)
+	w.logRows = append(w.logRows, logRow{rev: rev, typ: storage.Modified, key: k, labels: o.encLabels, value: o.logValue,
+		prevRev: prevRev, prevLabels: prevEnc, prevValue: prevValue})
 	w.revision = rev
 	return result{obj: storage.Object{Key: k, Revision: rev, Labels: maps.Clone(o.labels), Value: o.value}}, nil
 }
@@ -322,6 +333,10 @@ const (
 // flushLog inserts the batch's log rows with as few statements as
 // possible: chunks of a power of two rows, largest first.
 func (w *writer) flushLog() error {
+	w.logArgs = w.logArgs[:0]
+	for i := range w.logRows {
+		w.logArgs = appendLogArgs(w.logArgs, &w.logRows[i])
+	}
 	args := w.logArgs
 	for len(args) > 0 {
 		i := min(bits.Len(uint(len(args)/logColumns))-1, logChunks-1)
@@ -340,8 +355,24 @@ func (w *writer) flushLog() error {
 		}
 		args = args[n*logColumns:]
 	}
+	clear(w.logArgs)
 	w.logArgs = w.logArgs[:0]
 	return nil
+}
+
+// appendLogArgs appends the logColumns statement arguments of r: NULL for
+// the new state of a delete and for the previous state of a create.
+func appendLogArgs(args []any, r *logRow) []any {
+	args = append(args, r.rev, int64(r.typ), r.key.Resource, r.key.Namespace, r.key.Name)
+	if r.typ == storage.Deleted {
+		args = append(args, nil, nil)
+	} else {
+		args = append(args, r.labels, r.value)
+	}
+	if r.prevRev == 0 {
+		return append(args, nil, nil, nil)
+	}
+	return append(args, r.prevRev, r.prevLabels, r.prevValue)
 }
 
 // setLabels brings the label index of k from old to new.
@@ -428,7 +459,7 @@ func (s *Store) Create(ctx context.Context, key storage.Key, value []byte, label
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("sqlite: create %s: %w", keyString(key), err)
 	}
-	return s.submit(ctx, &op{kind: opCreate, key: key, value: value, labels: labels, encLabels: enc})
+	return s.submit(ctx, &op{kind: opCreate, key: key, value: value, labels: labels, encLabels: enc, logValue: bytes.Clone(value)})
 }
 
 // Update implements storage.Store.
@@ -437,7 +468,7 @@ func (s *Store) Update(ctx context.Context, key storage.Key, value []byte, label
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("sqlite: update %s: %w", keyString(key), err)
 	}
-	return s.submit(ctx, &op{kind: opUpdate, key: key, value: value, labels: labels, encLabels: enc, pre: pre.Revision})
+	return s.submit(ctx, &op{kind: opUpdate, key: key, value: value, labels: labels, encLabels: enc, logValue: bytes.Clone(value), pre: pre.Revision})
 }
 
 // Delete implements storage.Store.
