@@ -66,8 +66,8 @@ func (r *logRow) event() (storage.Event, error) {
 
 // Defaults of Options.ChangeCache and Options.ChangeCacheBytes.
 const (
-	DefaultChangeCache      = 8192
-	DefaultChangeCacheBytes = 64 << 20
+	DefaultChangeCache      = 4096
+	DefaultChangeCacheBytes = 32 << 20
 )
 
 // eventRing holds the log rows of the most recent commits, so that Changes

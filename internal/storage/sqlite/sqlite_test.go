@@ -35,6 +35,8 @@ func TestListLabels(t *testing.T)             { storagetest.RunListLabels(t, fac
 func TestListFilters(t *testing.T)            { storagetest.RunListFilters(t, factory) }
 func TestListSnapshotPagination(t *testing.T) { storagetest.RunListSnapshotPagination(t, factory) }
 func TestCompaction(t *testing.T)             { storagetest.RunCompaction(t, factory) }
+func TestChangesOwned(t *testing.T)           { storagetest.RunChangesOwned(t, factory) }
+func TestTailWhileCompacting(t *testing.T)    { storagetest.RunTailWhileCompacting(t, factory) }
 func TestRevisionNeverGoesBack(t *testing.T)  { storagetest.RunRevisionNeverGoesBack(t, factory) }
 func TestDurability(t *testing.T)             { storagetest.RunDurability(t, factory) }
 func TestNotify(t *testing.T)                 { storagetest.RunNotify(t, factory) }

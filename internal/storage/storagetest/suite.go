@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -839,4 +840,141 @@ func RunCloseWhileBusy(t *testing.T, f Factory) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+}
+
+// RunChangesOwned checks that the caller owns the events Changes returns:
+// changing their values and labels changes no later read.
+func RunChangesOwned(t *testing.T, f Factory) {
+	ctx := t.Context()
+	s, _ := open(t, f)
+	start := must(s.CurrentRevision(ctx))(t)
+	a := create(t, ctx, s, "ns", "a", map[string]string{"app": "a"})
+	must(s.Update(ctx, a.Key, value("a2"), map[string]string{"app": "b"}, storage.Precondition{}))(t)
+	must(s.Delete(ctx, a.Key, storage.Precondition{}))(t)
+
+	first := must(s.Changes(ctx, start, 10))(t)
+	if len(first) != 3 {
+		t.Fatalf("read %d events, want 3", len(first))
+	}
+	want := make([]storage.Event, 0, len(first))
+	for _, ev := range first {
+		want = append(want, cloneEvent(ev))
+		scribble(&ev.Object)
+		if ev.Prev != nil {
+			scribble(ev.Prev)
+		}
+	}
+	if got := must(s.Changes(ctx, start, 10))(t); !reflect.DeepEqual(got, want) {
+		t.Fatalf("events after the caller changed the first read = %+v, want %+v", got, want)
+	}
+}
+
+// cloneEvent returns a deep copy of ev.
+func cloneEvent(ev storage.Event) storage.Event {
+	ev.Object.Value = bytes.Clone(ev.Object.Value)
+	ev.Object.Labels = maps.Clone(ev.Object.Labels)
+	if ev.Prev != nil {
+		prev := *ev.Prev
+		prev.Value = bytes.Clone(prev.Value)
+		prev.Labels = maps.Clone(prev.Labels)
+		ev.Prev = &prev
+	}
+	return ev
+}
+
+// scribble overwrites the value and labels of o in place.
+func scribble(o *storage.Object) {
+	for i := range o.Value {
+		o.Value[i] = 'X'
+	}
+	for k := range o.Labels {
+		o.Labels[k] = "scribbled"
+	}
+}
+
+// RunTailWhileCompacting tails Changes while 8 writers create objects and a
+// compactor compacts, after each read of the tail, up to the last revision
+// the tail read. The tail must read consecutive revisions and never fail
+// with ErrCompacted; afterwards a read below the compacted revision must.
+func RunTailWhileCompacting(t *testing.T, f Factory) {
+	ctx := t.Context()
+	s, _ := open(t, f)
+	start := must(s.CurrentRevision(ctx))(t)
+
+	const writers, perWriter = 8, 40
+	var wg sync.WaitGroup
+	// Writers end by themselves; a failing tail waits for them.
+	defer wg.Wait()
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				if _, err := s.Create(ctx, key("ns", fmt.Sprintf("w%d-%d", w, i)), value("x"), nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	// compactTo carries the tail's last revision to the compactor;
+	// stopCompactor closes it and waits for the compactor.
+	compactTo := make(chan int64, 1)
+	compactorDone := make(chan struct{})
+	stopCompactor := sync.OnceFunc(func() {
+		close(compactTo)
+		<-compactorDone
+	})
+	defer stopCompactor()
+	go func() {
+		defer close(compactorDone)
+		for rev := range compactTo {
+			if err := s.Compact(ctx, rev); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+
+	last := start
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	for last < start+writers*perWriter {
+		evs, err := s.Changes(ctx, last, 7)
+		if err != nil {
+			t.Fatalf("tail after %d: %v", last, err)
+		}
+		for _, ev := range evs {
+			if ev.Revision() != last+1 {
+				t.Fatalf("tail read revision %d after %d", ev.Revision(), last)
+			}
+			last = ev.Revision()
+		}
+		if len(evs) > 0 {
+			// Replace a revision the compactor has not taken yet.
+			select {
+			case <-compactTo:
+			default:
+			}
+			compactTo <- last
+			continue
+		}
+		select {
+		case <-s.Notify():
+		case <-poll.C:
+		case <-deadline.C:
+			t.Fatalf("tail reached revision %d of %d", last, start+writers*perWriter)
+		}
+	}
+	stopCompactor()
+	wg.Wait()
+	compacted := must(s.CompactedRevision(ctx))(t)
+	if compacted <= start || compacted > last {
+		t.Fatalf("compacted revision %d, want in (%d, %d]", compacted, start, last)
+	}
+	_, err := s.Changes(ctx, compacted-1, 7)
+	wantErr(t, err, storage.ErrCompacted)
+	if evs := must(s.Changes(ctx, compacted, 0))(t); len(evs) != int(last-compacted) {
+		t.Fatalf("read %d events after the compacted revision %d, want %d", len(evs), compacted, last-compacted)
+	}
 }
