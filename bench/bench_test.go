@@ -1,7 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -149,5 +153,136 @@ func TestNewStep(t *testing.T) {
 	after.machine = 13 * time.Second
 	if got := newStep("creates", time.Second, before, after); got.OtherCPU != 0 {
 		t.Errorf("others = %v, want 0 when the machine counter lags", got.OtherCPU)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	day := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	run := func(label string, minute int, creates, p99, missing float64, extra bool) *Report {
+		r := &Report{Label: label, Date: day.Add(time.Duration(minute) * time.Minute), Objects: 100_000}
+		r.addRounds("writes", "creates/s, 32 clients", []float64{creates}, "/s", nil)
+		r.add("watch", "delivery after write ack p99, 50 watchers, 5,000 writes", p99, "ms", nil)
+		r.add("watch", "events missing, repeated, out of order or wrong", missing, "", nil)
+		r.add("startup", "exec → first 200 from /readyz", 10, "ms", nil)
+		if extra {
+			r.add("startup", "exec → listening line", 9, "ms", nil)
+		}
+		return r
+	}
+	reports := []*Report{
+		run("setpoint", 2, 9000, 8, 0, true),
+		run("kubernetes", 3, 1000, 100, 0, false),
+		run("setpoint", 4, 6000, 12, 0, true),
+		run("kubernetes", 1, 3000, 120, 0, false),
+		run("setpoint", 6, 8000, 10, 0, true),
+		run("kubernetes", 7, 2000, 30, 0, false),
+	}
+	c, err := compare(reports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Labels != [2]string{"setpoint", "kubernetes"} || c.Runs != [2]int{3, 3} || !c.Date.Equal(day.Add(time.Minute)) {
+		t.Errorf("labels %v, runs %v, date %v", c.Labels, c.Runs, c.Date)
+	}
+	var b strings.Builder
+	c.writeMarkdown(&b)
+	for _, want := range []string{
+		"setpoint against kubernetes: medians of 3 and 3 runs, 100,000 objects, from 2026-11-26 07:01 UTC",
+		"| Scenario | Figure | setpoint | kubernetes | setpoint/kubernetes | setpoint ahead | Target | Met |\n",
+		"| startup | exec → first 200 from /readyz | 10 ms | 10 ms | 1.00 | 1.0× | ≥ 10× | **no** |\n",
+		"| writes | creates/s, 32 clients | 8,000 /s | 2,000 /s | 4.00 | 4.0× | ≥ 3× | yes |\n",
+		"| watch | delivery after write ack p99, 50 watchers, 5,000 writes | 10 ms | 100 ms | 0.10 | 10.0× | ≥ 3× | yes |\n",
+		"| watch | events missing, repeated, out of order or wrong | 0 | 0 | - | - |  |  |\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("comparison lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "listening line") {
+		t.Errorf("a figure of one system only is compared:\n%s", b.String())
+	}
+
+	dir := t.TempDir()
+	var paths []string
+	for i, r := range reports {
+		data, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, filepath.Join(dir, fmt.Sprintf("%d.json", i)))
+		if err := os.WriteFile(paths[i], data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var printed strings.Builder
+	if err := compareFiles(paths, dir, &printed); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	if err != nil || string(saved) != printed.String() || printed.String() != b.String() {
+		t.Errorf("compare.md (%v) differs from the table printed:\n%s\n%s", err, saved, printed.String())
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "compare-2026-11-26T070100Z.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded Comparison
+	if err := json.Unmarshal(data, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if len(decoded.Rows) != len(c.Rows) || decoded.Rows[1].Medians != [2]float64{8000, 2000} {
+		t.Errorf("saved rows %+v, want %+v", decoded.Rows, c.Rows)
+	}
+
+	for name, bad := range map[string][]*Report{
+		"one-system":    {run("setpoint", 0, 1, 1, 0, false)},
+		"three-systems": {run("a", 0, 1, 1, 0, false), run("b", 0, 1, 1, 0, false), run("c", 0, 1, 1, 0, false)},
+		"other-size":    {run("a", 0, 1, 1, 0, false), {Label: "b", Objects: 20_000}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := compare(bad); err == nil {
+				t.Error("compared")
+			}
+		})
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	o, err := parseOptions([]string{"-kubeconfig", "kc", "-pids", "12, 34", "-label", "kubernetes", "-compare", "a.json,b.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.kubeconfig != "kc" || !slices.Equal(o.pids, []int{12, 34}) || o.label != "kubernetes" || !slices.Equal(o.compare, []string{"a.json", "b.json"}) {
+		t.Errorf("options %+v", o)
+	}
+	for name, args := range map[string][]string{
+		"pids-without-kubeconfig": {"-pids", "1"},
+		"bad-pid":                 {"-kubeconfig", "kc", "-pids", "1,x"},
+		"start-without-stop":      {"-kubeconfig", "kc", "-start-cmd", "true"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := parseOptions(args); err == nil {
+				t.Errorf("parseOptions(%q) accepted", args)
+			}
+		})
+	}
+}
+
+func TestServerMemory(t *testing.T) {
+	self := server{pids: []int{os.Getpid(), os.Getpid()}}
+	one, err := server{pids: []int{os.Getpid()}}.memoryMiB("VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := self.memoryMiB("VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The peak read later is at least the one read first.
+	if one <= 0 || two < 2*one {
+		t.Errorf("VmHWM of this process %v MiB, counted twice %v MiB", one, two)
+	}
+	if _, err := (server{}).memoryMiB("VmRSS"); err == nil {
+		t.Error("memory of no process read")
 	}
 }

@@ -19,8 +19,8 @@ type cpuSample struct {
 	machine, server, bench time.Duration
 }
 
-// sampleCPU reads the CPU times now; serverPID 0 means no server.
-func sampleCPU(serverPID int) cpuSample {
+// sampleCPU reads the CPU times now, the server's those of srv.
+func sampleCPU(srv server) cpuSample {
 	var s cpuSample
 	if data, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(data), "\n")
@@ -31,9 +31,7 @@ func sampleCPU(serverPID int) cpuSample {
 			}
 		}
 	}
-	if serverPID != 0 {
-		s.server = processCPU(serverPID)
-	}
+	s.server = srv.cpu()
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.bench = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

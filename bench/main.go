@@ -1,6 +1,9 @@
 // Command bench measures a whole Setpoint server: it starts the real
 // binary on an empty data directory, drives it over HTTP with client-go,
-// and writes the figures as JSON and as a markdown table. See README.md.
+// and writes the figures as JSON and as a markdown table. With -kubeconfig
+// it drives a server already running instead, such as Kubernetes' own API
+// server, and -compare tabulates runs of two systems side by side. See
+// README.md.
 package main
 
 import (
@@ -29,11 +32,22 @@ type options struct {
 	cpuProfile   string
 	// serverEnv is added to the server's environment, as NAME=value.
 	serverEnv []string
+	// label names the system measured in the results.
+	label string
+	// kubeconfig, when set, reaches a server already running: the
+	// program starts none, and counts the processes pids as the server.
+	kubeconfig string
+	pids       []int
+	// startCmd and stopCmd, when set with kubeconfig, start and stop a
+	// server of the same kind -starts times to time its start-up.
+	startCmd, stopCmd string
+	// compare, when set, lists result files to compare instead of running.
+	compare []string
 }
 
 func parseOptions(args []string) (options, error) {
 	var o options
-	var serverEnv string
+	var serverEnv, pids, compare string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", "../bin/setpoint", "setpoint binary to measure")
 	fs.StringVar(&o.out, "out", "", "directory to write <date>.json and latest.md to (default: print only)")
@@ -47,11 +61,30 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.watchWriters, "watch-writers", 8, "concurrent clients writing while watched")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark client to this file")
 	fs.StringVar(&serverEnv, "server-env", "", "comma-separated NAME=value pairs added to the server's environment")
+	fs.StringVar(&o.label, "label", "setpoint", "name of the system measured, in the results")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "drive the server of this kubeconfig instead of starting -bin")
+	fs.StringVar(&pids, "pids", "", "with -kubeconfig: comma-separated IDs of the server's processes, whose memory and CPU are summed")
+	fs.StringVar(&o.startCmd, "start-cmd", "", "with -kubeconfig: shell command starting a server and exiting once it is ready, timed -starts times; $BENCH_START_DIR is an empty directory for it")
+	fs.StringVar(&o.stopCmd, "stop-cmd", "", "with -start-cmd: shell command stopping the server it started")
+	fs.StringVar(&compare, "compare", "", "comma-separated result files of two systems: print their medians and ratios instead of running")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if serverEnv != "" {
 		o.serverEnv = strings.Split(serverEnv, ",")
+	}
+	if compare != "" {
+		o.compare = strings.Split(compare, ",")
+	}
+	var err error
+	if o.pids, err = parsePIDs(pids); err != nil {
+		return o, fmt.Errorf("-pids: %w", err)
+	}
+	if o.kubeconfig == "" && (len(o.pids) > 0 || o.startCmd != "") {
+		return o, fmt.Errorf("-pids and -start-cmd need -kubeconfig")
+	}
+	if (o.startCmd == "") != (o.stopCmd == "") {
+		return o, fmt.Errorf("-start-cmd and -stop-cmd go together")
 	}
 	for name, v := range map[string]int{"objects": o.objects, "rounds": o.rounds, "starts": o.starts, "single": o.single,
 		"clients": o.clients, "watchers": o.watchers, "watch-writes": o.watchWrites, "watch-writers": o.watchWriters} {
@@ -68,7 +101,7 @@ func parseOptions(args []string) (options, error) {
 // env is what the scenarios share: one server and its clients.
 type env struct {
 	opts    options
-	proc    *process
+	server  server
 	clients *clients
 	// versions holds the resource version of each widget of the bench
 	// namespace, as the last write returned it.
@@ -90,6 +123,7 @@ var scenarios = []scenario{
 	{"creates from many clients", createsManyClients},
 	{"memory after creates", memory("after the creates", atMost(300).at(100_000))},
 	{"lists", lists},
+	{"informer sync", informerSync},
 	{"status updates", statusUpdates},
 	{"watches", watches},
 	{"deletes", deletes},
@@ -102,9 +136,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
+	if len(opts.compare) > 0 {
+		if err := compareFiles(opts.compare, opts.out, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep := &Report{Date: time.Now().UTC(), Machine: describeMachine(opts.bin), Objects: opts.objects, Rounds: opts.rounds}
+	bin := opts.bin
+	if opts.kubeconfig != "" {
+		bin = "" // the server is not ours to describe
+	}
+	rep := &Report{Label: opts.label, Date: time.Now().UTC(), Machine: describeMachine(bin), Objects: opts.objects, Rounds: opts.rounds}
 	runErr := run(ctx, opts, rep)
 	if runErr != nil {
 		rep.Error = runErr.Error()
@@ -124,7 +169,8 @@ func main() {
 	}
 }
 
-// run measures the start-up, then runs every scenario on one server.
+// run measures the start-up, then runs every scenario on one server:
+// one it starts, or the one of opts.kubeconfig.
 func run(ctx context.Context, opts options, rep *Report) (err error) {
 	if opts.cpuProfile != "" {
 		f, err := os.Create(opts.cpuProfile)
@@ -137,10 +183,13 @@ func run(ctx context.Context, opts options, rep *Report) (err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if opts.kubeconfig != "" {
+		return runRemote(ctx, opts, rep)
+	}
 	if _, err := os.Stat(opts.bin); err != nil {
 		return fmt.Errorf("server binary (build it with make build): %w", err)
 	}
-	if err := step(ctx, rep, "start-up", 0, func() error { return measureStartup(ctx, opts, rep) }); err != nil {
+	if err := step(ctx, rep, "start-up", server{}, func() error { return measureStartup(ctx, opts, rep) }); err != nil {
 		return err
 	}
 	proc, err := startProcess(ctx, opts.bin, opts.serverEnv)
@@ -159,9 +208,31 @@ func run(ctx context.Context, opts options, rep *Report) (err error) {
 	if _, err := proc.waitReady(ctx, c.http); err != nil {
 		return err
 	}
-	e := &env{opts: opts, proc: proc, clients: c}
+	return runScenarios(ctx, &env{opts: opts, server: server{pids: []int{proc.cmd.Process.Pid}}, clients: c}, rep)
+}
+
+// runRemote runs every scenario on the server of opts.kubeconfig, after
+// timing the start-up of opts.startCmd if there is one.
+func runRemote(ctx context.Context, opts options, rep *Report) error {
+	if opts.startCmd != "" {
+		if err := step(ctx, rep, "start-up", server{}, func() error { return measureStartCmd(ctx, opts, rep) }); err != nil {
+			return err
+		}
+	}
+	c, err := newClients(opts.kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := pollReady(ctx, c.http, c.base, nil); err != nil {
+		return err
+	}
+	return runScenarios(ctx, &env{opts: opts, server: server{pids: opts.pids}, clients: c}, rep)
+}
+
+// runScenarios runs every scenario in order on the server of e.
+func runScenarios(ctx context.Context, e *env, rep *Report) error {
 	for _, s := range scenarios {
-		if err := step(ctx, rep, s.name, proc.cmd.Process.Pid, func() error { return s.run(ctx, e, rep) }); err != nil {
+		if err := step(ctx, rep, s.name, e.server, func() error { return s.run(ctx, e, rep) }); err != nil {
 			return err
 		}
 	}
@@ -169,10 +240,10 @@ func run(ctx context.Context, opts options, rep *Report) (err error) {
 }
 
 // step runs one named scenario, logs how long it took, and adds to rep
-// how it used the CPU: the server's is that of process serverPID (0: none).
-func step(ctx context.Context, rep *Report, name string, serverPID int, f func() error) error {
+// how it used the CPU: the server's is that of the processes of srv.
+func step(ctx context.Context, rep *Report, name string, srv server, f func() error) error {
 	fmt.Fprintf(os.Stderr, "bench: %s...", name)
-	start, before := time.Now(), sampleCPU(serverPID)
+	start, before := time.Now(), sampleCPU(srv)
 	err := f()
 	if err == nil {
 		err = ctx.Err()
@@ -181,7 +252,7 @@ func step(ctx context.Context, rep *Report, name string, serverPID int, f func()
 		fmt.Fprintln(os.Stderr, " failed")
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	st := newStep(name, time.Since(start), before, sampleCPU(serverPID))
+	st := newStep(name, time.Since(start), before, sampleCPU(srv))
 	rep.Steps = append(rep.Steps, st)
 	fmt.Fprintf(os.Stderr, " %.1fs (CPU: server %.1fs, bench %.1fs, others %.1fs)\n", st.Seconds, st.ServerCPU, st.BenchCPU, st.OtherCPU)
 	return nil

@@ -2,10 +2,14 @@ package main
 
 import "context"
 
-// memory reports the server's resident memory now, as label says.
+// memory reports the server's resident memory now, as label says. Without
+// the server's process IDs there is nothing to report.
 func memory(label string, target *Target) func(context.Context, *env, *Report) error {
 	return func(_ context.Context, e *env, rep *Report) error {
-		rss, err := e.proc.memoryMiB("VmRSS")
+		if len(e.server.pids) == 0 {
+			return nil
+		}
+		rss, err := e.server.memoryMiB("VmRSS")
 		if err != nil {
 			return err
 		}
@@ -16,7 +20,10 @@ func memory(label string, target *Target) func(context.Context, *env, *Report) e
 
 // peakMemory reports the most resident memory the server had.
 func peakMemory(_ context.Context, e *env, rep *Report) error {
-	hwm, err := e.proc.memoryMiB("VmHWM")
+	if len(e.server.pids) == 0 {
+		return nil
+	}
+	hwm, err := e.server.memoryMiB("VmHWM")
 	if err != nil {
 		return err
 	}

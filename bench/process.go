@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -112,40 +111,46 @@ func (p *process) url() string { return "http://" + p.addr }
 // waitReady polls GET /readyz until it answers 200 and returns how long
 // after exec that was.
 func (p *process) waitReady(ctx context.Context, client *http.Client) (time.Duration, error) {
+	if err := pollReady(ctx, client, p.url(), p.exited); err != nil {
+		if errors.Is(err, errExited) {
+			return 0, fmt.Errorf("%w: %v\n%s", err, p.exitErr, p.logs)
+		}
+		return 0, err
+	}
+	return time.Since(p.started), nil
+}
+
+// errExited is the error of pollReady when the server exits first.
+var errExited = errors.New("server exited before ready")
+
+// pollReady polls GET base/readyz every 0.2 ms until it answers 200, for
+// at most 30s. It gives up with errExited once exited is closed; a nil
+// exited is never closed.
+func pollReady(ctx context.Context, client *http.Client, base string, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url()+"/readyz", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
 		if err != nil {
-			return 0, fmt.Errorf("readyz request: %w", err)
+			return fmt.Errorf("readyz request: %w", err)
 		}
 		resp, err := client.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return time.Since(p.started), nil
+				return nil
 			}
+			err = fmt.Errorf("readyz: %s", resp.Status)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("server not ready: last error %v: %w", err, ctx.Err())
-		case <-p.exited:
-			return 0, fmt.Errorf("server exited before ready: %v\n%s", p.exitErr, p.logs)
+			return fmt.Errorf("server not ready: last error %v: %w", err, ctx.Err())
+		case <-exited:
+			return errExited
 		case <-time.After(200 * time.Microsecond):
 		}
 	}
-}
-
-// memoryMiB reads a field such as VmRSS or VmHWM of /proc/PID/status, in
-// MiB.
-func (p *process) memoryMiB(field string) (float64, error) {
-	v := procField(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), field)
-	kb, err := strconv.ParseFloat(strings.TrimSuffix(v, " kB"), 64)
-	if err != nil {
-		return 0, fmt.Errorf("server %s %q: %w", field, v, err)
-	}
-	return kb / 1024, nil
 }
 
 // stop ends the server with SIGTERM (SIGKILL after 10s), waits for it and

@@ -16,6 +16,9 @@ import (
 // Report is one run of the benchmark: where it ran, with which options,
 // and every figure measured. It is written as JSON and as a markdown table.
 type Report struct {
+	// Label names the system measured, such as "setpoint" or
+	// "kubernetes"; -compare pairs runs by it.
+	Label string `json:"label"`
 	// Date is when the run started, in UTC.
 	Date time.Time `json:"date"`
 	// Machine describes the host and the binary under test.
@@ -92,6 +95,9 @@ func (r *Report) addRounds(scenario, name string, rounds []float64, unit string,
 // WriteMarkdown writes the results as a markdown table, one row per figure.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
+	if r.Label != "" {
+		fmt.Fprintf(&b, "**%s**: ", r.Label)
+	}
 	fmt.Fprintf(&b, "Run of %s on %s, %s objects, median of %d rounds where repeated.\n\n",
 		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.summary(), formatNumber(float64(r.Objects), 0), r.Rounds)
 	b.WriteString("| Scenario | Figure | Value | Target | Met |\n")
@@ -133,18 +139,20 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 // scenarioOrder is the order of the scenarios in the table; figures of a
 // scenario keep the order they were measured in.
-var scenarioOrder = []string{"startup", "crd", "writes", "list", "watch", "memory"}
+var scenarioOrder = []string{"startup", "crd", "writes", "list", "informer", "watch", "memory"}
+
+// scenarioRank is the place of scenario in the table.
+func scenarioRank(scenario string) int {
+	if i := slices.Index(scenarioOrder, scenario); i >= 0 {
+		return i
+	}
+	return len(scenarioOrder)
+}
 
 // grouped returns the results sorted by scenario.
 func (r *Report) grouped() []Result {
-	rank := func(res Result) int {
-		if i := slices.Index(scenarioOrder, res.Scenario); i >= 0 {
-			return i
-		}
-		return len(scenarioOrder)
-	}
 	sorted := slices.Clone(r.Results)
-	slices.SortStableFunc(sorted, func(a, b Result) int { return rank(a) - rank(b) })
+	slices.SortStableFunc(sorted, func(a, b Result) int { return scenarioRank(a.Scenario) - scenarioRank(b.Scenario) })
 	return sorted
 }
 
@@ -197,7 +205,11 @@ func (r *Report) save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)
 	}
-	jsonPath := filepath.Join(dir, r.Date.Format("2006-01-02T150405Z")+".json")
+	name := r.Date.Format("2006-01-02T150405Z")
+	if r.Label != "" {
+		name += "-" + r.Label
+	}
+	jsonPath := filepath.Join(dir, name+".json")
 	if err := os.WriteFile(jsonPath, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}

@@ -91,7 +91,7 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 		return errors.Join(fmt.Errorf("open watches: %w", err), stopWatchers(cancel, g))
 	}
 
-	cpuBefore := processCPU(e.proc.cmd.Process.Pid)
+	cpuBefore := e.server.cpu()
 	written := writes{sent: make([]time.Time, n), acked: make([]time.Time, n), versions: make([]uint64, n)}
 	elapsed, err := parallel(ctx, e.opts.watchWriters, 0, n, func(ctx context.Context, i int) error {
 		written.sent[i] = time.Now()
@@ -107,7 +107,7 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 		return errors.Join(err, stopWatchers(cancel, g))
 	}
 	waitErr := waitAll(gctx, watchers, func(w *watcher) <-chan struct{} { return w.done }, 30*time.Second)
-	cpu := processCPU(e.proc.cmd.Process.Pid) - cpuBefore
+	cpu := e.server.cpu() - cpuBefore
 	if err := stopWatchers(cancel, g); err != nil {
 		return err
 	}
@@ -121,7 +121,9 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 	rep.add("watch", "delivery after write ack p99, "+label, percentile(afterAck, 99), "ms", atMost(10))
 	rep.add("watch", "write request → delivery p99", percentile(afterSend, 99), "ms", nil)
 	rep.add("watch", "creates/s while watched, "+clientsLabel(e.opts.watchWriters), rate(n, elapsed), "/s", nil)
-	rep.add("watch", fmt.Sprintf("server CPU per write delivered to %d watchers", e.opts.watchers), micros(cpu)/float64(n), "µs", nil)
+	if len(e.server.pids) > 0 {
+		rep.add("watch", fmt.Sprintf("server CPU per write delivered to %d watchers", e.opts.watchers), micros(cpu)/float64(n), "µs", nil)
+	}
 	rep.add("watch", "events missing, repeated, out of order or wrong", float64(f.total()), "", atMost(0))
 	if f.total() > 0 {
 		fmt.Fprintf(os.Stderr, "watch: %+v (%v)\n", f, waitErr)

@@ -15,7 +15,7 @@ import (
 func (e *env) throughput(ctx context.Context, rep *Report, verb string, workers, n int, target *Target, op func(ctx context.Context, i int) error) error {
 	rounds := e.opts.rounds
 	rates := make([]float64, 0, rounds)
-	cpuBefore := processCPU(e.proc.cmd.Process.Pid)
+	cpuBefore := e.server.cpu()
 	for r := range rounds {
 		from, to := r*n/rounds, (r+1)*n/rounds
 		elapsed, err := parallel(ctx, workers, from, to, op)
@@ -24,10 +24,12 @@ func (e *env) throughput(ctx context.Context, rep *Report, verb string, workers,
 		}
 		rates = append(rates, rate(to-from, elapsed))
 	}
-	cpu := processCPU(e.proc.cmd.Process.Pid) - cpuBefore
+	cpu := e.server.cpu() - cpuBefore
 	clients := clientsLabel(workers)
 	rep.addRounds("writes", fmt.Sprintf("%ss/s, %s", verb, clients), rates, "/s", target)
-	rep.add("writes", fmt.Sprintf("server CPU per %s, %s", verb, clients), micros(cpu)/float64(n), "µs", nil)
+	if len(e.server.pids) > 0 {
+		rep.add("writes", fmt.Sprintf("server CPU per %s, %s", verb, clients), micros(cpu)/float64(n), "µs", nil)
+	}
 	return nil
 }
 
