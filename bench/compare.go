@@ -46,7 +46,6 @@ type ComparisonRow struct {
 	Target float64 `json:"target,omitempty"`
 }
 
-
 // compareFiles reads the reports of paths, compares them, prints the table
 // to w and, when dir is not empty, saves it there as JSON and markdown.
 func compareFiles(paths []string, dir string, w io.Writer) error {
