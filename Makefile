@@ -6,7 +6,10 @@ BIN       := bin/setpoint
 FUZZTIME  ?= 20s
 BENCHTIME ?= 1x
 
-.PHONY: all build run test test-unit test-e2e bench fuzz lint fmt
+ROUNDS    ?= 3
+OBJECTS   ?= 20000
+
+.PHONY: all build run test test-unit test-e2e bench bench-compare fuzz lint fmt
 
 all: build
 
@@ -29,6 +32,11 @@ test-e2e: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	cd bench && $(GO) run . -out results
+
+# Setpoint and, once bench/peer/start.sh exists, Kubernetes' API server on
+# etcd, ROUNDS rounds interleaved; OBJECTS=100000 for the full size.
+bench-compare: build
+	ROUNDS=$(ROUNDS) BENCH_ARGS="-objects $(OBJECTS)" bench/compare.sh
 
 # Each fuzz target runs for FUZZTIME; `go test` alone replays the seed corpus.
 fuzz:
