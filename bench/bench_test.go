@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -284,5 +285,25 @@ func TestServerMemory(t *testing.T) {
 	}
 	if _, err := (server{}).memoryMiB("VmRSS"); err == nil {
 		t.Error("memory of no process read")
+	}
+}
+
+func TestMeasureStartCmd(t *testing.T) {
+	opts := options{
+		starts: 2,
+		// The stop command sees the directory the start command wrote to.
+		startCmd: `test -d "$BENCH_START_DIR" && touch "$BENCH_START_DIR/started"`,
+		stopCmd:  `test -f "$BENCH_START_DIR/started"`,
+	}
+	rep := &Report{}
+	if err := measureStartCmd(context.Background(), opts, rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || len(rep.Results[0].Rounds) != 2 || rep.Results[0].Name != "exec → first 200 from /readyz" {
+		t.Errorf("results %+v, want one figure of 2 rounds", rep.Results)
+	}
+	opts.stopCmd = "exit 3"
+	if err := measureStartCmd(context.Background(), opts, &Report{}); err == nil {
+		t.Error("a failing stop command went unnoticed")
 	}
 }
