@@ -60,6 +60,9 @@ func TestWriteMarkdown(t *testing.T) {
 		Machine: Machine{CPU: "Test CPU", Cores: 2, MemoryMiB: 1024, GoVersion: "go1.26", Commit: "abc"},
 		Objects: 20_000,
 		Rounds:  3,
+		Label:   "kubernetes",
+		// The version of the server under test, when it answers one.
+		ServerVersion: "v1.37.2",
 	}
 	rep.add("memory", "RSS idle", 20, "MiB", nil)
 	rep.addRounds("writes", "creates/s, 32 clients", []float64{9000, 7000, 8500}, "/s", atLeast(8000))
@@ -74,7 +77,7 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"|:-:|\n| writes | creates/s",
 		"| memory | RSS idle | 20 MiB |  |  |\n| memory | RSS after the creates",
-		"Run of 2026-11-26 07:00 UTC on Test CPU (2 cores, 1024 MiB), go1.26, commit abc, 20,000 objects",
+		"**kubernetes** (server v1.37.2): Run of 2026-11-26 07:00 UTC on Test CPU (2 cores, 1024 MiB), go1.26, commit abc, 20,000 objects",
 		"| writes | creates/s, 32 clients | 8,500 /s | ≥ 8,000 /s | yes |\n",
 		"| watch | delivery p99 | 12.5 ms | ≤ 10 ms | **no** |\n",
 		"| memory | RSS after the creates | 100 MiB | ≤ 300 MiB at 100,000 | n/a |\n",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -113,4 +114,20 @@ func clientsLabel(n int) string {
 		return "1 client"
 	}
 	return fmt.Sprintf("%d clients", n)
+}
+
+// serverVersion is the gitVersion of the server's /version, or "" when it
+// does not answer one: the run is still worth making.
+func (c *clients) serverVersion(ctx context.Context) string {
+	body, _, err := c.timedGet(ctx, "/version")
+	if err != nil {
+		return ""
+	}
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	return v.GitVersion
 }

@@ -208,6 +208,7 @@ func run(ctx context.Context, opts options, rep *Report) (err error) {
 	if _, err := proc.waitReady(ctx, c.http); err != nil {
 		return err
 	}
+	rep.ServerVersion = c.serverVersion(ctx)
 	return runScenarios(ctx, &env{opts: opts, server: server{pids: []int{proc.cmd.Process.Pid}}, clients: c}, rep)
 }
 
@@ -226,6 +227,7 @@ func runRemote(ctx context.Context, opts options, rep *Report) error {
 	if err := pollReady(ctx, c.http, c.base, nil); err != nil {
 		return err
 	}
+	rep.ServerVersion = c.serverVersion(ctx)
 	return runScenarios(ctx, &env{opts: opts, server: server{pids: opts.pids}, clients: c}, rep)
 }
 

@@ -23,6 +23,8 @@ type Report struct {
 	Date time.Time `json:"date"`
 	// Machine describes the host and the binary under test.
 	Machine Machine `json:"machine"`
+	// ServerVersion is the gitVersion the server's /version answered.
+	ServerVersion string `json:"serverVersion,omitempty"`
 	// Objects is the number of objects the list, RSS, status and delete
 	// figures were measured on.
 	Objects int `json:"objects"`
@@ -95,8 +97,15 @@ func (r *Report) addRounds(scenario, name string, rounds []float64, unit string,
 // WriteMarkdown writes the results as a markdown table, one row per figure.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
+	var about []string
 	if r.Label != "" {
-		fmt.Fprintf(&b, "**%s**: ", r.Label)
+		about = append(about, "**"+r.Label+"**")
+	}
+	if r.ServerVersion != "" {
+		about = append(about, "(server "+r.ServerVersion+")")
+	}
+	if len(about) > 0 {
+		b.WriteString(strings.Join(about, " ") + ": ")
 	}
 	fmt.Fprintf(&b, "Run of %s on %s, %s objects, median of %d rounds where repeated.\n\n",
 		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.summary(), formatNumber(float64(r.Objects), 0), r.Rounds)
