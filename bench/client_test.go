@@ -102,7 +102,7 @@ func TestClientCertificateKubeconfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pollReady(context.Background(), c.http, c.base, nil); err != nil {
+	if err := pollReady(context.Background(), c.http, c.base+"/readyz", nil); err != nil {
 		t.Fatalf("server with client certificates not reached: %v", err)
 	}
 

@@ -5,11 +5,13 @@
 # ratios. Extra flags for every run come from $BENCH_ARGS (for example
 # "-objects 100000"). Results go to $OUT (default results/compare/<date>).
 #
-# The peer's contract: `peer/start.sh DIR` starts etcd and the API server
-# with their data under DIR, writes DIR/kubeconfig and DIR/pids (the
-# comma-separated process IDs of both), and exits once the API server is
-# ready; `peer/stop.sh DIR` stops them. $PEER names another directory of
-# such scripts (relative to bench/).
+# The peer's contract: `peer/start.sh DIR` builds the peer if needed,
+# starts etcd and the API server with their data under DIR, writes
+# DIR/kubeconfig and DIR/peer.json (with their "EtcdPID" and
+# "APIServerPID"), and exits once the API server is ready; `peer/stop.sh
+# DIR` stops them. Start-up is timed with peer/bin/peerctl, which start.sh
+# runs after building. $PEER names another directory of such scripts
+# (relative to bench/).
 set -eu
 cd "$(dirname "$0")"
 peer=${PEER:-peer}
@@ -23,9 +25,14 @@ peer_run() {
 	status=0
 	"$peer/start.sh" "$dir" || status=$?
 	if [ "$status" -eq 0 ]; then
+		pids=$(sed -n 's/.*"\(EtcdPID\|APIServerPID\)": *\([0-9]*\).*/\2/p' "$dir/peer.json" | paste -sd, -)
+		start="$peer/start.sh"
+		if [ -x "$peer/bin/peerctl" ]; then
+			start="$peer/bin/peerctl start -bin $peer/bin" # without the build start.sh runs first
+		fi
 		# shellcheck disable=SC2086 # BENCH_ARGS holds several flags
-		../bin/bench -label kubernetes -out "$out" -kubeconfig "$dir/kubeconfig" -pids "$(cat "$dir/pids")" \
-			-start-cmd "$peer/start.sh \"\$BENCH_START_DIR\"" -stop-cmd "$peer/stop.sh \"\$BENCH_START_DIR\"" \
+		../bin/bench -label kubernetes -out "$out" -kubeconfig "$dir/kubeconfig" -pids "$pids" \
+			-start-cmd "$start \"\$BENCH_START_DIR\"" -stop-cmd "$peer/stop.sh \"\$BENCH_START_DIR\"" \
 			${BENCH_ARGS:-} || status=$?
 	fi
 	"$peer/stop.sh" "$dir" || true

@@ -111,7 +111,7 @@ func (p *process) url() string { return "http://" + p.addr }
 // waitReady polls GET /readyz until it answers 200 and returns how long
 // after exec that was.
 func (p *process) waitReady(ctx context.Context, client *http.Client) (time.Duration, error) {
-	if err := pollReady(ctx, client, p.url(), p.exited); err != nil {
+	if err := pollReady(ctx, client, p.url()+"/readyz", p.exited); err != nil {
 		if errors.Is(err, errExited) {
 			return 0, fmt.Errorf("%w: %v\n%s", err, p.exitErr, p.logs)
 		}
@@ -123,14 +123,14 @@ func (p *process) waitReady(ctx context.Context, client *http.Client) (time.Dura
 // errExited is the error of pollReady when the server exits first.
 var errExited = errors.New("server exited before ready")
 
-// pollReady polls GET base/readyz every 0.2 ms until it answers 200, for
-// at most 30s. It gives up with errExited once exited is closed; a nil
-// exited is never closed.
-func pollReady(ctx context.Context, client *http.Client, base string, exited <-chan struct{}) error {
+// pollReady polls GET url every 0.2 ms until it answers 200, for at most
+// 30s. It gives up with errExited once exited is closed; a nil exited is
+// never closed.
+func pollReady(ctx context.Context, client *http.Client, url string, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return fmt.Errorf("readyz request: %w", err)
 		}
