@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/setpoint/setpoint/internal/apiserver"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
+	"github.com/setpoint/setpoint/internal/registry/registrytest"
 	"github.com/setpoint/setpoint/internal/storage/sqlite"
 )
 
@@ -46,29 +46,8 @@ func newEnv(t testing.TB, o ...envOptions) *env {
 	if len(o) > 0 {
 		opts = o[0]
 	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	f := feed.New(store, feed.Options{ProgressInterval: 50 * time.Millisecond})
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		_ = f.Run(context.Background())
-	}()
-	t.Cleanup(func() {
-		f.Close()
-		<-runDone
-	})
-	reg, err := registry.New(registry.Options{Store: store, Feed: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	e := registrytest.StartWithFeed(t, feed.Options{ProgressInterval: 50 * time.Millisecond})
+	store, reg := e.Store, e.Registry
 	pr := prometheus.NewRegistry()
 	h, err := apiserver.New(apiserver.Options{Registry: reg, MaxBodyBytes: opts.maxBody, Ready: opts.ready, Metrics: pr})
 	if err != nil {

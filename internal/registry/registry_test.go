@@ -3,7 +3,6 @@ package registry_test
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
+	"github.com/setpoint/setpoint/internal/registry/registrytest"
 	"github.com/setpoint/setpoint/internal/storage/sqlite"
 )
 
@@ -26,20 +26,8 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	reg, err := registry.New(registry.Options{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	return &env{reg: reg, store: store}
+	e := registrytest.Start(t)
+	return &env{reg: e.Registry, store: e.Store}
 }
 
 func obj(m map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: m} }

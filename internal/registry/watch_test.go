@@ -3,7 +3,6 @@ package registry_test
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -15,36 +14,14 @@ import (
 
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
-	"github.com/setpoint/setpoint/internal/storage/sqlite"
+	"github.com/setpoint/setpoint/internal/registry/registrytest"
 )
 
 // newFeedEnv is newEnv with a running feed.
 func newFeedEnv(t *testing.T) *env {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	f := feed.New(store, feed.Options{ProgressInterval: 50 * time.Millisecond})
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		f.Run(context.Background())
-	}()
-	t.Cleanup(func() {
-		f.Close()
-		<-runDone
-	})
-	reg, err := registry.New(registry.Options{Store: store, Feed: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	return &env{reg: reg, store: store, feed: f}
+	e := registrytest.StartWithFeed(t, feed.Options{ProgressInterval: 50 * time.Millisecond})
+	return &env{reg: e.Registry, store: e.Store, feed: e.Feed}
 }
 
 // next returns the next event that is not a progress bookmark (unless

@@ -2,32 +2,18 @@ package discovery_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/setpoint/setpoint/internal/registry"
-	"github.com/setpoint/setpoint/internal/storage/sqlite"
+	"github.com/setpoint/setpoint/internal/registry/registrytest"
 )
 
 // newRegistry starts a registry over a fresh SQLite store.
 func newRegistry(t testing.TB) *registry.Registry {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	reg, err := registry.New(registry.Options{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	return reg
+	return registrytest.Start(t).Registry
 }
 
 // createCRD registers crd and fails the test if it is rejected.
