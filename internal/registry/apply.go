@@ -108,6 +108,8 @@ func mergeApplied(fm *managedfields.FieldManager, live *unstructured.Unstructure
 	if !ok {
 		return nil, apierrors.NewInternalError(fmt.Errorf("apply produced %T", out))
 	}
+	// The FieldManager answers in the storage version.
+	u.Object["apiVersion"] = live.GetAPIVersion()
 	return u.Object, nil
 }
 
