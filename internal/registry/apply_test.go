@@ -419,3 +419,56 @@ func TestApplyBadInput(t *testing.T) {
 		t.Fatalf("duplicate field under Warn: %v %v", r.Warnings, err)
 	}
 }
+
+// TestCreateManagedFieldsMatchFieldManager checks the cheaper path that
+// computes a create's managedFields against the FieldManager's result.
+func TestCreateManagedFieldsMatchFieldManager(t *testing.T) {
+	e := newEnv(t)
+	things := e.things(t)
+	widgets := e.widgets(t)
+	ns := e.lookup(t, "", "v1", "namespaces")
+	crds := e.lookup(t, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
+	meta := map[string]any{
+		"name": "x", "namespace": "default", "uid": "u", "generation": int64(1), "creationTimestamp": "2026-01-01T00:00:00Z",
+		"labels": map[string]any{"a": "b"}, "annotations": map[string]any{"c": "d"}, "finalizers": []any{"f/1", "f/2"},
+		"ownerReferences": []any{map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "ou"}},
+	}
+	cases := []struct {
+		name string
+		res  *registry.Resource
+		obj  map[string]any
+	}{
+		{"schema", things, map[string]any{"apiVersion": "example.com/v1", "kind": "Thing", "metadata": meta,
+			"spec": map[string]any{"size": int64(1), "port": "http", "ports": []any{map[string]any{"name": "a", "port": int64(1)}, map[string]any{"name": "b"}},
+				"tags": []any{"x", "y"}, "args": []any{"1"}, "selector": map[string]any{"k": "v"}, "extra": map[string]any{"deep": map[string]any{"er": []any{int64(1)}}},
+				"template": map[string]any{"apiVersion": "v1", "kind": "X", "metadata": map[string]any{"name": "in", "labels": map[string]any{"l": "v"}}}},
+			"status": map[string]any{"ready": true}}},
+		{"empty_containers", things, map[string]any{"apiVersion": "example.com/v1", "kind": "Thing", "metadata": map[string]any{"name": "x", "labels": map[string]any{}},
+			"spec": map[string]any{"ports": []any{}, "extra": map[string]any{}}}},
+		{"only_meta", things, map[string]any{"apiVersion": "example.com/v1", "kind": "Thing", "metadata": map[string]any{"name": "x"}}},
+		{"preserve_unknown", widgets, map[string]any{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": meta,
+			"spec": map[string]any{"a": []any{map[string]any{"b": int64(1)}}, "c": nil}, "status": map[string]any{"x": int64(1)}}},
+		{"no_schema", ns, map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": meta, "spec": map[string]any{"finalizers": []any{"kubernetes"}}}},
+		{"crd", crds, thingCRD(t).Object},
+	}
+	for _, c := range cases {
+		for _, manager := range []string{"m", ""} {
+			t.Run(c.name+"/"+manager, func(t *testing.T) {
+				fast, slow := e.reg.CreateManagedFields(c.res, c.obj, manager)
+				strip := func(v any) any {
+					list, _ := v.([]any)
+					for _, entry := range list {
+						delete(entry.(map[string]any), "time")
+					}
+					return list
+				}
+				if f, s := strip(fast), strip(slow); !reflect.DeepEqual(f, s) {
+					t.Fatalf("managedFields differ:\nfast %v\nslow %v", f, s)
+				}
+				if c.name != "only_meta" && fast == nil {
+					t.Fatal("no managedFields")
+				}
+			})
+		}
+	}
+}

@@ -77,7 +77,7 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 		return Result{}, err
 	}
 	if !opts.applied {
-		obj = r.trackUpdate(res, nil, obj, opts)
+		obj = r.trackCreate(res, obj, opts)
 	}
 	generate := metaString(obj, "name") == "" && metaString(obj, "generateName") != ""
 	if generate {
