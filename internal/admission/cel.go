@@ -214,6 +214,10 @@ func (rc *ruleChecker) checkNode(s *structuralschema.Structural, declType *apise
 	for i, cr := range results {
 		rp := vpath.Index(i)
 		r := s.XValidations[i]
+		// Kubernetes reports a rule that does not compile with its
+		// internal form as the value.
+		var value apiextensionsinternal.ValidationRule
+		_ = apiextensionsv1.Convert_v1_ValidationRule_To_apiextensions_ValidationRule(&r, &value, nil)
 		cost := ruleCost(cr.MaxCost, cardinality, cr.MaxCardinality)
 		if cost > ruleCostLimit {
 			rc.add(field.Forbidden(rp.Child("rule"), costMessage("estimated rule cost", cost, ruleCostLimit)))
@@ -223,12 +227,12 @@ func (rc *ruleChecker) checkNode(s *structuralschema.Structural, declType *apise
 			if cr.Error.Type == apiservercel.ErrorTypeRequired {
 				rc.add(field.Required(rp.Child("rule"), cr.Error.Detail))
 			} else {
-				rc.add(field.Invalid(rp.Child("rule"), r, cr.Error.Detail))
+				rc.add(field.Invalid(rp.Child("rule"), value, cr.Error.Detail))
 			}
 		}
 		switch {
 		case cr.MessageExpressionError != nil:
-			rc.add(field.Invalid(rp.Child("messageExpression"), r, cr.MessageExpressionError.Detail))
+			rc.add(field.Invalid(rp.Child("messageExpression"), value, cr.MessageExpressionError.Detail))
 		case cr.MessageExpression != nil:
 			if cr.MessageExpressionMaxCost > ruleCostLimit {
 				rc.add(field.Forbidden(rp.Child("messageExpression"), costMessage("estimated messageExpression cost", cr.MessageExpressionMaxCost, ruleCostLimit)))
