@@ -28,9 +28,6 @@ type PipelineSpec struct {
 	// +kubebuilder:default=1
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
-	// Paused stops the operator from changing the Pipeline's Stages.
-	// +optional
-	Paused bool `json:"paused,omitempty"`
 }
 
 // PipelineStatus is the observed state of a Pipeline.
@@ -38,8 +35,8 @@ type PipelineStatus struct {
 	// ObservedGeneration is the generation the operator last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Phase summarises the Pipeline: Pending, Ready or Paused.
-	// +kubebuilder:validation:Enum=Pending;Ready;Paused
+	// Phase summarises the Pipeline: Pending or Ready.
+	// +kubebuilder:validation:Enum=Pending;Ready
 	// +optional
 	Phase string `json:"phase,omitempty"`
 	// Stages is how many Stage objects the Pipeline owns.
