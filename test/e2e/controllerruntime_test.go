@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -340,11 +341,20 @@ func TestControllerRuntimeLeaderElection(t *testing.T) {
 
 	// The leader steps down: it releases the lease and the follower takes
 	// over without waiting for the lease to expire.
+	stopped := time.Now()
 	stops[leaderID]()
 	taken, holders := leaseHistory(t, c, "elect", lease.ResourceVersion, heldBy(followerID))
-	if holders[0] != "" || taken.Spec.LeaseTransitions == nil || *taken.Spec.LeaseTransitions != ptr.Deref(lease.Spec.LeaseTransitions, 0)+1 {
-		t.Errorf("holders after the leader stopped %q, leaseTransitions %v (was %v); want the release (\"\") first, then %s, one more transition",
-			holders, taken.Spec.LeaseTransitions, lease.Spec.LeaseTransitions, followerID)
+	t.Logf("%s took over %v after %s was told to stop", followerID, time.Since(stopped).Round(time.Millisecond), leaderID)
+	// The leader may have renewed the lease before it stopped.
+	holders = slices.Compact(holders)
+	if holders[0] == leaderID {
+		holders = holders[1:]
+	}
+	if !slices.Equal(holders, []string{"", followerID}) {
+		t.Errorf("holders after the leader stopped %q, want the release (\"\"), then %s", holders, followerID)
+	}
+	if got, want := ptr.Deref(taken.Spec.LeaseTransitions, 0), ptr.Deref(lease.Spec.LeaseTransitions, 0)+1; got != want {
+		t.Errorf("leaseTransitions %d, want %d", got, want)
 	}
 	select {
 	case <-follower.Elected():
@@ -522,7 +532,9 @@ func TestControllerRuntimeLeaderElectionAbruptStop(t *testing.T) {
 	if len(holders) != 1 {
 		t.Errorf("holders after the kill %q, want the standby's takeover only (no release)", holders)
 	}
-	if gap := taken.Spec.AcquireTime.Sub(last.Spec.RenewTime.Time); gap < testLeaseDuration {
+	gap := taken.Spec.AcquireTime.Sub(last.Spec.RenewTime.Time)
+	t.Logf("the standby acquired the lease %v after the killed leader's last renewal (lease duration %v)", gap, testLeaseDuration)
+	if gap < testLeaseDuration {
 		t.Errorf("the standby acquired the lease %v after the dead leader's last renewal, want at least the lease duration %v", gap, testLeaseDuration)
 	}
 	if got, want := ptr.Deref(taken.Spec.LeaseTransitions, 0), ptr.Deref(lease.Spec.LeaseTransitions, 0)+1; got != want {
