@@ -536,28 +536,26 @@ func TestControllerRuntimeOperator(t *testing.T) {
 		if !servesResource(t, s, opsv1.GroupVersion.String(), "pipelines/scale") {
 			t.Skip("the server does not serve the scale subresource of custom resources")
 		}
-		cur := &opsv1.Pipeline{}
-		if err := cl.Get(ctx, client.ObjectKeyFromObject(p), cur); err != nil {
-			t.Fatal(err)
-		}
+		cur := waitPipeline(t, c, "ops", "build", synced)
+		replicas := ptr.Deref(cur.Spec.Replicas, 0)
 		scale := &autoscalingv1.Scale{}
 		if err := cl.SubResource("scale").Get(ctx, cur, scale); err != nil {
 			t.Fatalf("get scale: %v", err)
 		}
-		if scale.Spec.Replicas != 2 || scale.Status.Replicas != 2 || scale.Status.Selector != pipelineLabel+"=build" {
-			t.Errorf("scale %+v, want 2 replicas and the pipeline's selector", scale)
+		if scale.Name != "build" || scale.Spec.Replicas != replicas || scale.Status.Replicas != replicas || scale.Status.Selector != pipelineLabel+"=build" {
+			t.Errorf("scale %+v, want %d replicas and the pipeline's selector", scale, replicas)
 		}
-		scale.Spec.Replicas = 3
+		scale.Spec.Replicas = replicas + 1
 		if err := cl.SubResource("scale").Update(ctx, cur, client.WithSubResourceBody(scale)); err != nil {
 			t.Fatalf("update scale: %v", err)
 		}
-		got := waitPipeline(t, c, "ops", "build", func(p *opsv1.Pipeline) bool { return synced(p) && p.Status.Replicas == 3 })
-		if got.Generation <= cur.Generation || ptr.Deref(got.Spec.Replicas, 0) != 3 {
-			t.Errorf("after scaling: generation %d (was %d), spec.replicas %v, want a new generation with 3", got.Generation, cur.Generation, got.Spec.Replicas)
+		got := waitPipeline(t, c, "ops", "build", func(p *opsv1.Pipeline) bool { return synced(p) && p.Status.Replicas == replicas+1 })
+		if got.Generation <= cur.Generation || ptr.Deref(got.Spec.Replicas, 0) != replicas+1 {
+			t.Errorf("after scaling: generation %d (was %d), spec.replicas %v, want a new generation with %d", got.Generation, cur.Generation, got.Spec.Replicas, replicas+1)
 		}
 		for _, st := range stagesOf(t, ctx, cl, "ops", "build") {
-			if st.Spec.Replicas != 3 {
-				t.Errorf("stage %s replicas %d, want 3", st.Name, st.Spec.Replicas)
+			if st.Spec.Replicas != replicas+1 {
+				t.Errorf("stage %s replicas %d, want %d", st.Name, st.Spec.Replicas, replicas+1)
 			}
 		}
 	})
@@ -566,8 +564,24 @@ func TestControllerRuntimeOperator(t *testing.T) {
 		if !servesResource(t, s, "events.k8s.io/v1", "events") {
 			t.Skip("the server does not serve events.k8s.io/v1 Events")
 		}
-		wantPipelineEvent(t, c, "ops", "build", "Normal", "Synced")
-		wantPipelineEvent(t, c, "ops", "build", "Warning", "Repaired")
+		synced := wantPipelineEvent(t, c, "ops", "build", "Normal", "Synced")
+		repaired := wantPipelineEvent(t, c, "ops", "build", "Warning", "Repaired")
+		if repaired.Action != "RestoreStages" || repaired.Note != "restored 1 stages" || repaired.Regarding.UID != p.UID {
+			t.Errorf("Repaired event: action %q note %q regarding %+v", repaired.Action, repaired.Note, repaired.Regarding)
+		}
+		if !servesResource(t, s, "v1", "events") {
+			return
+		}
+		// kubectl describe reads core v1 Events: the same Event is there.
+		core, err := c.core.CoreV1().Events("ops").Get(ctx, synced.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the Synced event through core v1: %v", err)
+		}
+		if core.InvolvedObject.Kind != "Pipeline" || core.InvolvedObject.Name != "build" || core.Reason != "Synced" ||
+			core.Message != synced.Note || core.ReportingController != operatorName {
+			t.Errorf("core v1 view of the Synced event: involvedObject %+v reason %q message %q reportingComponent %q",
+				core.InvolvedObject, core.Reason, core.Message, core.ReportingController)
+		}
 	})
 }
 
