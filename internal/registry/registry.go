@@ -42,6 +42,9 @@ type Resource struct {
 	ShortNames   []string
 	Categories   []string
 	Verbs        []string
+	// SelectableFields are dot paths like "spec.color" that field
+	// selectors may use besides metadata.name and metadata.namespace.
+	SelectableFields []string
 	// HasStatus reports whether the status subresource is enabled.
 	HasStatus bool
 	// PrinterColumns are the CRD's additionalPrinterColumns (without Name
@@ -83,7 +86,7 @@ type GroupVersions struct {
 // ListOptions are the list and watch query parameters, already parsed.
 type ListOptions struct {
 	Labels labels.Selector // never nil
-	Fields fields.Selector // never nil; only metadata.name / metadata.namespace
+	Fields fields.Selector // never nil; metadata.name, metadata.namespace, Resource.SelectableFields
 	// ResourceVersion and ResourceVersionMatch as sent ("" = most recent).
 	ResourceVersion      string
 	ResourceVersionMatch metav1.ResourceVersionMatch
