@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
@@ -367,4 +368,106 @@ func newKubectlEnv(t *testing.T) *kubectlEnv {
 func (e *kubectlEnv) kn(t testing.TB, args ...string) string {
 	t.Helper()
 	return e.run(t, append([]string{"-n", e.ns}, args...)...)
+}
+
+// createKnob creates a knob with client-go.
+func (e *kubectlEnv) createKnob(t testing.TB, name string, labels map[string]string, spec map[string]any) *unstructured.Unstructured {
+	t.Helper()
+	u := knob(e.ns, name, spec)
+	if labels != nil {
+		u.SetLabels(labels)
+	}
+	return mustCreate(t, t.Context(), e.knobs, u)
+}
+
+// setKnobStatus replaces a knob's status through the status subresource.
+func (e *kubectlEnv) setKnobStatus(t testing.TB, name string, status map[string]any) *unstructured.Unstructured {
+	t.Helper()
+	u := mustGet(t, t.Context(), e.knobs, name)
+	u.Object["status"] = status
+	got, err := e.knobs.UpdateStatus(t.Context(), u, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("update status of %s: %v", name, err)
+	}
+	return got
+}
+
+// kubectlProc is kubectl running in the background; the test reads its
+// standard output line by line.
+type kubectlProc struct {
+	args   []string
+	cmd    *exec.Cmd
+	lines  chan string
+	done   chan struct{} // closed once standard output is read to its end
+	stderr bytes.Buffer
+}
+
+// start starts kubectl with args in the background. The process is killed
+// when the test ends.
+func (k *kubectlRunner) start(t testing.TB, env []string, args ...string) *kubectlProc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	p := &kubectlProc{args: args, cmd: k.command(ctx, env, args...), lines: make(chan string), done: make(chan struct{})}
+	p.cmd.Stderr = &p.stderr
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start kubectl %s: %v", strings.Join(args, " "), err)
+	}
+	go func() {
+		defer close(p.done)
+		defer close(p.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-p.done
+		_ = p.cmd.Wait()
+	})
+	return p
+}
+
+// next returns the next line kubectl prints, failing the test if it ends
+// or prints nothing for 30 seconds.
+func (p *kubectlProc) next(t testing.TB) string {
+	t.Helper()
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			err := p.cmd.Wait()
+			t.Fatalf("kubectl %s ended (%v); stderr:\n%s", strings.Join(p.args, " "), err, p.stderr.String())
+		}
+		return line
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kubectl %s printed nothing for 30s", strings.Join(p.args, " "))
+		return ""
+	}
+}
+
+// wait waits for kubectl to exit by itself and returns the lines it printed
+// that were not read yet, its standard error, and how it exited.
+func (p *kubectlProc) wait(t testing.TB) (rest []string, stderr string, err error) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				err := p.cmd.Wait()
+				return rest, p.stderr.String(), err
+			}
+			rest = append(rest, line)
+		case <-timeout:
+			t.Fatalf("kubectl %s did not exit within a minute", strings.Join(p.args, " "))
+		}
+	}
 }
