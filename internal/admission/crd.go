@@ -216,7 +216,104 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 	for i, col := range v.AdditionalPrinterColumns {
 		errs = append(errs, validatePrinterColumn(&col, path.Child("additionalPrinterColumns").Index(i))...)
 	}
+	if len(v.SelectableFields) > 0 {
+		sp := path.Child("selectableFields")
+		if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
+			// Kubernetes' message, negation included.
+			errs = append(errs, field.Invalid(sp, "", "may only be set when `version.schema.openAPIV3Schema` is not included"))
+		} else {
+			errs = append(errs, validateSelectableFields(v.SelectableFields, v.Schema.OpenAPIV3Schema, sp)...)
+		}
+	}
 	return errs
+}
+
+// MaxSelectableFields is how many selectable fields a CRD version may have.
+const MaxSelectableFields = 8
+
+// validateSelectableFields checks a version's selectableFields against its
+// schema as Kubernetes does: each a simple path (no array notation) to a
+// string, boolean or integer field outside metadata, no duplicates, at
+// most MaxSelectableFields.
+func validateSelectableFields(sfs []apiextensionsv1.SelectableField, schema *apiextensionsv1.JSONSchemaProps, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, sf := range sfs {
+		jp := path.Index(i).Child("jsonPath")
+		if sf.JSONPath == "" {
+			errs = append(errs, field.Required(jp, ""))
+			continue
+		}
+		steps, leaf, err := schemaFieldPath(sf.JSONPath, schema)
+		if err != nil {
+			errs = append(errs, field.Invalid(jp, sf.JSONPath, fmt.Sprintf("is an invalid path: %v", err)))
+			continue
+		}
+		if steps[0] == "metadata" {
+			errs = append(errs, field.Invalid(jp, sf.JSONPath, "must not point to fields in metadata"))
+		}
+		switch leaf.Type {
+		case "string", "boolean", "integer":
+		default:
+			errs = append(errs, field.Invalid(jp, sf.JSONPath, "must point to a field of type string, boolean or integer. Enum string fields and strings with formats are allowed."))
+		}
+		key := strings.Join(steps, ".")
+		if seen[key] {
+			errs = append(errs, field.Duplicate(jp, sf.JSONPath))
+		}
+		seen[key] = true
+	}
+	if len(seen) > MaxSelectableFields {
+		errs = append(errs, field.TooMany(path, len(seen), MaxSelectableFields))
+	}
+	return errs
+}
+
+// schemaFieldPath resolves a simple JSON path such as ".spec.color"
+// against schema and returns its steps and the schema it points to, with
+// Kubernetes' errors for what it rejects.
+func schemaFieldPath(jsonPath string, schema *apiextensionsv1.JSONSchemaProps) ([]string, *apiextensionsv1.JSONSchemaProps, error) {
+	var steps []string
+	for rest := jsonPath; rest != ""; {
+		switch rest[0] {
+		case '[':
+			return nil, nil, fmt.Errorf("array notation is not allowed")
+		case '.':
+		default:
+			tok := rest[:strings.IndexAny(rest+".", ".[]")]
+			if tok == "" {
+				tok = rest[:1]
+			}
+			return nil, nil, fmt.Errorf("expected [ or . but got: %s", tok)
+		}
+		rest = rest[1:]
+		end := strings.IndexAny(rest+".", ".[]")
+		step := rest[:end]
+		if end == 0 {
+			if rest == "" {
+				return nil, nil, fmt.Errorf("unexpected end of JSON path")
+			}
+			step, end = rest[:1], 1
+		}
+		rest = rest[end:]
+		switch {
+		case len(schema.Properties) > 0:
+			next, ok := schema.Properties[step]
+			if !ok {
+				return nil, nil, fmt.Errorf("does not refer to a valid field")
+			}
+			schema = &next
+		case schema.AdditionalProperties != nil && schema.AdditionalProperties.Schema != nil:
+			schema = schema.AdditionalProperties.Schema
+		default:
+			return nil, nil, fmt.Errorf("does not refer to a valid field")
+		}
+		steps = append(steps, step)
+	}
+	if len(steps) == 0 {
+		return nil, nil, fmt.Errorf("does not refer to a valid field")
+	}
+	return steps, schema, nil
 }
 
 // validatePrinterColumn checks one additionalPrinterColumns entry with
