@@ -74,7 +74,7 @@ func TestKubectlAPIResources(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := tableLines(e.run(t, append([]string{"api-resources"}, tc.args...)...))
+			got := kubectlTable(e.run(t, append([]string{"api-resources"}, tc.args...)...))
 			// Other helpers' built-in types may be served too; only the
 			// rows named in want are compared.
 			got = slices.DeleteFunc(got, func(row []string) bool {
@@ -157,11 +157,11 @@ func TestKubectlDescribe(t *testing.T) {
 	u.SetLabels(map[string]string{"app": "dial"})
 	u.SetAnnotations(map[string]string{"note": "hi"})
 	k1 := mustCreate(t, t.Context(), e.knobs, u)
-	status := readyCondition("True")
+	status := knobReadyStatus("True")
 	status["phase"] = "Turning"
 	e.setKnobStatus(t, "k1", status)
 
-	got := describeLines(e.kn(t, "describe", "knob", "k1"))
+	got := kubectlDescribeLines(e.kn(t, "describe", "knob", "k1"))
 	want := []string{
 		"Name: k1",
 		"Namespace: " + e.ns,
@@ -199,9 +199,9 @@ func TestKubectlDescribe(t *testing.T) {
 	wantOutput(t, e.kn(t, "describe", "knobs", "-l", "app=dial"), "Name:         k1")
 }
 
-// describeLines returns kubectl describe's lines with their indentation
+// kubectlDescribeLines returns kubectl describe's lines with their indentation
 // kept and the runs of spaces after it collapsed.
-func describeLines(out string) []string {
+func kubectlDescribeLines(out string) []string {
 	var lines []string
 	for _, line := range strings.Split(out, "\n") {
 		indent := line[:len(line)-len(strings.TrimLeft(line, " "))]

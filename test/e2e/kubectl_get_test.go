@@ -29,7 +29,7 @@ func TestKubectlGet(t *testing.T) {
 			{"k2", "20", ""},
 			{"k3", "30", ""},
 		}
-		if got := tableLines(e.kn(t, "get", "knobs")); !slices.EqualFunc(got, want, slices.Equal) {
+		if got := kubectlTable(e.kn(t, "get", "knobs")); !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("kubectl get knobs printed %q, want %q: the priority-1 column MODE shows only in wide", got, want)
 		}
 	})
@@ -40,7 +40,7 @@ func TestKubectlGet(t *testing.T) {
 			{"k2", "20", "", "auto"},
 			{"k3", "30", "", "manual"},
 		}
-		if got := tableLines(e.kn(t, "get", "knobs", "-o", "wide")); !slices.EqualFunc(got, want, slices.Equal) {
+		if got := kubectlTable(e.kn(t, "get", "knobs", "-o", "wide")); !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("kubectl get knobs -o wide printed %q, want %q", got, want)
 		}
 	})
@@ -87,7 +87,7 @@ func TestKubectlGet(t *testing.T) {
 		}
 	})
 	t.Run("custom-columns", func(t *testing.T) {
-		got := tableLines(e.kn(t, "get", "knobs", "-o", "custom-columns=N:.metadata.name,T:.metadata.labels.tier", "--sort-by", "{.spec.position}"))
+		got := kubectlTable(e.kn(t, "get", "knobs", "-o", "custom-columns=N:.metadata.name,T:.metadata.labels.tier", "--sort-by", "{.spec.position}"))
 		want := [][]string{{"N", "T"}, {"k1", "gold"}, {"k2", "silver"}, {"k3", "<none>"}}
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("kubectl get -o custom-columns printed %q, want %q", got, want)
@@ -139,16 +139,16 @@ func TestKubectlGet(t *testing.T) {
 			{e.ns, "k2", "20", ""},
 			{e.ns, "k3", "30", ""},
 		}
-		if got := tableLines(e.run(t, "get", knobCategory, "-A")); !slices.EqualFunc(got, want, slices.Equal) {
+		if got := kubectlTable(e.run(t, "get", knobCategory, "-A")); !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("kubectl get %s -A printed %q, want %q", knobCategory, got, want)
 		}
 	})
 }
 
-// tableLines splits kubectl's table output into cells, cutting each line
+// kubectlTable splits kubectl's table output into cells, cutting each line
 // where the header's columns start (cells may be empty; header names have
 // no spaces).
-func tableLines(out string) [][]string {
+func kubectlTable(out string) [][]string {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	var starts []int
 	for i, r := range lines[0] {

@@ -47,9 +47,9 @@ func (e *kubectlEnv) runSteps(t *testing.T, name string, steps []kubectlStep) {
 	}
 }
 
-// wantMap returns a check that the labels or annotations get reads are
+// wantKnobMap returns a check that the labels or annotations get reads are
 // exactly want.
-func wantMap(what string, get func(*unstructured.Unstructured) map[string]string, want map[string]string) func(*unstructured.Unstructured) string {
+func wantKnobMap(what string, get func(*unstructured.Unstructured) map[string]string, want map[string]string) func(*unstructured.Unstructured) string {
 	return func(u *unstructured.Unstructured) string {
 		got := get(u)
 		delete(got, lastApplied)
@@ -60,9 +60,9 @@ func wantMap(what string, get func(*unstructured.Unstructured) map[string]string
 	}
 }
 
-// wantSpec returns a check that the knob's spec is exactly want (integers
+// wantKnobSpec returns a check that the knob's spec is exactly want (integers
 // as int64).
-func wantSpec(want map[string]any) func(*unstructured.Unstructured) string {
+func wantKnobSpec(want map[string]any) func(*unstructured.Unstructured) string {
 	return func(u *unstructured.Unstructured) string {
 		if got := fmt.Sprint(u.Object["spec"]); got != fmt.Sprint(want) {
 			return fmt.Sprintf("spec %s, want %v", got, want)
@@ -79,10 +79,10 @@ func TestKubectlLabelAnnotate(t *testing.T) {
 	created := e.createKnob(t, "k1", map[string]string{"app": "dial"}, map[string]any{"position": int64(10)})
 	e.createKnob(t, "k2", nil, map[string]any{"position": int64(20)})
 	labels := func(want map[string]string) func(*unstructured.Unstructured) string {
-		return wantMap("labels", (*unstructured.Unstructured).GetLabels, want)
+		return wantKnobMap("labels", (*unstructured.Unstructured).GetLabels, want)
 	}
 	annotations := func(want map[string]string) func(*unstructured.Unstructured) string {
-		return wantMap("annotations", (*unstructured.Unstructured).GetAnnotations, want)
+		return wantKnobMap("annotations", (*unstructured.Unstructured).GetAnnotations, want)
 	}
 	labelled := knobsResource + "/k1 labeled"
 	annotated := knobsResource + "/k1 annotated"
@@ -124,30 +124,30 @@ func TestKubectlPatch(t *testing.T) {
 	patched := knobsResource + "/k1 patched"
 	e.runSteps(t, "k1", []kubectlStep{
 		{name: "merge", args: []string{"patch", "knob", "k1", "--type", "merge", "-p", `{"spec":{"position":7,"label":"vol"}}`}, out: patched,
-			check: wantSpec(map[string]any{"label": "vol", "mode": "manual", "position": int64(7)})},
+			check: wantKnobSpec(map[string]any{"label": "vol", "mode": "manual", "position": int64(7)})},
 		{name: "merge-null-removes", args: []string{"patch", "knob", "k1", "--type", "merge", "-p", `{"spec":{"label":null}}`}, out: patched,
-			check: wantSpec(map[string]any{"mode": "manual", "position": int64(7)})},
+			check: wantKnobSpec(map[string]any{"mode": "manual", "position": int64(7)})},
 		{name: "json-add", args: []string{"patch", "knob", "k1", "--type", "json", "-p", `[{"op":"add","path":"/spec/limits","value":{"min":1,"max":9}}]`}, out: patched,
-			check: wantSpec(map[string]any{"limits": map[string]any{"max": int64(9), "min": int64(1)}, "mode": "manual", "position": int64(7)})},
+			check: wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9), "min": int64(1)}, "mode": "manual", "position": int64(7)})},
 		{name: "json-replace-remove", args: []string{"patch", "knob", "k1", "--type", "json", "-p",
 			`[{"op":"test","path":"/spec/position","value":7},{"op":"replace","path":"/spec/position","value":8},{"op":"remove","path":"/spec/limits/min"}]`}, out: patched,
-			check: wantSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
+			check: wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
 		{name: "json-test-fails", args: []string{"patch", "knob", "k1", "--type", "json", "-p", `[{"op":"test","path":"/spec/position","value":99},{"op":"replace","path":"/spec/position","value":1}]`}, fail: true, out: "is invalid",
-			check: wantSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
+			check: wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
 		// kubectl's default strategic merge patch is not served for
 		// custom resources: 415, as Kubernetes answers.
 		{name: "strategic-refused", args: []string{"patch", "knob", "k1", "-p", `{"spec":{"position":1}}`}, fail: true, out: "the body of the request was in an unknown format",
-			check: wantSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
+			check: wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
 		{name: "schema-refused", args: []string{"patch", "knob", "k1", "--type", "merge", "-p", `{"spec":{"position":"high"}}`}, fail: true, out: "Invalid",
-			check: wantSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
+			check: wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
 		{name: "dry-run", args: []string{"patch", "knob", "k1", "--type", "merge", "-p", `{"spec":{"position":2}}`, "--dry-run=server", "-o", "jsonpath={.spec.position}"}, out: "2",
-			check: wantSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
+			check: wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
 		{name: "status", args: []string{"patch", "knob", "k1", "--subresource", "status", "--type", "merge", "-p", `{"status":{"phase":"Turning"},"spec":{"position":3}}`}, out: patched,
 			check: func(u *unstructured.Unstructured) string {
 				if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase != "Turning" {
 					return fmt.Sprintf("status %v, want phase Turning", u.Object["status"])
 				}
-				return wantSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})(u)
+				return wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})(u)
 			}},
 	})
 }

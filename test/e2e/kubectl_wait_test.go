@@ -10,17 +10,17 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// readyCondition is a status condition of type Ready.
-func readyCondition(status string) map[string]any {
+// knobReadyStatus is a knob status with one condition of type Ready.
+func knobReadyStatus(status string) map[string]any {
 	return map[string]any{"conditions": []any{map[string]any{
 		"type": "Ready", "status": status, "reason": "Test", "message": "set by the test",
 		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339),
 	}}}
 }
 
-// wantExit waits for a background kubectl to exit successfully and print
+// wantKubectlExit waits for a background kubectl to exit successfully and print
 // want.
-func wantExit(t testing.TB, p *kubectlProc, want string) {
+func wantKubectlExit(t testing.TB, p *kubectlProc, want string) {
 	t.Helper()
 	rest, stderr, err := p.wait(t)
 	out := strings.Join(rest, "\n")
@@ -42,26 +42,26 @@ func TestKubectlWait(t *testing.T) {
 
 	t.Run("condition", func(t *testing.T) {
 		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=condition=Ready", "knob/w1", "--timeout=1s"), "timed out waiting for the condition on knobs/w1")
-		e.setKnobStatus(t, "w1", readyCondition("False"))
+		e.setKnobStatus(t, "w1", knobReadyStatus("False"))
 		wantOutput(t, e.kn(t, "wait", "--for=condition=Ready=False", "knob/w1", "--timeout=30s"), met)
 		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=condition=Ready", "knob/w1", "--timeout=1s"), "timed out waiting for the condition on knobs/w1")
 		w := e.start(t, nil, "-n", e.ns, "wait", "--for=condition=Ready", "knob/w1", "--timeout=30s")
-		e.setKnobStatus(t, "w1", readyCondition("True"))
-		wantExit(t, w, met)
+		e.setKnobStatus(t, "w1", knobReadyStatus("True"))
+		wantKubectlExit(t, w, met)
 	})
 	t.Run("jsonpath", func(t *testing.T) {
 		wantOutput(t, e.kn(t, "wait", "--for=jsonpath={.spec.position}=10", "knob/w1", "--timeout=30s"), met)
 		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=jsonpath={.status.phase}=Done", "knob/w1", "--timeout=1s"), "timed out waiting for the condition on knobs/w1")
 		w := e.start(t, nil, "-n", e.ns, "wait", "--for=jsonpath={.status.phase}=Done", "knob/w1", "--timeout=30s")
-		status := readyCondition("True")
+		status := knobReadyStatus("True")
 		status["phase"] = "Done"
 		e.setKnobStatus(t, "w1", status)
-		wantExit(t, w, met)
+		wantKubectlExit(t, w, met)
 	})
 	t.Run("create", func(t *testing.T) {
 		w := e.start(t, nil, "-n", e.ns, "wait", "--for=create", "knob/w2", "--timeout=30s")
 		e.createKnob(t, "w2", nil, map[string]any{"position": int64(1)})
-		wantExit(t, w, knobsResource+"/w2 condition met")
+		wantKubectlExit(t, w, knobsResource+"/w2 condition met")
 	})
 }
 
@@ -92,7 +92,7 @@ func TestKubectlDeleteFinalizer(t *testing.T) {
 		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=1s"), "timed out waiting for the condition on knobs/f1")
 		w := e.start(t, nil, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=30s")
 		wantOutput(t, e.kn(t, "patch", "knob", "f1", "--type", "json", "-p", `[{"op":"remove","path":"/metadata/finalizers"}]`), knobsResource+"/f1 patched")
-		wantExit(t, w, knobsResource+"/f1 condition met")
+		wantKubectlExit(t, w, knobsResource+"/f1 condition met")
 		wantNotFound(t, t.Context(), e.knobs, "f1")
 		wantOutput(t, e.kn(t, "wait", "--for=delete", "knob/f1", "--timeout=5s"), "")
 	})
@@ -106,7 +106,7 @@ func TestKubectlDeleteFinalizer(t *testing.T) {
 		if _, err := e.knobs.Patch(t.Context(), "f2", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			t.Fatalf("remove the finalizer of f2: %v", err)
 		}
-		wantExit(t, d, knobsResource+` "f2" deleted`)
+		wantKubectlExit(t, d, knobsResource+` "f2" deleted`)
 		wantNotFound(t, t.Context(), e.knobs, "f2")
 	})
 }
