@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -325,4 +326,45 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestHelmInstallRejectedBySchema installs a chart whose values break the
+// CRD's schema: the install fails with the server's Invalid message and
+// records a failed release, which an upgrade with good values then deploys.
+func TestHelmInstallRejectedBySchema(t *testing.T) {
+	s := startServer(t)
+	c := newClients(t, s)
+	const ns, rel = "helm", "bad"
+	createNamespace(t, c, ns)
+	cfg := newHelmConfig(t, s, ns)
+	ctx := testContext(t, time.Minute)
+	ch := writeHelmChart(t, "0.1.0", "primary.yaml")
+
+	install := action.NewInstall(cfg)
+	install.ReleaseName, install.Namespace = rel, ns
+	_, err := install.Run(ch, map[string]any{"color": "purple"})
+	if err == nil || !strings.Contains(err.Error(), `spec.color: Unsupported value: "purple"`) {
+		t.Fatalf("helm install with color purple: %v, want the server's Unsupported value error", err)
+	}
+	wantNotFound(t, ctx, c.widgets(ns), rel+"-primary")
+	st, err := action.NewStatus(cfg).Run(rel)
+	if err != nil {
+		t.Fatalf("helm status: %v", err)
+	}
+	if st.Version != 1 || st.Info.Status != release.StatusFailed {
+		t.Fatalf("helm status after the rejected install: version %d %s, want 1 failed", st.Version, st.Info.Status)
+	}
+
+	upgrade := action.NewUpgrade(cfg)
+	upgrade.Namespace = ns
+	r, err := upgrade.Run(rel, ch, map[string]any{"color": "blue"})
+	if err != nil {
+		t.Fatalf("helm upgrade with color blue: %v", err)
+	}
+	if r.Version != 2 || r.Info.Status != release.StatusDeployed {
+		t.Fatalf("helm upgrade: version %d %s, want 2 deployed", r.Version, r.Info.Status)
+	}
+	if got := nested[string](t, mustGet(t, ctx, c.widgets(ns), rel+"-primary"), "spec", "color"); got != "blue" {
+		t.Errorf("primary color %q after the upgrade, want blue", got)
+	}
 }
