@@ -64,8 +64,8 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if res.HasStatus && builtinFor(res) == nil {
 		delete(obj, "status")
 	}
-	if b := builtinFor(res); b != nil && b.prepare != nil {
-		b.prepare(r, obj)
+	if err := prepareBuiltin(r, res, obj); err != nil {
+		return Result{}, err
 	}
 	if res.StorageKey == crdStorageKey {
 		if err := r.prepareCRD(obj, nil); err != nil {
@@ -80,6 +80,7 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if generate {
 		md["name"] = generatedName(metaString(obj, "generateName"))
 	}
+	errs = append(errs, validateBuiltin(res, obj, nil)...)
 	if errs = append(validateMeta(res, obj, nil), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), metaString(obj, "name"), errs)
 	}

@@ -61,6 +61,17 @@ type Resource struct {
 	// storage version; Version for built-in types). With conversion None
 	// only apiVersion differs between versions.
 	StorageVersion string
+	// conv is set for a resource stored in another group's form
+	// (events.k8s.io Events are stored as core Events).
+	conv *conversion
+}
+
+// conversion converts objects of a resource between the form it serves
+// and the form it is stored in, in place (apiVersion aside).
+type conversion struct {
+	storedAPIVersion string
+	toStored         func(obj map[string]any)
+	toServed         func(obj map[string]any)
 }
 
 // GroupVersions describes one API group for discovery.

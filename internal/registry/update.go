@@ -115,6 +115,9 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		return Result{}, storageError(storage.ErrConflict, res, name)
 	}
 	obj = mergeForUpdate(res, obj, old, opts.Subresource)
+	if err := prepareBuiltinUpdate(res, obj, old); err != nil {
+		return Result{}, err
+	}
 	if res.StorageKey == crdStorageKey {
 		prepare := r.prepareCRD
 		if opts.Subresource == "status" {
@@ -128,6 +131,7 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	if err != nil {
 		return Result{}, err
 	}
+	errs = append(errs, validateBuiltin(res, obj, old)...)
 	if errs = append(validateMeta(res, obj, old), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), name, errs)
 	}
