@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -113,6 +114,10 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	if rv != 0 && rv != cur.Revision {
 		// The client's precondition failed: not retried.
 		return Result{}, storageError(storage.ErrConflict, res, name)
+	}
+	if rv == 0 {
+		// An unconditional update (built-in types) replaces what was read.
+		metadata(obj)["resourceVersion"] = strconv.FormatInt(cur.Revision, 10)
 	}
 	obj = mergeForUpdate(res, obj, old, opts.Subresource)
 	if err := prepareBuiltinUpdate(res, obj, old); err != nil {

@@ -239,6 +239,13 @@ func TestCoreTypesSecrets(t *testing.T) {
 	if !strings.Contains(se.ErrStatus.Message, `type: Invalid value: "kubernetes.io/tls": field is immutable`) {
 		t.Errorf("message %q", se.ErrStatus.Message)
 	}
+	// Helm's Secret driver updates without a resourceVersion, which
+	// Secrets allow.
+	sec.Type, sec.ResourceVersion = corev1.SecretTypeOpaque, ""
+	sec.Labels["status"] = "deployed"
+	if sec, err = secrets.Update(ctx, sec, metav1.UpdateOptions{}); err != nil || sec.Labels["status"] != "deployed" {
+		t.Fatalf("unconditional update: %v %+v", err, sec)
+	}
 	patched, err := secrets.Patch(ctx, "creds", types.MergePatchType, []byte(`{"stringData":{"token":"xyz"}}`), metav1.PatchOptions{})
 	if err != nil || string(patched.Data["token"]) != "xyz" || len(patched.StringData) != 0 {
 		t.Fatalf("patch stringData: %v %+v", err, patched)
