@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -50,6 +51,12 @@ func DefaultCRD(crd *apiextensionsv1.CustomResourceDefinition) {
 // object at the root and valid printer columns. Only the None conversion
 // strategy is supported.
 func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
+	return validateCRD(crd, ruleOptions{})
+}
+
+// validateCRD implements ValidateCRD; opts carry what an update keeps from
+// the old CRD for the checks of x-kubernetes-validations rules.
+func validateCRD(crd *apiextensionsv1.CustomResourceDefinition, opts ruleOptions) field.ErrorList {
 	errs := apivalidation.ValidateObjectMetaAccessor(crd, false, apivalidation.NameIsDNSSubdomain, crdMetadataPath)
 	spec := &crd.Spec
 	if want := spec.Names.Plural + "." + spec.Group; crd.Name != want {
@@ -60,7 +67,7 @@ func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList 
 	if !slices.Contains(crdScopes, spec.Scope) {
 		errs = append(errs, field.NotSupported(crdSpecPath.Child("scope"), spec.Scope, crdScopes))
 	}
-	errs = append(errs, validateVersions(spec.Versions)...)
+	errs = append(errs, validateVersions(spec.Versions, opts)...)
 	if spec.Conversion == nil || spec.Conversion.Strategy != apiextensionsv1.NoneConverter {
 		var got apiextensionsv1.ConversionStrategyType
 		if spec.Conversion != nil {
@@ -77,8 +84,28 @@ func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList 
 // with (the old list, plus the storage version when that is new): each of
 // them must still appear in spec.versions, or the objects stored in it
 // could no longer be read, and the storage version must be among them.
+//
+// As in Kubernetes, rules and message expressions the old CRD has compile
+// with the libraries of stored expressions, and the estimated cost of each
+// rule of a version whose schema did not change is not checked again.
 func ValidateCRDUpdate(newCRD, oldCRD *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
-	errs := ValidateCRD(newCRD)
+	opts := ruleOptions{
+		stored:    &storedExpressions{rules: map[string]bool{}, messages: map[string]bool{}},
+		unchanged: map[string]bool{},
+	}
+	for _, v := range oldCRD.Spec.Versions {
+		if v.Schema != nil {
+			opts.stored.add(v.Schema.OpenAPIV3Schema)
+		}
+	}
+	for _, v := range newCRD.Spec.Versions {
+		for _, o := range oldCRD.Spec.Versions {
+			if o.Name == v.Name && equality.Semantic.DeepEqual(o.Schema, v.Schema) {
+				opts.unchanged[v.Name] = true
+			}
+		}
+	}
+	errs := validateCRD(newCRD, opts)
 	errs = append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(newCRD, oldCRD, crdMetadataPath)...)
 	errs = append(errs, apivalidation.ValidateImmutableField(newCRD.Spec.Scope, oldCRD.Spec.Scope, crdSpecPath.Child("scope"))...)
 	errs = append(errs, apivalidation.ValidateImmutableField(newCRD.Spec.Group, oldCRD.Spec.Group, crdSpecPath.Child("group"))...)
@@ -158,7 +185,7 @@ func validateNames(names *apiextensionsv1.CustomResourceDefinitionNames) field.E
 	return errs
 }
 
-func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion) field.ErrorList {
+func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion, opts ruleOptions) field.ErrorList {
 	if len(versions) == 0 {
 		return field.ErrorList{field.Required(crdVersionsPath, "must have at least one version")}
 	}
@@ -185,7 +212,7 @@ func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion
 			}
 		}
 		seen[v.Name] = true
-		errs = append(errs, validateVersion(v, path)...)
+		errs = append(errs, validateVersion(v, path, opts)...)
 	}
 	if storage != 1 {
 		errs = append(errs, field.Invalid(crdVersionsPath, storage, "must have exactly one version marked as storage version"))
@@ -196,13 +223,15 @@ func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion
 	return errs
 }
 
-func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *field.Path) field.ErrorList {
+func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *field.Path, opts ruleOptions) field.ErrorList {
 	var errs field.ErrorList
 	schemaPath := path.Child("schema", "openAPIV3Schema")
 	if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
 		errs = append(errs, field.Required(schemaPath, "schemas are required"))
 	} else if _, serrs := NewSchema(v.Schema.OpenAPIV3Schema, schemaPath); len(serrs) > 0 {
 		errs = append(errs, serrs...)
+	} else {
+		errs = append(errs, checkRules(v.Schema.OpenAPIV3Schema, schemaPath, opts.stored, opts.unchanged[v.Name])...)
 	}
 	if sub := v.Subresources; sub != nil && sub.Scale != nil {
 		sp := path.Child("subresources", "scale")
@@ -216,7 +245,104 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 	for i, col := range v.AdditionalPrinterColumns {
 		errs = append(errs, validatePrinterColumn(&col, path.Child("additionalPrinterColumns").Index(i))...)
 	}
+	if len(v.SelectableFields) > 0 {
+		sp := path.Child("selectableFields")
+		if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
+			// Kubernetes' message, negation included.
+			errs = append(errs, field.Invalid(sp, "", "may only be set when `version.schema.openAPIV3Schema` is not included"))
+		} else {
+			errs = append(errs, validateSelectableFields(v.SelectableFields, v.Schema.OpenAPIV3Schema, sp)...)
+		}
+	}
 	return errs
+}
+
+// MaxSelectableFields is how many selectable fields a CRD version may have.
+const MaxSelectableFields = 8
+
+// validateSelectableFields checks a version's selectableFields against its
+// schema as Kubernetes does: each a simple path (no array notation) to a
+// string, boolean or integer field outside metadata, no duplicates, at
+// most MaxSelectableFields.
+func validateSelectableFields(sfs []apiextensionsv1.SelectableField, schema *apiextensionsv1.JSONSchemaProps, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, sf := range sfs {
+		jp := path.Index(i).Child("jsonPath")
+		if sf.JSONPath == "" {
+			errs = append(errs, field.Required(jp, ""))
+			continue
+		}
+		steps, leaf, err := schemaFieldPath(sf.JSONPath, schema)
+		if err != nil {
+			errs = append(errs, field.Invalid(jp, sf.JSONPath, fmt.Sprintf("is an invalid path: %v", err)))
+			continue
+		}
+		if steps[0] == "metadata" {
+			errs = append(errs, field.Invalid(jp, sf.JSONPath, "must not point to fields in metadata"))
+		}
+		switch leaf.Type {
+		case "string", "boolean", "integer":
+		default:
+			errs = append(errs, field.Invalid(jp, sf.JSONPath, "must point to a field of type string, boolean or integer. Enum string fields and strings with formats are allowed."))
+		}
+		key := strings.Join(steps, ".")
+		if seen[key] {
+			errs = append(errs, field.Duplicate(jp, sf.JSONPath))
+		}
+		seen[key] = true
+	}
+	if len(seen) > MaxSelectableFields {
+		errs = append(errs, field.TooMany(path, len(seen), MaxSelectableFields))
+	}
+	return errs
+}
+
+// schemaFieldPath resolves a simple JSON path such as ".spec.color"
+// against schema and returns its steps and the schema it points to, with
+// Kubernetes' errors for what it rejects.
+func schemaFieldPath(jsonPath string, schema *apiextensionsv1.JSONSchemaProps) ([]string, *apiextensionsv1.JSONSchemaProps, error) {
+	var steps []string
+	for rest := jsonPath; rest != ""; {
+		switch rest[0] {
+		case '[':
+			return nil, nil, fmt.Errorf("array notation is not allowed")
+		case '.':
+		default:
+			tok := rest[:strings.IndexAny(rest+".", ".[]")]
+			if tok == "" {
+				tok = rest[:1]
+			}
+			return nil, nil, fmt.Errorf("expected [ or . but got: %s", tok)
+		}
+		rest = rest[1:]
+		end := strings.IndexAny(rest+".", ".[]")
+		step := rest[:end]
+		if end == 0 {
+			if rest == "" {
+				return nil, nil, fmt.Errorf("unexpected end of JSON path")
+			}
+			step, end = rest[:1], 1
+		}
+		rest = rest[end:]
+		switch {
+		case len(schema.Properties) > 0:
+			next, ok := schema.Properties[step]
+			if !ok {
+				return nil, nil, fmt.Errorf("does not refer to a valid field")
+			}
+			schema = &next
+		case schema.AdditionalProperties != nil && schema.AdditionalProperties.Schema != nil:
+			schema = schema.AdditionalProperties.Schema
+		default:
+			return nil, nil, fmt.Errorf("does not refer to a valid field")
+		}
+		steps = append(steps, step)
+	}
+	if len(steps) == 0 {
+		return nil, nil, fmt.Errorf("does not refer to a valid field")
+	}
+	return steps, schema, nil
 }
 
 // validatePrinterColumn checks one additionalPrinterColumns entry with

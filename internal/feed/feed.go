@@ -572,19 +572,20 @@ func (s *shared) forWatcher(w *Watcher) *Event {
 }
 
 // transform decides what a watcher with these options receives for ev:
-// label-selector transitions turn Modified into Added or Deleted.
+// label- and field-selector transitions turn Modified into Added or
+// Deleted.
 func (o *WatchOptions) transform(ev *storage.Event) (EventType, bool) {
 	k := ev.Object.Key
 	if k.Resource != o.Resource || o.Namespace != "" && k.Namespace != o.Namespace || o.Name != "" && k.Name != o.Name {
 		return 0, false
 	}
-	now := o.matchLabels(ev.Object.Labels)
+	now := o.matches(ev.Object)
 	if ev.Type != storage.Modified {
 		return ev.Type, now
 	}
 	before := now
 	if ev.Prev != nil {
-		before = o.matchLabels(ev.Prev.Labels)
+		before = o.matches(*ev.Prev)
 	}
 	switch {
 	case before && now:
@@ -597,8 +598,8 @@ func (o *WatchOptions) transform(ev *storage.Event) (EventType, bool) {
 	return 0, false
 }
 
-func (o *WatchOptions) matchLabels(l map[string]string) bool {
-	return o.Labels == nil || o.Labels.Matches(labels.Set(l))
+func (o *WatchOptions) matches(obj storage.Object) bool {
+	return (o.Labels == nil || o.Labels.Matches(labels.Set(obj.Labels))) && (o.Match == nil || o.Match(obj))
 }
 
 // WatchOptions selects the events a watcher receives.
@@ -610,6 +611,11 @@ type WatchOptions struct {
 	Name      string
 	// Labels filters on labels; nil selects all.
 	Labels labels.Selector
+	// Match, when not nil, filters objects besides Labels (a field
+	// selector), with the same transitions. It runs on the feed's
+	// goroutine for every event of Resource and must be safe for
+	// concurrent use.
+	Match func(storage.Object) bool
 	// After: deliver events with revision > After. It must not be below the
 	// store's compacted revision (ErrCompacted) nor above the store's current
 	// revision (storage.ErrFutureRevision is fine to return then).

@@ -450,6 +450,7 @@ func TestCreateManagedFieldsMatchFieldManager(t *testing.T) {
 			"spec": map[string]any{"a": []any{map[string]any{"b": int64(1)}}, "c": nil}, "status": map[string]any{"x": int64(1)}}},
 		{"no_schema", ns, map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": meta, "spec": map[string]any{"finalizers": []any{"kubernetes"}}}},
 		{"crd", crds, thingCRD(t).Object},
+		{"configmap", e.lookup(t, "", "v1", "configmaps"), map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": map[string]any{"k": "v"}}},
 	}
 	for _, c := range cases {
 		for _, manager := range []string{"m", ""} {
@@ -470,5 +471,26 @@ func TestCreateManagedFieldsMatchFieldManager(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestApplyBuiltinWithSchema applies ConfigMaps, a built-in type with a
+// schema: keys of data merge between managers.
+func TestApplyBuiltinWithSchema(t *testing.T) {
+	e := newEnv(t)
+	cms := e.lookup(t, "", "v1", "configmaps")
+	cm := func(data string) string {
+		return `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":` + data + `}`
+	}
+	e.mustApply(t, cms, "c", "a", cm(`{"x":"1"}`), false)
+	o := e.mustApply(t, cms, "c", "b", cm(`{"y":"2"}`), false)
+	if data, _, _ := unstructured.NestedStringMap(o.Object, "data"); !reflect.DeepEqual(data, map[string]string{"x": "1", "y": "2"}) {
+		t.Fatalf("data %v", data)
+	}
+	_, err := e.apply(t, cms, "c", "b", cm(`{"x":"3"}`), false)
+	wantStatus(t, err, http.StatusConflict, metav1.StatusReasonConflict)
+	got := managers(t, o)
+	if !owns(t, got["a/Apply"], "f:data", "f:x") || !owns(t, got["b/Apply"], "f:data", "f:y") {
+		t.Fatalf("managedFields %v", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -213,6 +214,9 @@ func crdResources(crd *apiextensionsv1.CustomResourceDefinition) []*Resource {
 			PrinterColumns: v.AdditionalPrinterColumns,
 			StorageKey:     crd.Spec.Group + "/" + names.Plural,
 			StorageVersion: storageVersion,
+		}
+		for _, sf := range v.SelectableFields {
+			res.SelectableFields = append(res.SelectableFields, strings.TrimPrefix(sf.JSONPath, "."))
 		}
 		if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
 			path := field.NewPath("spec", "versions").Index(i).Child("schema", "openAPIV3Schema")

@@ -16,7 +16,7 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/merge"
-	"sigs.k8s.io/structured-merge-diff/v6/typed"
+	smdtyped "sigs.k8s.io/structured-merge-diff/v6/typed"
 )
 
 // objectMetaModel is the model name of ObjectMeta, as Kubernetes names it
@@ -34,7 +34,7 @@ type fieldManagers struct {
 	// creates and empty serve trackCreate: the main resource's merge
 	// engine and the typed empty object a create starts from.
 	creates *merge.Updater
-	empty   *typed.TypedValue
+	empty   *smdtyped.TypedValue
 	err     error
 }
 
@@ -182,7 +182,7 @@ func (r *Registry) trackCreate(res *Resource, obj map[string]any, opts WriteOpti
 	if fm.err != nil {
 		return obj
 	}
-	created, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: obj}, typed.AllowDuplicates)
+	created, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: obj}, smdtyped.AllowDuplicates)
 	if err != nil {
 		return obj
 	}
@@ -236,7 +236,7 @@ type typeConverter struct {
 	own managedfields.TypeConverter
 }
 
-func (c *typeConverter) ObjectToTyped(obj runtime.Object, opts ...typed.ValidationOptions) (*typed.TypedValue, error) {
+func (c *typeConverter) ObjectToTyped(obj runtime.Object, opts ...smdtyped.ValidationOptions) (*smdtyped.TypedValue, error) {
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if gvk.Version == c.res.Version || gvk.Group != c.res.Group || gvk.Kind != c.res.Kind {
 		return c.own.ObjectToTyped(obj, opts...)
@@ -248,7 +248,7 @@ func (c *typeConverter) ObjectToTyped(obj runtime.Object, opts ...typed.Validati
 	return c.reg.managersOf(other).types.ObjectToTyped(obj, opts...)
 }
 
-func (c *typeConverter) TypedToObject(v *typed.TypedValue) (runtime.Object, error) {
+func (c *typeConverter) TypedToObject(v *smdtyped.TypedValue) (runtime.Object, error) {
 	return c.own.TypedToObject(v)
 }
 

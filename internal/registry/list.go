@@ -33,17 +33,20 @@ func (r *Registry) key(res *Resource, namespace, name string) storage.Key {
 	return storage.Key{Resource: res.StorageKey, Namespace: namespace, Name: name}
 }
 
-// fieldFilter is a parsed field selector: equalities go to the store,
-// inequalities are checked per object.
+// fieldFilter is a parsed field selector: equalities on metadata.name and
+// metadata.namespace go to the store, the rest is checked per object.
 type fieldFilter struct {
 	name, namespace       string
 	notName, notNamespace []string
+	// terms are the requirements on the resource's SelectableFields.
+	terms []fieldTerm
 	// none is set when contradicting equalities select nothing.
 	none bool
 }
 
 // parseFields splits sel into what the store answers and what is checked
-// per object. Only metadata.name and metadata.namespace are supported.
+// per object. metadata.name, metadata.namespace and the resource's
+// SelectableFields are supported.
 func parseFields(res *Resource, namespace string, sel fields.Selector) (fieldFilter, error) {
 	f := fieldFilter{namespace: namespace}
 	if sel == nil {
@@ -63,7 +66,12 @@ func parseFields(res *Resource, namespace string, sel fields.Selector) (fieldFil
 				eq, ne = &f.namespace, &f.notNamespace
 			}
 		default:
-			return f, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+			t, ok := selectableTerm(res, req.Field, req.Operator, req.Value)
+			if !ok {
+				return f, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+			}
+			f.terms = append(f.terms, t)
+			continue
 		}
 		switch req.Operator {
 		case selection.Equals, selection.DoubleEquals:
@@ -86,8 +94,15 @@ func parseFields(res *Resource, namespace string, sel fields.Selector) (fieldFil
 	return f, nil
 }
 
-// match checks the inequalities.
+// match checks what the store did not: the inequalities on name and
+// namespace and the terms on selectable fields.
 func (f fieldFilter) match(o storage.Object) bool {
+	return f.matchKey(o) && matchTerms(f.terms, o)
+}
+
+// matchKey checks the inequalities on name and namespace, which no update
+// changes.
+func (f fieldFilter) matchKey(o storage.Object) bool {
 	for _, n := range f.notName {
 		if o.Name == n {
 			return false
@@ -309,7 +324,7 @@ func (r *Registry) list(ctx context.Context, res *Resource, namespace string, op
 		if limit == 0 || len(objs) >= limit {
 			return objs, page.Revision, encodeContinue(continueToken{Rev: page.Revision, Namespace: last.Namespace, Name: last.Name}), nil
 		}
-		// Inequality filters removed objects: fill the page on the same snapshot.
+		// Filters removed objects: fill the page on the same snapshot.
 		sopts.Revision = page.Revision
 		sopts.After = &last.Key
 		sopts.Limit = limit - len(objs)

@@ -42,6 +42,9 @@ type Resource struct {
 	ShortNames   []string
 	Categories   []string
 	Verbs        []string
+	// SelectableFields are dot paths like "spec.color" that field
+	// selectors may use besides metadata.name and metadata.namespace.
+	SelectableFields []string
 	// HasStatus reports whether the status subresource is enabled.
 	HasStatus bool
 	// PrinterColumns are the CRD's additionalPrinterColumns (without Name
@@ -58,6 +61,21 @@ type Resource struct {
 	// storage version; Version for built-in types). With conversion None
 	// only apiVersion differs between versions.
 	StorageVersion string
+	// fieldGetters compute, from the stored object, the value of those
+	// SelectableFields that are not at their dot path there (fields of
+	// a converted form, or derived ones).
+	fieldGetters map[string]func(stored map[string]any) string
+	// conv is set for a resource stored in another group's form
+	// (events.k8s.io Events are stored as core Events).
+	conv *conversion
+}
+
+// conversion converts objects of a resource between the form it serves
+// and the form it is stored in, in place (apiVersion aside).
+type conversion struct {
+	storedAPIVersion string
+	toStored         func(obj map[string]any)
+	toServed         func(obj map[string]any)
 }
 
 // GroupVersions describes one API group for discovery.
@@ -72,7 +90,7 @@ type GroupVersions struct {
 // ListOptions are the list and watch query parameters, already parsed.
 type ListOptions struct {
 	Labels labels.Selector // never nil
-	Fields fields.Selector // never nil; only metadata.name / metadata.namespace
+	Fields fields.Selector // never nil; metadata.name, metadata.namespace, Resource.SelectableFields
 	// ResourceVersion and ResourceVersionMatch as sent ("" = most recent).
 	ResourceVersion      string
 	ResourceVersionMatch metav1.ResourceVersionMatch

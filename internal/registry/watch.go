@@ -117,10 +117,15 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, namespace string, o
 		close(ch)
 		return ch, nil
 	}
-	w, err := r.feed.Watch(feed.WatchOptions{
+	wopts := feed.WatchOptions{
 		Resource: res.StorageKey, Namespace: p.fields.namespace, Name: p.fields.name,
 		Labels: opts.Labels, After: p.after,
-	})
+	}
+	if terms := p.fields.terms; len(terms) > 0 {
+		// The feed applies them with their transitions, as labels.
+		wopts.Match = func(o storage.Object) bool { return matchTerms(terms, o) }
+	}
+	w, err := r.feed.Watch(wopts)
 	switch {
 	case errors.Is(err, storage.ErrCompacted):
 		ch <- errorEvent(r.tooOldRV(ctx, p.after))
@@ -195,7 +200,7 @@ func (r *Registry) stream(ctx context.Context, res *Resource, p watchPlan, bookm
 			}
 			continue
 		}
-		if p.fields.none || !p.fields.match(ev.Object) {
+		if p.fields.none || !p.fields.matchKey(ev.Object) {
 			continue
 		}
 		out, err := r.watchEvent(res, ev)
