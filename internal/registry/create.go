@@ -209,7 +209,7 @@ func admit(res *Resource, obj map[string]any, opts WriteOptions) ([]string, fiel
 	if res.Schema == nil {
 		return warnings, nil, nil
 	}
-	return warnings, res.Schema.Validate(obj), nil
+	return warnings, append(res.Schema.Validate(obj), validateScaleValues(res, obj)...), nil
 }
 
 func isStorageExists(err error) bool {
