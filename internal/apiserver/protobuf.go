@@ -3,7 +3,9 @@ package apiserver
 import (
 	"fmt"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,13 +18,16 @@ import (
 const protobufMediaType = "application/vnd.kubernetes.protobuf"
 
 // protobufDecoder decodes the protobuf bodies of the built-in types
-// Setpoint serves (Namespace, CustomResourceDefinition) and DeleteOptions.
+// Setpoint serves (Namespace, ConfigMap, Secret, Event, Lease,
+// events.k8s.io Event, CustomResourceDefinition) and DeleteOptions.
 // Custom resources have no protobuf form, as in Kubernetes. This goes
 // through typed objects, which is fine off the hot path of custom
 // resources.
 var protobufDecoder = func() runtime.Decoder {
 	s := runtime.NewScheme()
-	s.AddKnownTypes(corev1.SchemeGroupVersion, &corev1.Namespace{}, &metav1.DeleteOptions{})
+	s.AddKnownTypes(corev1.SchemeGroupVersion, &corev1.Namespace{}, &corev1.ConfigMap{}, &corev1.Secret{}, &corev1.Event{}, &metav1.DeleteOptions{})
+	s.AddKnownTypes(coordinationv1.SchemeGroupVersion, &coordinationv1.Lease{}, &metav1.DeleteOptions{})
+	s.AddKnownTypes(eventsv1.SchemeGroupVersion, &eventsv1.Event{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(apiextensionsv1.SchemeGroupVersion, &apiextensionsv1.CustomResourceDefinition{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(metav1.SchemeGroupVersion, &metav1.DeleteOptions{})
 	return protobuf.NewSerializer(s, s)

@@ -32,6 +32,9 @@ func (res *Resource) apiVersion() string {
 
 // storageAPIVersion is the apiVersion objects of res are stored with.
 func (res *Resource) storageAPIVersion() string {
+	if res.conv != nil {
+		return res.conv.storedAPIVersion
+	}
 	v := res.StorageVersion
 	if v == "" {
 		v = res.Version

@@ -24,9 +24,10 @@ const namespaceFinalizer = "kubernetes"
 func namespaceResource() *Resource { return &builtins[0].Resource }
 
 // prepareNamespace defaults spec.finalizers and status.phase on create.
-func prepareNamespace(_ *Registry, obj map[string]any) {
+func prepareNamespace(_ *Registry, obj map[string]any) error {
 	obj["spec"] = map[string]any{"finalizers": []any{namespaceFinalizer}}
 	obj["status"] = map[string]any{"phase": "Active"}
+	return nil
 }
 
 // checkNamespaceOpen fails unless namespace exists and is not terminating.

@@ -50,6 +50,9 @@ func convertNumbers(v any) any {
 
 // encodeFor renders obj of res for storage, in the storage version.
 func encodeFor(res *Resource, obj map[string]any) ([]byte, error) {
+	if res.conv != nil && obj["apiVersion"] == res.apiVersion() {
+		res.conv.toStored(obj)
+	}
 	obj["apiVersion"] = res.storageAPIVersion()
 	return encodeValue(obj)
 }
@@ -80,6 +83,9 @@ func (r *Registry) output(res *Resource, o storage.Object) (*unstructured.Unstru
 }
 
 func servedMap(res *Resource, m map[string]any, rev int64) *unstructured.Unstructured {
+	if res.conv != nil && m["apiVersion"] == res.conv.storedAPIVersion {
+		res.conv.toServed(m)
+	}
 	m["apiVersion"] = res.apiVersion()
 	m["kind"] = res.Kind
 	md := metadata(m)

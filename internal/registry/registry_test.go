@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -112,7 +113,11 @@ func TestDefaultNamespacesAndGroups(t *testing.T) {
 		wantStatus(t, err, http.StatusForbidden, metav1.StatusReasonForbidden)
 	}
 	groups := e.reg.Groups()
-	if len(groups) != 2 || groups[0].Group != "" || groups[1].Group != "apiextensions.k8s.io" {
+	var names []string
+	for _, g := range groups {
+		names = append(names, g.Group)
+	}
+	if want := []string{"", "apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io"}; !slices.Equal(names, want) {
 		t.Fatalf("groups %+v", groups)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/storage"
@@ -58,14 +59,24 @@ type crdEntry struct {
 var standardVerbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 
 // builtin describes one built-in resource. Adding a type is one entry here
-// plus, when it needs them, prepare/delete hooks.
+// plus, when it needs them, prepare/validate hooks.
 type builtin struct {
 	Resource
 	// nameIsLabel requires metadata.name to be a DNS label instead of a
 	// DNS subdomain.
 	nameIsLabel bool
-	// prepare fills in defaults on create (may be nil).
-	prepare func(r *Registry, obj map[string]any)
+	// decodes checks that a body decodes into the Go type of the
+	// resource, before prepare or prepareUpdate (may be nil).
+	decodes func(obj map[string]any) error
+	// prepare checks and completes the body of a create before admission:
+	// defaults, and fields merged into others (may be nil).
+	prepare func(r *Registry, obj map[string]any) error
+	// prepareUpdate does the same for an update, once obj carries what it
+	// keeps of old, the stored object in the served form (may be nil).
+	prepareUpdate func(obj, old map[string]any) error
+	// validate checks an object after admission, and on update (old not
+	// nil, in the served form) its change from old (may be nil).
+	validate func(obj, old map[string]any) field.ErrorList
 }
 
 // builtins are the resources served without a CRD.
@@ -89,16 +100,81 @@ var builtins = []*builtin{
 			StorageKey: crdStorageKey,
 		},
 	},
+	configMapBuiltin,
+	secretBuiltin,
+	leaseBuiltin,
+	eventBuiltin,
+	eventsV1Builtin,
 }
 
 // builtinFor returns the built-in entry of res, or nil for custom resources.
 func builtinFor(res *Resource) *builtin {
 	for _, b := range builtins {
-		if b.StorageKey == res.StorageKey {
+		if b.Group == res.Group && b.Resource.Resource == res.Resource {
 			return b
 		}
 	}
 	return nil
+}
+
+// prepareBuiltin runs the prepare hook of res, if any, on a created object.
+func prepareBuiltin(r *Registry, res *Resource, obj map[string]any) error {
+	b := builtinFor(res)
+	if b == nil {
+		return nil
+	}
+	if b.decodes != nil {
+		if err := b.decodes(obj); err != nil {
+			return err
+		}
+	}
+	if b.prepare == nil {
+		return nil
+	}
+	return b.prepare(r, obj)
+}
+
+// prepareBuiltinUpdate runs the prepareUpdate hook of res, if any, on an
+// updated object; old is the stored object.
+func prepareBuiltinUpdate(res *Resource, obj, old map[string]any) error {
+	b := builtinFor(res)
+	if b == nil {
+		return nil
+	}
+	if b.decodes != nil {
+		if err := b.decodes(obj); err != nil {
+			return err
+		}
+	}
+	if b.prepareUpdate == nil {
+		return nil
+	}
+	return b.prepareUpdate(obj, servedForm(res, old))
+}
+
+// validateBuiltin runs the validate hook of res, if any; old is the stored
+// object or nil on create.
+func validateBuiltin(res *Resource, obj, old map[string]any) field.ErrorList {
+	b := builtinFor(res)
+	if b == nil || b.validate == nil {
+		return nil
+	}
+	if old != nil {
+		old = servedForm(res, old)
+	}
+	return b.validate(obj, old)
+}
+
+// servedForm returns the stored object old as res serves it: old itself,
+// or a converted copy for a resource stored in another form.
+func servedForm(res *Resource, old map[string]any) map[string]any {
+	if res.conv == nil || old["apiVersion"] != res.conv.storedAPIVersion {
+		return old
+	}
+	cp := deepCopy(old)
+	res.conv.toServed(cp)
+	cp["apiVersion"] = res.apiVersion()
+	return cp
 }
 
 // New builds a Registry. Start must be called before serving.

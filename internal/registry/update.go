@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -114,7 +115,14 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		// The client's precondition failed: not retried.
 		return Result{}, storageError(storage.ErrConflict, res, name)
 	}
+	if rv == 0 {
+		// An unconditional update (built-in types) replaces what was read.
+		metadata(obj)["resourceVersion"] = strconv.FormatInt(cur.Revision, 10)
+	}
 	obj = mergeForUpdate(res, obj, old, opts.Subresource)
+	if err := prepareBuiltinUpdate(res, obj, old); err != nil {
+		return Result{}, err
+	}
 	if res.StorageKey == crdStorageKey {
 		prepare := r.prepareCRD
 		if opts.Subresource == "status" {
@@ -124,10 +132,11 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 			return Result{}, err
 		}
 	}
-	warnings, errs, err := admit(res, obj, opts)
+	warnings, errs, err := admit(ctx, res, obj, old, opts)
 	if err != nil {
 		return Result{}, err
 	}
+	errs = append(errs, validateBuiltin(res, obj, old)...)
 	if errs = append(validateMeta(res, obj, old), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), name, errs)
 	}

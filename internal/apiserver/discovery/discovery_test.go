@@ -54,7 +54,7 @@ func TestGroups(t *testing.T) {
 	for _, g := range list.Groups {
 		names = append(names, g.Name)
 	}
-	if want := []string{"apiextensions.k8s.io", "example.com", "tools.example.org"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io", "example.com", "tools.example.org"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("groups %v, want %v", names, want)
 	}
 	g, ok := discovery.Group(reg, "example.com")
@@ -68,8 +68,8 @@ func TestGroups(t *testing.T) {
 	if g.Kind != "APIGroup" || !reflect.DeepEqual(g.Versions, want) || g.PreferredVersion != want[0] {
 		t.Fatalf("group %+v", g)
 	}
-	if !reflect.DeepEqual(list.Groups[1].Versions, want) {
-		t.Errorf("listed group %+v", list.Groups[1])
+	if !reflect.DeepEqual(list.Groups[3].Versions, want) {
+		t.Errorf("listed group %+v", list.Groups[3])
 	}
 	for _, missing := range []string{"", "nope.example.com"} {
 		if _, ok := discovery.Group(reg, missing); ok {
@@ -88,9 +88,22 @@ func TestResources(t *testing.T) {
 	}{{
 		group: "", version: "v1",
 		want: []metav1.APIResource{
+			{Name: "configmaps", SingularName: "configmap", Namespaced: true, Kind: "ConfigMap", ShortNames: []string{"cm"}, Verbs: crdVerbs},
+			{Name: "events", SingularName: "event", Namespaced: true, Kind: "Event", ShortNames: []string{"ev"}, Verbs: crdVerbs},
 			{Name: "namespaces", SingularName: "namespace", Kind: "Namespace", ShortNames: []string{"ns"},
 				Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
 			{Name: "namespaces/status", Kind: "Namespace", Verbs: status},
+			{Name: "secrets", SingularName: "secret", Namespaced: true, Kind: "Secret", Verbs: crdVerbs},
+		},
+	}, {
+		group: "coordination.k8s.io", version: "v1",
+		want: []metav1.APIResource{
+			{Name: "leases", SingularName: "lease", Namespaced: true, Kind: "Lease", Verbs: crdVerbs},
+		},
+	}, {
+		group: "events.k8s.io", version: "v1",
+		want: []metav1.APIResource{
+			{Name: "events", SingularName: "event", Namespaced: true, Kind: "Event", ShortNames: []string{"ev"}, Verbs: crdVerbs},
 		},
 	}, {
 		group: "example.com", version: "v1beta1",
@@ -148,7 +161,7 @@ func TestBuiltInGroupsFirst(t *testing.T) {
 			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true, "schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
 		},
 	})
-	want := []string{"apiextensions.k8s.io", "aaa.example.com", "example.com", "tools.example.org"}
+	want := []string{"apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io", "aaa.example.com", "example.com", "tools.example.org"}
 	var plain, aggregated []string
 	for _, g := range discovery.Groups(reg).Groups {
 		plain = append(plain, g.Name)
