@@ -211,7 +211,8 @@ func admit(ctx context.Context, res *Resource, obj, old map[string]any, opts Wri
 	if res.Schema == nil {
 		return warnings, nil, nil
 	}
-	return warnings, append(res.Schema.ValidateObject(ctx, obj, old), validateScaleValues(res, obj)...), nil
+	errs, ruleWarnings := res.Schema.ValidateObject(ctx, obj, old)
+	return append(warnings, ruleWarnings...), append(errs, validateScaleValues(res, obj)...), nil
 }
 
 func isStorageExists(err error) bool {
