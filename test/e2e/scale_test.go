@@ -109,7 +109,7 @@ func TestScaleSubresource(t *testing.T) {
 	}
 
 	k := newKubectl(t, s)
-	out := k.run(false, "scale", "widgets/w", "-n", "sc", "--replicas", "3")
+	out := k.run(t, "scale", "widgets/w", "-n", "sc", "--replicas", "3")
 	if !strings.Contains(out, "widget."+testGroup+"/w scaled") {
 		t.Errorf("kubectl scale printed %q", out)
 	}
@@ -117,11 +117,11 @@ func TestScaleSubresource(t *testing.T) {
 		t.Errorf("spec.replicas after kubectl scale: %d, want 3", n)
 	}
 	rv := mustGet(t, ctx, cl, "w").GetResourceVersion()
-	k.run(false, "scale", "widget", "w", "-n", "sc", "--current-replicas", "3", "--replicas", "1", "--resource-version", rv)
+	k.run(t, "scale", "widget", "w", "-n", "sc", "--current-replicas", "3", "--replicas", "1", "--resource-version", rv)
 	if n := nested[int64](t, mustGet(t, ctx, cl, "w"), "spec", "replicas"); n != 1 {
 		t.Errorf("spec.replicas after kubectl scale --current-replicas: %d, want 1", n)
 	}
-	if errOut := k.run(true, "scale", "widget", "w", "-n", "sc", "--current-replicas", "3", "--replicas", "2"); !strings.Contains(errOut, "Expected replicas to be 3, was 1") {
+	if errOut := k.fail(t, "scale", "widget", "w", "-n", "sc", "--current-replicas", "3", "--replicas", "2"); !strings.Contains(errOut, "Expected replicas to be 3, was 1") {
 		t.Errorf("kubectl scale with a wrong --current-replicas: %q", errOut)
 	}
 
