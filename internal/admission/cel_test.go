@@ -130,7 +130,8 @@ func TestCELRules(t *testing.T) {
 			if tc.old != "" {
 				old = mustObject(t, tc.old)
 			}
-			got := celErrors(s.ValidateObject(context.Background(), mustObject(t, tc.obj), old))
+			errs, _ := s.ValidateObject(context.Background(), mustObject(t, tc.obj), old)
+			got := celErrors(errs)
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("errors:\n got %q\nwant %q", got, tc.want)
 			}
@@ -247,14 +248,30 @@ func TestCELRuntimeCostLimit(t *testing.T) {
 		list[i] = fmt.Sprintf("%03x", i)
 	}
 	obj := map[string]any{"spec": map[string]any{"value": list}}
-	errs = s.ValidateObject(context.Background(), obj, nil)
+	errs, _ = s.ValidateObject(context.Background(), obj, nil)
 	want := "spec.value|FieldValueInvalid|'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: must be unique"
 	if got := celErrors(errs); len(got) != 1 || got[0] != want {
 		t.Fatalf("errors:\n got %q\nwant %q", got, want)
 	}
 	// The same value within the limit passes.
 	obj["spec"] = map[string]any{"value": list[:10]}
-	if errs := s.ValidateObject(context.Background(), obj, nil); len(errs) > 0 {
+	if errs, _ := s.ValidateObject(context.Background(), obj, nil); len(errs) > 0 {
 		t.Fatalf("errors on a small value: %q", celErrors(errs))
+	}
+}
+
+// TestCELRatchetingWarns updates an object whose stored spec already
+// breaks a rule without changing spec: the update passes, with the
+// failure as a warning, as in Kubernetes.
+func TestCELRatchetingWarns(t *testing.T) {
+	s := mustSchema(t, ruleSchema)
+	old := mustObject(t, `{"metadata":{"name":"w1"},"spec":{"replicas":3,"maxReplicas":2}}`)
+	obj := mustObject(t, `{"metadata":{"name":"w1","labels":{"a":"b"}},"spec":{"replicas":3,"maxReplicas":2}}`)
+	errs, warns := s.ValidateObject(context.Background(), obj, old)
+	if len(errs) > 0 {
+		t.Fatalf("errors %q", celErrors(errs))
+	}
+	if want := "spec: Invalid value: replicas must be <= maxReplicas"; len(warns) != 1 || warns[0] != want {
+		t.Fatalf("warnings %q, want %q", warns, want)
 	}
 }

@@ -56,8 +56,7 @@ const (
 // newTableBuilder builds the columns of res: Name first, then the CRD's
 // additionalPrinterColumns, or (when it defines none) an Age column, as
 // Kubernetes does. Namespaces show Name, Status and Age; CRDs Name and
-// Created At; ConfigMaps, Secrets, Leases and Events those of coreColumns.
-// includeObject selects the row objects (default Metadata).
+// Created At. includeObject selects the row objects (default Metadata).
 func newTableBuilder(res *registry.Resource, metaVersion string, q url.Values) (*tableBuilder, error) {
 	b := &tableBuilder{include: metav1.IncludeObjectPolicy(q.Get("includeObject")), metaVersion: metaVersion, now: time.Now()}
 	switch b.include {
@@ -67,10 +66,14 @@ func newTableBuilder(res *registry.Resource, metaVersion string, q url.Values) (
 	default:
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("includeObject: Unsupported value: %q: supported values: \"None\", \"Metadata\", \"Object\"", b.include))
 	}
-	if b.columns = b.coreColumns(res); b.columns != nil {
+	if cols, ok := b.builtinColumns(res); ok {
+		b.columns = cols
 		return b, nil
 	}
-	b.columns = append(b.columns, nameColumn(0))
+	b.columns = append(b.columns, column{
+		def:  metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Description: nameDescription},
+		cell: func(obj map[string]any) any { return metaField(obj, "name") },
+	})
 	switch {
 	case res.Group == "" && res.Resource == "namespaces":
 		b.columns = append(b.columns, column{
@@ -99,14 +102,6 @@ func newTableBuilder(res *registry.Resource, metaVersion string, q url.Values) (
 		}
 	}
 	return b, nil
-}
-
-// nameColumn is the column of object names.
-func nameColumn(priority int32) column {
-	return column{
-		def:  metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Priority: priority, Description: nameDescription},
-		cell: func(obj map[string]any) any { return metaField(obj, "name") },
-	}
 }
 
 // printerColumn evaluates a CRD printer column's JSONPath. A path that
