@@ -235,15 +235,18 @@ func TestEventsOneResourceTwoAPIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.reg.Patch(ctx, events, "default", "new", types.MergePatchType, []byte(`{"note":"patched"}`), registry.WriteOptions{})
-	if err != nil || r.Object.Object["note"] != "patched" {
-		t.Fatalf("patch through events.k8s.io: %v %v", err, r.Object)
+	_, err = e.reg.Patch(ctx, events, "default", "new", types.MergePatchType, []byte(`{"note":"patched"}`), registry.WriteOptions{})
+	wantInvalid(t, err, `note: Invalid value: "patched": field is immutable`)
+	r, err := e.reg.Patch(ctx, events, "default", "new", types.MergePatchType,
+		[]byte(`{"series":{"count":2,"lastObservedTime":"2026-11-26T10:00:01.000000Z"}}`), registry.WriteOptions{})
+	if err != nil || r.Object.Object["series"] == nil {
+		t.Fatalf("series patch through events.k8s.io: %v %v", err, r.Object)
 	}
 	got, err := e.reg.Get(ctx, core, "default", "new")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Object["message"] != "patched" || got.Object["reportingComponent"] != "example.com/c" || got.Object["eventTime"] != "2026-11-26T10:00:00.000001Z" {
+	if got.Object["message"] != "hi" || got.Object["series"] == nil || got.Object["reportingComponent"] != "example.com/c" || got.Object["eventTime"] != "2026-11-26T10:00:00.000001Z" {
 		t.Errorf("events.k8s.io event read through core v1: %v", got.Object)
 	}
 	for _, tc := range []struct {
