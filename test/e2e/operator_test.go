@@ -232,8 +232,8 @@ func (m *operatorManager) total() int {
 // Timings of leader election short enough for a test, long enough for a
 // busy machine.
 var (
-	testLeaseDuration = 6 * time.Second
-	testRenewDeadline = 4 * time.Second
+	testLeaseDuration = 8 * time.Second
+	testRenewDeadline = 6 * time.Second
 	testRetryPeriod   = 500 * time.Millisecond
 )
 
