@@ -17,8 +17,10 @@
 // x-kubernetes-* extensions (except the int-or-string anyOf/allOf idiom), and
 // properties/items that have a counterpart in the structural schema.
 // Defaults must validate against their own schema and must not contain
-// fields that pruning would drop; the root has no default. Not checked:
-// list-type/map-keys extensions, CEL rules, the metadata properties allowed
+// fields that pruning would drop; the root has no default.
+// x-kubernetes-validations rules are checked and compiled as Kubernetes
+// does (see cel.go) once the rest of the schema is valid. Not checked:
+// list-type/map-keys extensions, the metadata properties allowed
 // at the root, the type of enum values, and the metadata of embedded
 // resources (kept whole by Prune, not validated by Validate).
 package admission
@@ -33,12 +35,14 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
 )
 
 // Schema is a compiled openAPIV3Schema of one CRD version. It is immutable
 // and safe for concurrent use.
 type Schema struct {
-	root *node
+	root  *node
+	rules *celRules
 }
 
 // node is one compiled schema. Structural nodes carry the shape (props,
@@ -81,6 +85,12 @@ var knownTypes = []string{"object", "array", "string", "integer", "number", "boo
 // under spec.versions[i].schema.openAPIV3Schema, as the caller gives in
 // path) when the schema is not structural or uses unsupported features.
 func NewSchema(props *apiextensionsv1.JSONSchemaProps, path *field.Path) (*Schema, field.ErrorList) {
+	return newSchema(props, path, celconfig.PerCallLimit)
+}
+
+// newSchema is NewSchema with the runtime cost limit of one call of a CEL
+// rule, which tests lower.
+func newSchema(props *apiextensionsv1.JSONSchemaProps, path *field.Path, perCallLimit uint64) (*Schema, field.ErrorList) {
 	if path == nil {
 		path = field.NewPath("openAPIV3Schema")
 	}
@@ -100,7 +110,11 @@ func NewSchema(props *apiextensionsv1.JSONSchemaProps, path *field.Path) (*Schem
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return &Schema{root: root}, nil
+	rules, errs := compileRules(props, path, perCallLimit)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &Schema{root: root, rules: rules}, nil
 }
 
 type compiler struct {

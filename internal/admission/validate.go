@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -19,6 +20,26 @@ func (s *Schema) Validate(obj map[string]any) field.ErrorList {
 	var errs field.ErrorList
 	validate(s.root, obj, nil, &errs)
 	return errs
+}
+
+// ValidateObject checks obj as Validate does and then evaluates the
+// schema's x-kubernetes-validations rules, with old the stored object on
+// update (nil on create). As in Kubernetes, the rules are not evaluated
+// when obj has errors that make them meaningless (wrong types, missing
+// required fields, unsupported values, too long or too many); one error
+// then says so.
+func (s *Schema) ValidateObject(ctx context.Context, obj, old map[string]any) field.ErrorList {
+	errs := s.Validate(obj)
+	if s.rules == nil {
+		return errs
+	}
+	for _, e := range errs {
+		switch e.Type {
+		case field.ErrorTypeNotSupported, field.ErrorTypeRequired, field.ErrorTypeTooLong, field.ErrorTypeTooMany, field.ErrorTypeTypeInvalid:
+			return append(errs, field.Invalid(nil, nil, "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"))
+		}
+	}
+	return append(errs, s.rules.validate(ctx, obj, old)...)
 }
 
 // validate appends the errors of v against n to errs. A value of the wrong

@@ -148,7 +148,7 @@ var secretBuiltin = typed[corev1.Secret](&builtin{
 	Resource: Resource{
 		Version: "v1", Resource: "secrets", SingularName: "secret",
 		Kind: "Secret", ListKind: "SecretList", Namespaced: true,
-		Verbs: standardVerbs, StorageKey: "/secrets",
+		Verbs: standardVerbs, StorageKey: "/secrets", SelectableFields: []string{"type"},
 	},
 	prepare:       func(_ *Registry, obj map[string]any) error { return prepareSecret(obj) },
 	prepareUpdate: func(obj, _ map[string]any) error { return prepareSecret(obj) },

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -62,6 +63,8 @@ var eventBuiltin = typed[corev1.Event](&builtin{
 		Version: "v1", Resource: "events", SingularName: "event",
 		Kind: "Event", ListKind: "EventList", Namespaced: true, ShortNames: []string{"ev"},
 		Verbs: standardVerbs, StorageKey: eventsStorageKey,
+		SelectableFields: append(objectRefFields("involvedObject"), "reason", "reportingComponent", "source", "type"),
+		fieldGetters:     map[string]func(map[string]any) string{"source": eventSource},
 	},
 	prepare:       func(_ *Registry, obj map[string]any) error { dropGeneration(obj); return nil },
 	prepareUpdate: func(obj, _ map[string]any) error { dropGeneration(obj); return nil },
@@ -76,11 +79,46 @@ var eventsV1Builtin = typed[eventsv1.Event](&builtin{
 		Group: "events.k8s.io", Version: "v1", Resource: "events", SingularName: "event",
 		Kind: "Event", ListKind: "EventList", Namespaced: true, ShortNames: []string{"ev"},
 		Verbs: standardVerbs, StorageKey: eventsStorageKey, conv: eventsConversion,
+		SelectableFields: append(objectRefFields("regarding"), "reason", "reportingController", "type"),
+		fieldGetters:     eventsV1FieldGetters(),
 	},
 	prepare:       func(_ *Registry, obj map[string]any) error { dropGeneration(obj); return nil },
 	prepareUpdate: func(obj, _ map[string]any) error { dropGeneration(obj); return nil },
 	validate:      validateEventsV1,
 })
+
+// objectRefFields are the selectable fields of the ObjectReference under
+// name, as Kubernetes lists them for Events.
+func objectRefFields(name string) []string {
+	var out []string
+	for _, f := range []string{"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"} {
+		out = append(out, name+"."+f)
+	}
+	return out
+}
+
+// eventSource is the value of the core Event field selector "source": the
+// source component, or the reporting controller of events that have none.
+func eventSource(stored map[string]any) string {
+	if c := fieldValue(stored, []string{"source", "component"}); c != "" {
+		return c
+	}
+	return fieldValue(stored, []string{"reportingComponent"})
+}
+
+// eventsV1FieldGetters read the events.k8s.io/v1 selectable fields whose
+// stored (core) name differs: regarding.* and reportingController.
+func eventsV1FieldGetters() map[string]func(map[string]any) string {
+	getters := map[string]func(map[string]any) string{}
+	for _, f := range objectRefFields("regarding") {
+		path := []string{"involvedObject", strings.TrimPrefix(f, "regarding.")}
+		getters[f] = func(stored map[string]any) string { return fieldValue(stored, path) }
+	}
+	getters["reportingController"] = func(stored map[string]any) string {
+		return fieldValue(stored, []string{"reportingComponent"})
+	}
+	return getters
+}
 
 // Length limits of Event fields, as Kubernetes sets them.
 const (

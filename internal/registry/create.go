@@ -72,7 +72,7 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 			return Result{}, err
 		}
 	}
-	warnings, errs, err := admit(res, obj, opts)
+	warnings, errs, err := admit(ctx, res, obj, nil, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -188,8 +188,9 @@ func validateMeta(res *Resource, obj, old map[string]any) field.ErrorList {
 // admit prunes, defaults and validates obj against res.Schema and turns
 // unknown and duplicate fields into an error or warnings as
 // opts.FieldValidation asks. It returns the schema's field errors for the
-// caller to report with the metadata errors.
-func admit(res *Resource, obj map[string]any, opts WriteOptions) ([]string, field.ErrorList, error) {
+// caller to report with the metadata errors. old is the stored object on
+// update (nil on create), for the schema's transition rules.
+func admit(ctx context.Context, res *Resource, obj, old map[string]any, opts WriteOptions) ([]string, field.ErrorList, error) {
 	issues := append([]string(nil), opts.DecodeIssues...)
 	if res.Schema != nil {
 		for _, p := range res.Schema.Prune(obj) {
@@ -210,7 +211,7 @@ func admit(res *Resource, obj map[string]any, opts WriteOptions) ([]string, fiel
 	if res.Schema == nil {
 		return warnings, nil, nil
 	}
-	return warnings, res.Schema.Validate(obj), nil
+	return warnings, res.Schema.ValidateObject(ctx, obj, old), nil
 }
 
 func isStorageExists(err error) bool {

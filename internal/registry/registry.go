@@ -61,6 +61,10 @@ type Resource struct {
 	// storage version; Version for built-in types). With conversion None
 	// only apiVersion differs between versions.
 	StorageVersion string
+	// fieldGetters compute, from the stored object, the value of those
+	// SelectableFields that are not at their dot path there (fields of
+	// a converted form, or derived ones).
+	fieldGetters map[string]func(stored map[string]any) string
 	// conv is set for a resource stored in another group's form
 	// (events.k8s.io Events are stored as core Events).
 	conv *conversion

@@ -12,7 +12,9 @@ import (
 
 // fieldTerm is one field-selector requirement on a selectable field.
 type fieldTerm struct {
-	path  []string // the dot path split, e.g. ["spec", "color"]
+	path []string // the dot path split, e.g. ["spec", "color"]
+	// get, when set, computes the value instead of path.
+	get   func(stored map[string]any) string
 	value string
 	equal bool // = and ==; false for !=
 }
@@ -23,7 +25,7 @@ func selectableTerm(res *Resource, field string, op selection.Operator, value st
 	if !slices.Contains(res.SelectableFields, field) {
 		return fieldTerm{}, false
 	}
-	return fieldTerm{path: strings.Split(field, "."), value: value, equal: op != selection.NotEquals}, true
+	return fieldTerm{path: strings.Split(field, "."), get: res.fieldGetters[field], value: value, equal: op != selection.NotEquals}, true
 }
 
 // fieldValue is the value a field selector compares for the field at path
@@ -60,7 +62,11 @@ func matchTerms(terms []fieldTerm, o storage.Object) bool {
 		return false
 	}
 	for _, t := range terms {
-		if (fieldValue(m, t.path) == t.value) != t.equal {
+		v := fieldValue(m, t.path)
+		if t.get != nil {
+			v = t.get(m)
+		}
+		if (v == t.value) != t.equal {
 			return false
 		}
 	}

@@ -132,7 +132,7 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 			return Result{}, err
 		}
 	}
-	warnings, errs, err := admit(res, obj, opts)
+	warnings, errs, err := admit(ctx, res, obj, old, opts)
 	if err != nil {
 		return Result{}, err
 	}

@@ -254,6 +254,14 @@ func TestCoreTypesSecrets(t *testing.T) {
 	if err != nil || len(list.Items) != 1 {
 		t.Fatalf("list: %v %+v", err, list)
 	}
+	if _, err := secrets.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "release"}, Type: "helm.sh/release.v1",
+		Data: map[string][]byte{"release": []byte("H4sI")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	list, err = secrets.List(ctx, metav1.ListOptions{FieldSelector: "type=helm.sh/release.v1"})
+	if err != nil || len(list.Items) != 1 || list.Items[0].Name != "release" {
+		t.Fatalf("list by type: %v %+v", err, list)
+	}
 
 	_, err = secrets.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tls"}, Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{"tls.crt": []byte("c")}}, metav1.CreateOptions{})
@@ -300,6 +308,11 @@ func TestCoreTypesEventsBothAPIs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
+	failed, err := core.Watch(ctx, metav1.ListOptions{FieldSelector: "reason=Failed,involvedObject.kind=Widget"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer failed.Stop()
 
 	first := metav1.NewTime(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
 	legacy, err := core.Create(ctx, &corev1.Event{
@@ -348,6 +361,48 @@ func TestCoreTypesEventsBothAPIs(t *testing.T) {
 	if ev := nextEvent(t, w); ev.Type != watch.Added || ev.Object.(*eventsv1.Event).Name != "widget-b.2" {
 		t.Errorf("watch %s %#v", ev.Type, ev.Object)
 	}
+
+	if ev := nextEvent(t, failed); ev.Type != watch.Added || ev.Object.(*corev1.Event).Name != "widget-b.2" {
+		t.Errorf("core watch by field selector: %s %#v, want only widget-b.2", ev.Type, ev.Object)
+	}
+	for _, tc := range []struct {
+		api, selector, want string
+	}{
+		{"core", "involvedObject.name=a", "widget-a.1"},
+		{"core", "source=widget-controller", "widget-a.1"},
+		{"core", "source=example.com/widget-controller", "widget-b.2"},
+		{"core", "reportingComponent=example.com/widget-controller,type=Warning", "widget-b.2"},
+		{"core", "involvedObject.uid=u-1,involvedObject.apiVersion=example.com/v1", "widget-a.1"},
+		{"events", "regarding.name=b", "widget-b.2"},
+		{"events", "reportingController=example.com/widget-controller", "widget-b.2"},
+		{"events", "type=Normal,reason=Scaled,regarding.namespace=default", "widget-a.1"},
+		{"events", "regarding.name!=b,metadata.namespace=default", "widget-a.1"},
+	} {
+		var got []string
+		opts := metav1.ListOptions{FieldSelector: tc.selector}
+		if tc.api == "core" {
+			l, err := core.List(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range l.Items {
+				got = append(got, e.Name)
+			}
+		} else {
+			l, err := events.List(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range l.Items {
+				got = append(got, e.Name)
+			}
+		}
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s events with %s: %v, want [%s]", tc.api, tc.selector, got, tc.want)
+		}
+	}
+	_, err = events.List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=a"})
+	wantStatusError(t, err, http.StatusBadRequest, metav1.StatusReasonBadRequest)
 
 	// A series update through events.k8s.io/v1 shows as the same object.
 	modern.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(when.Add(time.Second))}

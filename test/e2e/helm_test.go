@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +16,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,8 +25,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// helmDriver is where Helm keeps its release records.
-const helmDriver = "memory"
+// helmDriver is where Helm keeps its release records: Secrets, as the helm
+// CLI does by default.
+const helmDriver = "secret"
 
 // Helm's markers on the objects of a release.
 const (
@@ -154,6 +160,7 @@ func TestHelmChartOfCustomResources(t *testing.T) {
 	if r1.Info.Status != release.StatusDeployed || r1.Version != 1 {
 		t.Fatalf("helm install: release %s version %d, want deployed version 1", r1.Info.Status, r1.Version)
 	}
+	wantReleaseSecrets(t, c, ns, rel, release.StatusDeployed)
 	for _, name := range []string{widgetsCRD, gadgetsCRD} {
 		crd, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 		if err != nil || !established(crd) {
@@ -192,6 +199,7 @@ func TestHelmChartOfCustomResources(t *testing.T) {
 	if r2.Info.Status != release.StatusDeployed || r2.Version != 2 {
 		t.Fatalf("helm upgrade: release %s version %d, want deployed version 2", r2.Info.Status, r2.Version)
 	}
+	wantReleaseSecrets(t, c, ns, rel, release.StatusSuperseded, release.StatusDeployed)
 	upgraded := mustGet(t, ctx, widgets, rel+"-primary")
 	helmOwned(upgraded)
 	if got := nested[string](t, upgraded, "spec", "color"); got != "green" {
@@ -223,6 +231,7 @@ func TestHelmChartOfCustomResources(t *testing.T) {
 		t.Errorf("secondary after rollback has the uid %s of the deleted one", restored.GetUID())
 	}
 
+	wantReleaseSecrets(t, c, ns, rel, release.StatusSuperseded, release.StatusSuperseded, release.StatusDeployed)
 	history, err := action.NewHistory(cfg).Run(rel)
 	if err != nil {
 		t.Fatalf("helm history: %v", err)
@@ -279,11 +288,48 @@ func TestHelmChartOfCustomResources(t *testing.T) {
 	if _, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, widgetsCRD, metav1.GetOptions{}); err != nil {
 		t.Errorf("CRD %s after uninstall: %v, want it kept", widgetsCRD, err)
 	}
+	wantReleaseSecrets(t, c, ns, rel)
 	if _, err := action.NewHistory(cfg).Run(rel); !errors.Is(err, driver.ErrReleaseNotFound) {
 		t.Errorf("helm history after uninstall: %v, want %v", err, driver.ErrReleaseNotFound)
 	}
 	if listed, err := action.NewList(cfg).Run(); err != nil || len(listed) != 0 {
 		t.Errorf("helm list after uninstall: %v, %v, want no releases", listed, err)
+	}
+}
+
+// wantReleaseSecrets checks the Secrets in which Helm keeps release rel of
+// namespace ns: one per revision, in order, named and labelled as Helm
+// names and labels them, typed helm.sh/release.v1, with the statuses given.
+func wantReleaseSecrets(t *testing.T, c *clients, ns, rel string, statuses ...release.Status) {
+	t.Helper()
+	list, err := c.core.CoreV1().Secrets(ns).List(testContext(t, 10*time.Second), metav1.ListOptions{
+		LabelSelector: "owner=helm,name=" + rel,
+	})
+	if err != nil {
+		t.Fatalf("list Helm's release Secrets: %v", err)
+	}
+	if len(list.Items) != len(statuses) {
+		t.Fatalf("Helm's release Secrets: %d, want %d (one per revision)", len(list.Items), len(statuses))
+	}
+	version := func(s corev1.Secret) int {
+		v, _ := strconv.Atoi(s.Labels["version"])
+		return v
+	}
+	slices.SortFunc(list.Items, func(a, b corev1.Secret) int { return cmp.Compare(version(a), version(b)) })
+	for i, sec := range list.Items {
+		v := strconv.Itoa(i + 1)
+		if want := "sh.helm.release.v1." + rel + ".v" + v; sec.Name != want || sec.Labels["version"] != v {
+			t.Errorf("release Secret %d: %s version %s, want %s", i, sec.Name, sec.Labels["version"], want)
+		}
+		if sec.Type != "helm.sh/release.v1" {
+			t.Errorf("release Secret %s: type %q, want helm.sh/release.v1", sec.Name, sec.Type)
+		}
+		if got := sec.Labels["status"]; got != statuses[i].String() {
+			t.Errorf("release Secret %s: status label %q, want %q", sec.Name, got, statuses[i])
+		}
+		if len(sec.Data["release"]) == 0 {
+			t.Errorf("release Secret %s: no release data", sec.Name)
+		}
 	}
 }
 
@@ -325,4 +371,47 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestHelmInstallRejectedBySchema installs a chart whose values break the
+// CRD's schema: the install fails with the server's Invalid message and
+// records a failed release, which an upgrade with good values then deploys.
+func TestHelmInstallRejectedBySchema(t *testing.T) {
+	s := startServer(t)
+	c := newClients(t, s)
+	const ns, rel = "helm", "bad"
+	createNamespace(t, c, ns)
+	cfg := newHelmConfig(t, s, ns)
+	ctx := testContext(t, time.Minute)
+	ch := writeHelmChart(t, "0.1.0", "primary.yaml")
+
+	install := action.NewInstall(cfg)
+	install.ReleaseName, install.Namespace = rel, ns
+	_, err := install.Run(ch, map[string]any{"color": "purple"})
+	if err == nil || !strings.Contains(err.Error(), `spec.color: Unsupported value: "purple"`) {
+		t.Fatalf("helm install with color purple: %v, want the server's Unsupported value error", err)
+	}
+	wantNotFound(t, ctx, c.widgets(ns), rel+"-primary")
+	st, err := action.NewStatus(cfg).Run(rel)
+	if err != nil {
+		t.Fatalf("helm status: %v", err)
+	}
+	if st.Version != 1 || st.Info.Status != release.StatusFailed {
+		t.Fatalf("helm status after the rejected install: version %d %s, want 1 failed", st.Version, st.Info.Status)
+	}
+	wantReleaseSecrets(t, c, ns, rel, release.StatusFailed)
+
+	upgrade := action.NewUpgrade(cfg)
+	upgrade.Namespace = ns
+	r, err := upgrade.Run(rel, ch, map[string]any{"color": "blue"})
+	if err != nil {
+		t.Fatalf("helm upgrade with color blue: %v", err)
+	}
+	if r.Version != 2 || r.Info.Status != release.StatusDeployed {
+		t.Fatalf("helm upgrade: version %d %s, want 2 deployed", r.Version, r.Info.Status)
+	}
+	wantReleaseSecrets(t, c, ns, rel, release.StatusSuperseded, release.StatusDeployed)
+	if got := nested[string](t, mustGet(t, ctx, c.widgets(ns), rel+"-primary"), "spec", "color"); got != "blue" {
+		t.Errorf("primary color %q after the upgrade, want blue", got)
+	}
 }

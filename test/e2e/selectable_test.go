@@ -104,7 +104,7 @@ func TestSelectableFields(t *testing.T) {
 	}
 	expect(watch.Modified, "c", "red")
 
-	out := newKubectl(t, s).run(false, "get", "widgets", "-n", "sel", "--field-selector", "spec.color=red", "-o", "name")
+	out := newKubectl(t, s).run(t, "get", "widgets", "-n", "sel", "--field-selector", "spec.color=red", "-o", "name")
 	if got, want := lines(out), []string{"widget." + testGroup + "/b", "widget." + testGroup + "/c"}; !slices.Equal(got, want) {
 		t.Errorf("kubectl get --field-selector: %q, want %q", got, want)
 	}

@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/json"
+)
+
+// lastApplied is the annotation client-side kubectl apply keeps.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// TestKubectlApplyClientSide applies one knob three times with
+// client-side apply: created, unchanged (no write), then configured from a
+// manifest that drops a spec field and a label, which the server then no
+// longer has, while a field set by another client survives.
+func TestKubectlApplyClientSide(t *testing.T) {
+	t.Parallel()
+	e := newKubectlEnv(t)
+	const first = `apiVersion: e2e.setpoint.dev/v1
+kind: Knob
+metadata:
+  name: k1
+  labels:
+    app: dial
+    stage: beta
+spec:
+  position: 10
+  label: volume
+  notes: turn slowly
+`
+	const third = `apiVersion: e2e.setpoint.dev/v1
+kind: Knob
+metadata:
+  name: k1
+  labels:
+    app: dial
+spec:
+  position: 20
+  label: volume
+`
+	e.write(t, "first.yaml", first)
+	e.write(t, "third.yaml", third)
+
+	wantOutput(t, e.kn(t, "apply", "-f", "first.yaml"), knobsResource+"/k1 created")
+	created := mustGet(t, t.Context(), e.knobs, "k1")
+	if got := nested[string](t, created, "spec", "notes"); got != "turn slowly" {
+		t.Errorf("after the first apply: spec.notes %q, want %q", got, "turn slowly")
+	}
+	applied := lastAppliedOf(t, created)
+	if notes, _, _ := unstructured.NestedString(applied, "spec", "notes"); notes != "turn slowly" {
+		t.Errorf("last-applied-configuration %v lacks spec.notes", applied)
+	}
+	// Another client sets a field the manifest never mentions.
+	e.kn(t, "patch", "knob", "k1", "--type", "merge", "-p", `{"spec":{"limits":{"max":90}}}`)
+	patched := mustGet(t, t.Context(), e.knobs, "k1")
+
+	wantOutput(t, e.kn(t, "apply", "-f", "first.yaml"), knobsResource+"/k1 unchanged")
+	if got := mustGet(t, t.Context(), e.knobs, "k1"); got.GetResourceVersion() != patched.GetResourceVersion() {
+		t.Errorf("an unchanged apply wrote the object: resourceVersion %s, was %s", got.GetResourceVersion(), patched.GetResourceVersion())
+	}
+
+	wantOutput(t, e.kn(t, "apply", "-f", "third.yaml"), knobsResource+"/k1 configured")
+	got := mustGet(t, t.Context(), e.knobs, "k1")
+	if _, found, _ := unstructured.NestedFieldNoCopy(got.Object, "spec", "notes"); found {
+		t.Errorf("spec.notes survived an apply that removed it: spec %v", got.Object["spec"])
+	}
+	if _, ok := got.GetLabels()["stage"]; ok || got.GetLabels()["app"] != "dial" {
+		t.Errorf("labels %v after an apply that removed stage, want only app=dial", got.GetLabels())
+	}
+	if pos := nested[int64](t, got, "spec", "position"); pos != 20 {
+		t.Errorf("spec.position %d after the third apply, want 20", pos)
+	}
+	if max := nested[int64](t, got, "spec", "limits", "max"); max != 90 {
+		t.Errorf("spec.limits.max %d, want 90: apply removed a field it never applied", max)
+	}
+	if mode := nested[string](t, got, "spec", "mode"); mode != "manual" {
+		t.Errorf("spec.mode %q, want the default manual kept", mode)
+	}
+	if gen := got.GetGeneration(); gen != 3 {
+		t.Errorf("generation %d after create, a patch and one changing apply, want 3", gen)
+	}
+	applied = lastAppliedOf(t, got)
+	if _, found, _ := unstructured.NestedFieldNoCopy(applied, "spec", "notes"); found {
+		t.Errorf("last-applied-configuration still has spec.notes: %v", applied)
+	}
+	if pos, _, _ := unstructured.NestedInt64(applied, "spec", "position"); pos != 20 {
+		t.Errorf("last-applied-configuration %v, want spec.position 20", applied)
+	}
+}
+
+// lastAppliedOf decodes u's last-applied-configuration annotation, with
+// integers as int64.
+func lastAppliedOf(t testing.TB, u *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	raw, ok := u.GetAnnotations()[lastApplied]
+	if !ok {
+		t.Fatalf("%s has no %s annotation: %v", u.GetName(), lastApplied, u.GetAnnotations())
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatalf("%s annotation %q: %v", lastApplied, raw, err)
+	}
+	return m
+}
