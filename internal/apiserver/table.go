@@ -66,6 +66,10 @@ func newTableBuilder(res *registry.Resource, metaVersion string, q url.Values) (
 	default:
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("includeObject: Unsupported value: %q: supported values: \"None\", \"Metadata\", \"Object\"", b.include))
 	}
+	if cols, ok := b.builtinColumns(res); ok {
+		b.columns = cols
+		return b, nil
+	}
 	b.columns = append(b.columns, column{
 		def:  metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Description: nameDescription},
 		cell: func(obj map[string]any) any { return metaField(obj, "name") },

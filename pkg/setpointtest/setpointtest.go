@@ -33,6 +33,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// Logs receives the server's logs; default discarded.
 	Logs io.Writer
+	// LogLevel is the lowest level written to Logs; default slog.LevelInfo.
+	LogLevel slog.Level
 }
 
 // Server is a running test server.
@@ -83,7 +85,7 @@ func start(opts Options) (*Server, error) {
 		CompactionWindow:   opts.CompactionWindow,
 		CompactionInterval: opts.CompactionInterval,
 		KubeconfigPath:     kubeconfig,
-		Logger:             slog.New(slog.NewTextHandler(logs, nil)),
+		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: opts.LogLevel})),
 	})
 	if err != nil {
 		ln.Close()

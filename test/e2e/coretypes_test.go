@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -495,5 +497,67 @@ func waitName(ctx context.Context, t *testing.T, ch <-chan string, name, what st
 		case <-ctx.Done():
 			t.Fatalf("no %s of %s", what, name)
 		}
+	}
+}
+
+// TestCoreTypesKubectl drives the core types with upstream kubectl: create
+// from literals, the columns Kubernetes prints (Data, Type, Holder, Events'
+// Last Seen/Object/Message), describe, explain from the schemas derived
+// from the Go types, and api-resources listing them with their short names.
+func TestCoreTypesKubectl(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	k := newKubectl(t, s)
+	k.run(false, "create", "configmap", "app", "--from-literal=a=1", "--from-literal=b=2")
+	k.run(false, "create", "secret", "generic", "pw", "--from-literal=password=x")
+	manifest := filepath.Join(t.TempDir(), "objs.yaml")
+	if err := os.WriteFile(manifest, []byte(`apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: lead}
+spec: {holderIdentity: pod-a, leaseDurationSeconds: 10, renewTime: "2026-11-26T09:00:00.123456Z"}
+---
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: e2}
+regarding: {kind: ConfigMap, name: app, namespace: default}
+reason: Renewed
+note: renewed it
+type: Warning
+eventTime: "2026-11-26T09:00:00.000001Z"
+reportingController: example.com/ctl
+reportingInstance: i-1
+action: Renew
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k.run(false, "apply", "-f", manifest)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"get", "cm", "app"}, []string{"NAME DATA AGE", "app 2"}},
+		{[]string{"get", "secrets"}, []string{"NAME TYPE DATA AGE", "pw Opaque 1"}},
+		{[]string{"get", "leases"}, []string{"NAME HOLDER AGE", "lead pod-a"}},
+		{[]string{"get", "ev"}, []string{"LAST SEEN TYPE REASON OBJECT MESSAGE", "Warning Renewed configmap/app renewed it"}},
+		{[]string{"get", "events.events.k8s.io", "-o", "wide"}, []string{"SOURCE", "example.com/ctl, i-1", "e2"}},
+		{[]string{"get", "lease", "lead", "-o", "jsonpath={.spec.renewTime}"}, []string{"2026-11-26T09:00:00.123456Z"}},
+		{[]string{"get", "ev", "e2", "-o", "jsonpath={.involvedObject.name}/{.message}"}, []string{"app/renewed it"}},
+		{[]string{"describe", "configmap", "app"}, []string{"Name: app", "Data", "a:"}},
+		{[]string{"explain", "configmap.data"}, []string{"FIELD: data <map[string]string>"}},
+		{[]string{"explain", "secret.stringData"}, []string{"stringData"}},
+		{[]string{"explain", "lease.spec.renewTime"}, []string{"renewTime"}},
+		{[]string{"api-resources", "--api-group=events.k8s.io"}, []string{"events ev events.k8s.io/v1 true Event"}},
+		{[]string{"api-resources", "--api-group="}, []string{"configmaps cm v1 true ConfigMap", "events ev v1 true Event", "secrets v1 true Secret"}},
+	} {
+		out := strings.Join(strings.Fields(k.run(false, tc.args...)), " ")
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("kubectl %s: %q missing from:\n%s", strings.Join(tc.args, " "), w, out)
+			}
+		}
+	}
+	out := k.run(true, "patch", "secret", "pw", "--type=merge", "-p", `{"type":"kubernetes.io/tls"}`)
+	if !strings.Contains(out, `type: Invalid value: "kubernetes.io/tls": field is immutable`) {
+		t.Errorf("patch secret type: %s", out)
 	}
 }
