@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+
+	celgo "github.com/google/cel-go/cel"
 
 	apiextensionsinternal "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -53,7 +56,7 @@ var newlines = regexp.MustCompile(`[\n\r]+`)
 // needs: the structural schema and the compiled programs of every node.
 type celRules struct {
 	structural *structuralschema.Structural
-	validator  *schemacel.Validator
+	validator  func() *schemacel.Validator
 }
 
 // hasRules reports whether p or a schema under it has
@@ -83,23 +86,109 @@ func hasRules(p *apiextensionsv1.JSONSchemaProps) bool {
 	return p.Items != nil && hasRules(p.Items.Schema)
 }
 
-// compileRules checks and compiles the rules of a structural schema props
-// (already checked by the compiler) whose path is path. perCallLimit bounds
-// the runtime cost of one evaluation of one rule. It returns nil without
-// errors when the schema has no rules.
-func compileRules(props *apiextensionsv1.JSONSchemaProps, path *field.Path, perCallLimit uint64) (*celRules, field.ErrorList) {
+// newRules prepares the rules of a structural schema props for
+// evaluation; perCallLimit bounds the runtime cost of one evaluation of
+// one rule. It returns nil when the schema has no rules. The rules compile
+// on first use, in Kubernetes' environment for stored expressions and
+// without checks: a rule that does not compile fails each write with
+// Kubernetes' "rule compile error" (checkRules keeps such rules out of new
+// CRDs).
+func newRules(props *apiextensionsv1.JSONSchemaProps, perCallLimit uint64) (*celRules, error) {
 	if !hasRules(props) {
 		return nil, nil
 	}
+	s, err := toStructural(props)
+	if err != nil {
+		return nil, err
+	}
+	return &celRules{structural: s, validator: sync.OnceValue(func() *schemacel.Validator {
+		return schemacel.NewValidator(s, true, perCallLimit)
+	})}, nil
+}
+
+func toStructural(props *apiextensionsv1.JSONSchemaProps) (*structuralschema.Structural, error) {
 	internal := &apiextensionsinternal.JSONSchemaProps{}
 	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(props, internal, nil); err != nil {
-		return nil, field.ErrorList{field.Invalid(path, "", err.Error())}
+		return nil, err
 	}
-	s, err := structuralschema.NewStructural(internal)
+	return structuralschema.NewStructural(internal)
+}
+
+// ruleOptions say what a CRD update keeps from the old CRD.
+type ruleOptions struct {
+	// stored holds the rules and message expressions of the old CRD.
+	// They compile in Kubernetes' environment for stored expressions
+	// (which may know more libraries than the one for new expressions),
+	// so that an update can keep what an older server accepted.
+	stored *storedExpressions
+	// unchanged names the versions whose schema is the old CRD's: the
+	// estimated cost of their rules is not checked one by one (the total
+	// still is).
+	unchanged map[string]bool
+}
+
+// storedExpressions is a schemacel.EnvLoader: known expressions get the
+// stored-expressions environment, others the new-expressions one.
+type storedExpressions struct {
+	rules, messages map[string]bool
+}
+
+func (e *storedExpressions) RuleEnv(set *environment.EnvSet, expr string) *celgo.Env {
+	if e != nil && e.rules[expr] {
+		return set.StoredExpressionsEnv()
+	}
+	return set.NewExpressionsEnv()
+}
+
+func (e *storedExpressions) MessageExpressionEnv(set *environment.EnvSet, expr string) *celgo.Env {
+	if e != nil && e.messages[expr] {
+		return set.StoredExpressionsEnv()
+	}
+	return set.NewExpressionsEnv()
+}
+
+// add records the expressions of p and the schemas under it.
+func (e *storedExpressions) add(p *apiextensionsv1.JSONSchemaProps) {
+	if p == nil {
+		return
+	}
+	for _, r := range p.XValidations {
+		e.rules[r.Rule] = true
+		if r.MessageExpression != "" {
+			e.messages[r.MessageExpression] = true
+		}
+	}
+	e.add(p.Not)
+	for _, list := range [][]apiextensionsv1.JSONSchemaProps{p.AllOf, p.AnyOf, p.OneOf} {
+		for i := range list {
+			e.add(&list[i])
+		}
+	}
+	for _, sub := range p.Properties {
+		e.add(&sub)
+	}
+	if p.AdditionalProperties != nil {
+		e.add(p.AdditionalProperties.Schema)
+	}
+	if p.Items != nil {
+		e.add(p.Items.Schema)
+	}
+}
+
+// checkRules checks the rules of a structural schema props (already
+// checked by the compiler) whose path is path, as Kubernetes does when a
+// CRD is written: the fields of each rule, its compilation, whether it may
+// use oldSelf where it is, and its estimated cost, alone (unless
+// skipRuleCost) and summed over the schema.
+func checkRules(props *apiextensionsv1.JSONSchemaProps, path *field.Path, stored *storedExpressions, skipRuleCost bool) field.ErrorList {
+	if !hasRules(props) {
+		return nil
+	}
+	s, err := toStructural(props)
 	if err != nil {
-		return nil, field.ErrorList{field.Invalid(path, "", err.Error())}
+		return field.ErrorList{field.Invalid(path, "", err.Error())}
 	}
-	rc := ruleChecker{total: &ruleCosts{}}
+	rc := ruleChecker{total: &ruleCosts{}, env: stored, skipRuleCost: skipRuleCost}
 	one := uint64(1)
 	rc.check(s, model.SchemaDeclType(s, true), path, &one, nil)
 	if rc.total.sum > crdCostLimit {
@@ -108,17 +197,16 @@ func compileRules(props *apiextensionsv1.JSONSchemaProps, path *field.Path, perC
 		}
 		rc.errs = append(rc.errs, field.Forbidden(path, costMessage("x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema", rc.total.sum, crdCostLimit)))
 	}
-	if len(rc.errs) > 0 {
-		return nil, rc.errs
-	}
-	return &celRules{structural: s, validator: schemacel.NewValidator(s, true, perCallLimit)}, nil
+	return rc.errs
 }
 
 // ruleChecker walks a structural schema and collects the errors of its
 // rules.
 type ruleChecker struct {
-	errs  field.ErrorList
-	total *ruleCosts
+	errs         field.ErrorList
+	total        *ruleCosts
+	env          *storedExpressions
+	skipRuleCost bool
 }
 
 // check checks the rules of s and below. declType is s as CEL sees it (nil
@@ -206,7 +294,7 @@ func (rc *ruleChecker) checkNode(s *structuralschema.Structural, declType *apise
 		// not compiled: their errors would not help.
 		return
 	}
-	results, err := schemacel.Compile(s, declType, celconfig.PerCallLimit, baseEnvSet(), schemacel.NewExpressionsEnvLoader())
+	results, err := schemacel.Compile(s, declType, celconfig.PerCallLimit, baseEnvSet(), rc.env)
 	if err != nil {
 		rc.add(field.InternalError(vpath, err))
 		return
@@ -219,7 +307,7 @@ func (rc *ruleChecker) checkNode(s *structuralschema.Structural, declType *apise
 		var value apiextensionsinternal.ValidationRule
 		_ = apiextensionsv1.Convert_v1_ValidationRule_To_apiextensions_ValidationRule(&r, &value, nil)
 		cost := ruleCost(cr.MaxCost, cardinality, cr.MaxCardinality)
-		if cost > ruleCostLimit {
+		if !rc.skipRuleCost && cost > ruleCostLimit {
 			rc.add(field.Forbidden(rp.Child("rule"), costMessage("estimated rule cost", cost, ruleCostLimit)))
 		}
 		rc.total.observe(rp.Child("rule"), cost)
@@ -234,7 +322,7 @@ func (rc *ruleChecker) checkNode(s *structuralschema.Structural, declType *apise
 		case cr.MessageExpressionError != nil:
 			rc.add(field.Invalid(rp.Child("messageExpression"), value, cr.MessageExpressionError.Detail))
 		case cr.MessageExpression != nil:
-			if cr.MessageExpressionMaxCost > ruleCostLimit {
+			if !rc.skipRuleCost && cr.MessageExpressionMaxCost > ruleCostLimit {
 				rc.add(field.Forbidden(rp.Child("messageExpression"), costMessage("estimated messageExpression cost", cr.MessageExpressionMaxCost, ruleCostLimit)))
 			}
 			rc.total.observe(rp.Child("messageExpression"), cr.MessageExpressionMaxCost)
@@ -360,7 +448,11 @@ func (c *ruleCosts) observe(path *field.Path, cost uint64) {
 // fails on a value that did not change is not reported (ratcheting). The
 // runtime cost of one rule and of all of them is bounded as in Kubernetes.
 func (r *celRules) validate(ctx context.Context, obj, old map[string]any) field.ErrorList {
-	if r == nil || r.validator == nil {
+	if r == nil {
+		return nil
+	}
+	v := r.validator()
+	if v == nil {
 		return nil
 	}
 	var oldObj any
@@ -369,6 +461,6 @@ func (r *celRules) validate(ctx context.Context, obj, old map[string]any) field.
 		oldObj = old
 		opts = append(opts, schemacel.WithRatcheting(common.NewCorrelatedObject(obj, old, &model.Structural{Structural: r.structural})))
 	}
-	errs, _ := r.validator.Validate(ctx, nil, r.structural, obj, oldObj, celconfig.RuntimeCELCostBudget, opts...)
+	errs, _ := v.Validate(ctx, nil, r.structural, obj, oldObj, celconfig.RuntimeCELCostBudget, opts...)
 	return errs
 }

@@ -9,6 +9,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 )
 
 // ruleSchema declares rules of every kind on a widget-like schema.
@@ -130,7 +131,8 @@ func TestCELRules(t *testing.T) {
 			if tc.old != "" {
 				old = mustObject(t, tc.old)
 			}
-			got := celErrors(s.ValidateObject(context.Background(), mustObject(t, tc.obj), old))
+			errs, _ := s.ValidateObject(context.Background(), mustObject(t, tc.obj), old)
+			got := celErrors(errs)
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("errors:\n got %q\nwant %q", got, tc.want)
 			}
@@ -143,6 +145,20 @@ func TestCELRules(t *testing.T) {
 func schemaWithRule(value, rules string) string {
 	return `{"type":"object","properties":{"spec":{"type":"object","properties":{"value":` +
 		strings.TrimSuffix(value, "}") + `,"x-kubernetes-validations":` + rules + `}}}}}`
+}
+
+// crdRuleErrors validates a CRD (validCRD's) whose schema is raw and
+// returns its errors.
+func crdRuleErrors(t *testing.T, raw string) field.ErrorList {
+	t.Helper()
+	crd := validCRD(t)
+	var p apiextensionsv1.JSONSchemaProps
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		t.Fatalf("unmarshal schema: %v", err)
+	}
+	crd.Spec.Versions[0].Schema.OpenAPIV3Schema = &p
+	crd.Spec.Versions[0].AdditionalPrinterColumns = nil
+	return ValidateCRD(crd)
 }
 
 func TestCELRuleCompileErrors(t *testing.T) {
@@ -184,12 +200,7 @@ func TestCELRuleCompileErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var p apiextensionsv1.JSONSchemaProps
-			if err := json.Unmarshal([]byte(tc.schema), &p); err != nil {
-				t.Fatalf("unmarshal schema: %v", err)
-			}
-			_, errs := NewSchema(&p, field.NewPath("spec", "versions").Index(0).Child("schema", "openAPIV3Schema"))
-			got := celErrors(errs)
+			got := celErrors(crdRuleErrors(t, tc.schema))
 			if len(got) == 0 || !strings.HasPrefix(got[0], tc.want) {
 				t.Fatalf("errors:\n got %q\nwant one starting with %q", got, tc.want)
 			}
@@ -208,12 +219,7 @@ func TestCELTotalCostLimit(t *testing.T) {
 			`"x-kubernetes-validations":[{"rule":"self.all(x, x.contains('a'))"}]}`, i))
 	}
 	raw := `{"type":"object","properties":{"spec":{"type":"object","properties":{` + strings.Join(props, ",") + `}}}}`
-	var p apiextensionsv1.JSONSchemaProps
-	if err := json.Unmarshal([]byte(raw), &p); err != nil {
-		t.Fatal(err)
-	}
-	_, errs := NewSchema(&p, field.NewPath("openAPIV3Schema"))
-	got := celErrors(errs)
+	got := celErrors(crdRuleErrors(t, raw))
 	if len(got) != 5 {
 		t.Fatalf("want 4 most expensive rules and the total, got %q", got)
 	}
@@ -222,7 +228,7 @@ func TestCELTotalCostLimit(t *testing.T) {
 			t.Errorf("unexpected error %q", e)
 		}
 	}
-	if want := "openAPIV3Schema|FieldValueForbidden|x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of"; !strings.HasPrefix(got[4], want) {
+	if want := "spec.versions[0].schema.openAPIV3Schema|FieldValueForbidden|x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of"; !strings.HasPrefix(got[4], want) {
 		t.Errorf("got %q, want prefix %q", got[4], want)
 	}
 }
@@ -247,14 +253,74 @@ func TestCELRuntimeCostLimit(t *testing.T) {
 		list[i] = fmt.Sprintf("%03x", i)
 	}
 	obj := map[string]any{"spec": map[string]any{"value": list}}
-	errs = s.ValidateObject(context.Background(), obj, nil)
+	errs, _ = s.ValidateObject(context.Background(), obj, nil)
 	want := "spec.value|FieldValueInvalid|'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: must be unique"
 	if got := celErrors(errs); len(got) != 1 || got[0] != want {
 		t.Fatalf("errors:\n got %q\nwant %q", got, want)
 	}
 	// The same value within the limit passes.
 	obj["spec"] = map[string]any{"value": list[:10]}
-	if errs := s.ValidateObject(context.Background(), obj, nil); len(errs) > 0 {
+	if errs, _ := s.ValidateObject(context.Background(), obj, nil); len(errs) > 0 {
 		t.Fatalf("errors on a small value: %q", celErrors(errs))
+	}
+}
+
+// TestCELRatchetingWarns updates an object whose stored spec already
+// breaks a rule without changing spec: the update passes, with the
+// failure as a warning, as in Kubernetes.
+func TestCELRatchetingWarns(t *testing.T) {
+	s := mustSchema(t, ruleSchema)
+	old := mustObject(t, `{"metadata":{"name":"w1"},"spec":{"replicas":3,"maxReplicas":2}}`)
+	obj := mustObject(t, `{"metadata":{"name":"w1","labels":{"a":"b"}},"spec":{"replicas":3,"maxReplicas":2}}`)
+	errs, warns := s.ValidateObject(context.Background(), obj, old)
+	if len(errs) > 0 {
+		t.Fatalf("errors %q", celErrors(errs))
+	}
+	if want := "spec: Invalid value: replicas must be <= maxReplicas"; len(warns) != 1 || warns[0] != want {
+		t.Fatalf("warnings %q, want %q", warns, want)
+	}
+}
+
+// TestCELRulesOnCRDUpdate checks what a CRD update keeps: a version whose
+// schema did not change keeps a rule over the per-rule cost limit (stored
+// by an older server); a changed schema, or a new CRD, may not have one.
+func TestCELRulesOnCRDUpdate(t *testing.T) {
+	costly := schemaWithRule(`{"type":"array","maxItems":1000,"items":{"type":"string","maxLength":100}}`,
+		`[{"rule":"self.all(x, self.exists(y, x == y))"}]`)
+	const want = "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[value].x-kubernetes-validations[0].rule|FieldValueForbidden|estimated rule cost exceeds budget by factor of"
+	errs := celErrors(crdRuleErrors(t, costly))
+	if len(errs) != 1 || !strings.HasPrefix(errs[0], want) {
+		t.Fatalf("create: errors %q, want %q", errs, want)
+	}
+
+	old := validCRD(t)
+	var p apiextensionsv1.JSONSchemaProps
+	if err := json.Unmarshal([]byte(costly), &p); err != nil {
+		t.Fatal(err)
+	}
+	old.Spec.Versions[0].Schema.OpenAPIV3Schema = &p
+	old.Spec.Versions[0].AdditionalPrinterColumns = nil
+	old.Status.StoredVersions = []string{"v1"}
+	next := old.DeepCopy()
+	next.Spec.Names.ShortNames = []string{"wdg"}
+	if errs := ValidateCRDUpdate(next, old); len(errs) > 0 {
+		t.Fatalf("update keeping the schema: %v", errs)
+	}
+	next.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["value"].Items.Schema.MaxLength = ptr.To[int64](101)
+	errs = celErrors(ValidateCRDUpdate(next, old))
+	if len(errs) != 1 || !strings.HasPrefix(errs[0], want) {
+		t.Fatalf("update changing the schema: errors %q, want %q", errs, want)
+	}
+}
+
+// TestCELStoredBrokenRule serves a schema whose rule does not compile
+// (as one stored by another server version could be): NewSchema accepts
+// it and each write fails with Kubernetes' "rule compile error".
+func TestCELStoredBrokenRule(t *testing.T) {
+	s := mustSchema(t, schemaWithRule(`{"type":"string"}`, `[{"rule":"self == nope"}]`))
+	errs, _ := s.ValidateObject(context.Background(), map[string]any{"spec": map[string]any{"value": "x"}}, nil)
+	got := celErrors(errs)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "spec.value|FieldValueInvalid|rule compile error: compilation failed: ERROR: <input>:1:9: undeclared reference to 'nope'") {
+		t.Fatalf("errors %q", got)
 	}
 }

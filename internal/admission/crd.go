@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -50,6 +51,12 @@ func DefaultCRD(crd *apiextensionsv1.CustomResourceDefinition) {
 // object at the root and valid printer columns. Only the None conversion
 // strategy is supported.
 func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
+	return validateCRD(crd, ruleOptions{})
+}
+
+// validateCRD implements ValidateCRD; opts carry what an update keeps from
+// the old CRD for the checks of x-kubernetes-validations rules.
+func validateCRD(crd *apiextensionsv1.CustomResourceDefinition, opts ruleOptions) field.ErrorList {
 	errs := apivalidation.ValidateObjectMetaAccessor(crd, false, apivalidation.NameIsDNSSubdomain, crdMetadataPath)
 	spec := &crd.Spec
 	if want := spec.Names.Plural + "." + spec.Group; crd.Name != want {
@@ -60,7 +67,7 @@ func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList 
 	if !slices.Contains(crdScopes, spec.Scope) {
 		errs = append(errs, field.NotSupported(crdSpecPath.Child("scope"), spec.Scope, crdScopes))
 	}
-	errs = append(errs, validateVersions(spec.Versions)...)
+	errs = append(errs, validateVersions(spec.Versions, opts)...)
 	if spec.Conversion == nil || spec.Conversion.Strategy != apiextensionsv1.NoneConverter {
 		var got apiextensionsv1.ConversionStrategyType
 		if spec.Conversion != nil {
@@ -77,8 +84,28 @@ func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList 
 // with (the old list, plus the storage version when that is new): each of
 // them must still appear in spec.versions, or the objects stored in it
 // could no longer be read, and the storage version must be among them.
+//
+// As in Kubernetes, rules and message expressions the old CRD has compile
+// with the libraries of stored expressions, and the estimated cost of each
+// rule of a version whose schema did not change is not checked again.
 func ValidateCRDUpdate(newCRD, oldCRD *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
-	errs := ValidateCRD(newCRD)
+	opts := ruleOptions{
+		stored:    &storedExpressions{rules: map[string]bool{}, messages: map[string]bool{}},
+		unchanged: map[string]bool{},
+	}
+	for _, v := range oldCRD.Spec.Versions {
+		if v.Schema != nil {
+			opts.stored.add(v.Schema.OpenAPIV3Schema)
+		}
+	}
+	for _, v := range newCRD.Spec.Versions {
+		for _, o := range oldCRD.Spec.Versions {
+			if o.Name == v.Name && equality.Semantic.DeepEqual(o.Schema, v.Schema) {
+				opts.unchanged[v.Name] = true
+			}
+		}
+	}
+	errs := validateCRD(newCRD, opts)
 	errs = append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(newCRD, oldCRD, crdMetadataPath)...)
 	errs = append(errs, apivalidation.ValidateImmutableField(newCRD.Spec.Scope, oldCRD.Spec.Scope, crdSpecPath.Child("scope"))...)
 	errs = append(errs, apivalidation.ValidateImmutableField(newCRD.Spec.Group, oldCRD.Spec.Group, crdSpecPath.Child("group"))...)
@@ -158,7 +185,7 @@ func validateNames(names *apiextensionsv1.CustomResourceDefinitionNames) field.E
 	return errs
 }
 
-func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion) field.ErrorList {
+func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion, opts ruleOptions) field.ErrorList {
 	if len(versions) == 0 {
 		return field.ErrorList{field.Required(crdVersionsPath, "must have at least one version")}
 	}
@@ -185,7 +212,7 @@ func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion
 			}
 		}
 		seen[v.Name] = true
-		errs = append(errs, validateVersion(v, path)...)
+		errs = append(errs, validateVersion(v, path, opts)...)
 	}
 	if storage != 1 {
 		errs = append(errs, field.Invalid(crdVersionsPath, storage, "must have exactly one version marked as storage version"))
@@ -196,13 +223,15 @@ func validateVersions(versions []apiextensionsv1.CustomResourceDefinitionVersion
 	return errs
 }
 
-func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *field.Path) field.ErrorList {
+func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *field.Path, opts ruleOptions) field.ErrorList {
 	var errs field.ErrorList
 	schemaPath := path.Child("schema", "openAPIV3Schema")
 	if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
 		errs = append(errs, field.Required(schemaPath, "schemas are required"))
 	} else if _, serrs := NewSchema(v.Schema.OpenAPIV3Schema, schemaPath); len(serrs) > 0 {
 		errs = append(errs, serrs...)
+	} else {
+		errs = append(errs, checkRules(v.Schema.OpenAPIV3Schema, schemaPath, opts.stored, opts.unchanged[v.Name])...)
 	}
 	if sub := v.Subresources; sub != nil && sub.Scale != nil {
 		sp := path.Child("subresources", "scale")

@@ -18,8 +18,8 @@
 // properties/items that have a counterpart in the structural schema.
 // Defaults must validate against their own schema and must not contain
 // fields that pruning would drop; the root has no default.
-// x-kubernetes-validations rules are checked and compiled as Kubernetes
-// does (see cel.go) once the rest of the schema is valid. Not checked:
+// x-kubernetes-validations rules are not checked here but by ValidateCRD
+// (see cel.go), once the rest of the schema is valid. Not checked:
 // list-type/map-keys extensions, the metadata properties allowed
 // at the root, the type of enum values, and the metadata of embedded
 // resources (kept whole by Prune, not validated by Validate).
@@ -110,9 +110,9 @@ func newSchema(props *apiextensionsv1.JSONSchemaProps, path *field.Path, perCall
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	rules, errs := compileRules(props, path, perCallLimit)
-	if len(errs) > 0 {
-		return nil, errs
+	rules, err := newRules(props, perCallLimit)
+	if err != nil {
+		return nil, field.ErrorList{field.Invalid(path, "", err.Error())}
 	}
 	return &Schema{root: root, rules: rules}, nil
 }

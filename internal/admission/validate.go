@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/warning"
 )
 
 // Validate checks obj against the schema and returns one error per
@@ -27,20 +28,29 @@ func (s *Schema) Validate(obj map[string]any) field.ErrorList {
 // update (nil on create). As in Kubernetes, the rules are not evaluated
 // when obj has errors that make them meaningless (wrong types, missing
 // required fields, unsupported values, too long or too many); one error
-// then says so.
-func (s *Schema) ValidateObject(ctx context.Context, obj, old map[string]any) field.ErrorList {
+// then says so. On update, a rule that fails on a value that did not
+// change gives a warning instead of an error (ratcheting); the warnings
+// are returned for the response.
+func (s *Schema) ValidateObject(ctx context.Context, obj, old map[string]any) (field.ErrorList, []string) {
 	errs := s.Validate(obj)
 	if s.rules == nil {
-		return errs
+		return errs, nil
 	}
 	for _, e := range errs {
 		switch e.Type {
 		case field.ErrorTypeNotSupported, field.ErrorTypeRequired, field.ErrorTypeTooLong, field.ErrorTypeTooMany, field.ErrorTypeTypeInvalid:
-			return append(errs, field.Invalid(nil, nil, "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"))
+			return append(errs, field.Invalid(nil, nil, "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation")), nil
 		}
 	}
-	return append(errs, s.rules.validate(ctx, obj, old)...)
+	var w warnings
+	errs = append(errs, s.rules.validate(warning.WithWarningRecorder(ctx, &w), obj, old)...)
+	return errs, w
 }
+
+// warnings collects the warnings Kubernetes' validators add to a context.
+type warnings []string
+
+func (w *warnings) AddWarning(_, text string) { *w = append(*w, text) }
 
 // validate appends the errors of v against n to errs. A value of the wrong
 // type gets one error and no further checks.

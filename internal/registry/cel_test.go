@@ -159,3 +159,35 @@ func TestCRDWithBrokenRuleRejected(t *testing.T) {
 	_, err = e.reg.Create(ctx, res, "", ruler("b", map[string]any{"name": "b"}), registry.WriteOptions{})
 	wantCause(t, err, "spec", "failed rule: !has(self.name) || self.name.startsWith('a')")
 }
+
+// TestCELRatchetingAfterCRDUpdate tightens a CRD's rules over an existing
+// object: updates that leave the failing value alone pass with a warning,
+// updates that change it are rejected.
+func TestCELRatchetingAfterCRDUpdate(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	crds := e.lookup(t, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
+	r, err := e.reg.Create(ctx, crds, "", ruledCRD([]any{replicasRule}), registry.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.lookup(t, "example.com", "v1", "rulers")
+	if _, err := e.reg.Create(ctx, res, "", ruler("old", map[string]any{"replicas": int64(7)}), registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tighter := ruledCRD([]any{map[string]any{"rule": "!has(self.replicas) || self.replicas < 5", "message": "replicas must be below 5"}})
+	tighter.SetResourceVersion(r.Object.GetResourceVersion())
+	if _, err := e.reg.Update(ctx, crds, "", "rulers.example.com", tighter, registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res = e.lookup(t, "example.com", "v1", "rulers")
+	got, err := e.reg.Patch(ctx, res, "", "old", types.MergePatchType, []byte(`{"metadata":{"labels":{"a":"b"}}}`), registry.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "spec: Invalid value: replicas must be below 5"; len(got.Warnings) != 1 || got.Warnings[0] != want {
+		t.Fatalf("warnings %q, want %q", got.Warnings, want)
+	}
+	_, err = e.reg.Patch(ctx, res, "", "old", types.MergePatchType, []byte(`{"spec":{"replicas":6}}`), registry.WriteOptions{})
+	wantCause(t, err, "spec", "replicas must be below 5")
+}

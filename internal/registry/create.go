@@ -211,7 +211,8 @@ func admit(ctx context.Context, res *Resource, obj, old map[string]any, opts Wri
 	if res.Schema == nil {
 		return warnings, nil, nil
 	}
-	return warnings, res.Schema.ValidateObject(ctx, obj, old), nil
+	errs, ruleWarnings := res.Schema.ValidateObject(ctx, obj, old)
+	return append(warnings, ruleWarnings...), errs, nil
 }
 
 func isStorageExists(err error) bool {

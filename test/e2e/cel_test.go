@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
 )
 
@@ -166,6 +168,40 @@ func TestCELValidationRules(t *testing.T) {
 		_, err := cl.Create(ctx, policy("cel", "dry", map[string]any{"replicas": int64(9), "maxReplicas": int64(1)}), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		wantInvalid(t, err, "dry", `FieldValueInvalid spec: Invalid value: replicas must be <= maxReplicas`)
 	})
+}
+
+// TestCELRatchetingWarns tightens a CRD's rules over a stored object:
+// an update that leaves the failing value alone passes with a Warning
+// header (as Kubernetes' ratcheting does), one that changes it gets 422.
+func TestCELRatchetingWarns(t *testing.T) {
+	s := startServer(t)
+	c := newClients(t, s)
+	ctx := testContext(t, 60*time.Second)
+	crd := installCRD(t, c, policyCRD(nil))
+	createNamespace(t, c, "cel")
+	rec := &warningRecorder{}
+	cfg := s.restConfig()
+	cfg.WarningHandler = rec
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := dyn.Resource(policiesGVR).Namespace("cel")
+	mustCreate(t, ctx, cl, policy("cel", "big", map[string]any{"replicas": int64(8)}))
+
+	crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].XValidations[0] = apiextv1.ValidationRule{
+		Rule: "!has(self.replicas) || self.replicas < 5", Message: "replicas must be below 5"}
+	if _, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().Update(ctx, crd, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Patch(ctx, "big", types.MergePatchType, []byte(`{"metadata":{"labels":{"a":"b"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if w := rec.all(); !slices.Contains(w, "spec: Invalid value: replicas must be below 5") {
+		t.Errorf("warnings %q", w)
+	}
+	_, err = cl.Patch(ctx, "big", types.MergePatchType, []byte(`{"spec":{"replicas":9}}`), metav1.PatchOptions{})
+	wantInvalid(t, err, "big", `FieldValueInvalid spec: Invalid value: replicas must be below 5`)
 }
 
 // TestCELBrokenRulesRejected creates CRDs whose rules do not compile or

@@ -508,8 +508,8 @@ func TestCoreTypesKubectl(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	k := newKubectl(t, s)
-	k.run(false, "create", "configmap", "app", "--from-literal=a=1", "--from-literal=b=2")
-	k.run(false, "create", "secret", "generic", "pw", "--from-literal=password=x")
+	k.run(t, "create", "configmap", "app", "--from-literal=a=1", "--from-literal=b=2")
+	k.run(t, "create", "secret", "generic", "pw", "--from-literal=password=x")
 	manifest := filepath.Join(t.TempDir(), "objs.yaml")
 	if err := os.WriteFile(manifest, []byte(`apiVersion: coordination.k8s.io/v1
 kind: Lease
@@ -530,7 +530,7 @@ action: Renew
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k.run(false, "apply", "-f", manifest)
+	k.run(t, "apply", "-f", manifest)
 	for _, tc := range []struct {
 		args []string
 		want []string
@@ -549,14 +549,14 @@ action: Renew
 		{[]string{"api-resources", "--api-group=events.k8s.io"}, []string{"events ev events.k8s.io/v1 true Event"}},
 		{[]string{"api-resources", "--api-group="}, []string{"configmaps cm v1 true ConfigMap", "events ev v1 true Event", "secrets v1 true Secret"}},
 	} {
-		out := strings.Join(strings.Fields(k.run(false, tc.args...)), " ")
+		out := strings.Join(strings.Fields(k.run(t, tc.args...)), " ")
 		for _, w := range tc.want {
 			if !strings.Contains(out, w) {
 				t.Errorf("kubectl %s: %q missing from:\n%s", strings.Join(tc.args, " "), w, out)
 			}
 		}
 	}
-	out := k.run(true, "patch", "secret", "pw", "--type=merge", "-p", `{"type":"kubernetes.io/tls"}`)
+	out := k.fail(t, "patch", "secret", "pw", "--type=merge", "-p", `{"type":"kubernetes.io/tls"}`)
 	if !strings.Contains(out, `type: Invalid value: "kubernetes.io/tls": field is immutable`) {
 		t.Errorf("patch secret type: %s", out)
 	}
