@@ -234,13 +234,7 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 		errs = append(errs, checkRules(v.Schema.OpenAPIV3Schema, schemaPath, opts.stored, opts.unchanged[v.Name])...)
 	}
 	if sub := v.Subresources; sub != nil && sub.Scale != nil {
-		sp := path.Child("subresources", "scale")
-		if !strings.HasPrefix(sub.Scale.SpecReplicasPath, ".spec.") {
-			errs = append(errs, field.Invalid(sp.Child("specReplicasPath"), sub.Scale.SpecReplicasPath, "should be a json path under .spec"))
-		}
-		if !strings.HasPrefix(sub.Scale.StatusReplicasPath, ".status.") {
-			errs = append(errs, field.Invalid(sp.Child("statusReplicasPath"), sub.Scale.StatusReplicasPath, "should be a json path under .status"))
-		}
+		errs = append(errs, validateScale(sub.Scale, path.Child("subresources"))...)
 	}
 	for i, col := range v.AdditionalPrinterColumns {
 		errs = append(errs, validatePrinterColumn(&col, path.Child("additionalPrinterColumns").Index(i))...)
@@ -253,6 +247,39 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 		} else {
 			errs = append(errs, validateSelectableFields(v.SelectableFields, v.Schema.OpenAPIV3Schema, sp)...)
 		}
+	}
+	return errs
+}
+
+// validateScale checks the scale subresource's paths with Kubernetes'
+// field paths and messages.
+func validateScale(sc *apiextensionsv1.CustomResourceSubresourceScale, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	check := func(name, value string, under ...string) {
+		p := path.Child("scale." + name)
+		if value == "" {
+			errs = append(errs, field.Required(p, ""))
+			return
+		}
+		if value[0] != '.' {
+			errs = append(errs, field.Invalid(p, value, "must be a simple json path starting with ."))
+			return
+		}
+		for _, u := range under {
+			if strings.HasPrefix(value, "."+u+".") {
+				return
+			}
+		}
+		msg := "should be a json path under ." + under[0]
+		if len(under) > 1 {
+			msg = "should be a json path under either .spec or .status"
+		}
+		errs = append(errs, field.Invalid(p, value, msg))
+	}
+	check("specReplicasPath", sc.SpecReplicasPath, "spec")
+	check("statusReplicasPath", sc.StatusReplicasPath, "status")
+	if sc.LabelSelectorPath != nil && *sc.LabelSelectorPath != "" {
+		check("labelSelectorPath", *sc.LabelSelectorPath, "spec", "status")
 	}
 	return errs
 }

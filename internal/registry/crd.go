@@ -215,6 +215,13 @@ func crdResources(crd *apiextensionsv1.CustomResourceDefinition) []*Resource {
 			StorageKey:     crd.Spec.Group + "/" + names.Plural,
 			StorageVersion: storageVersion,
 		}
+		if v.Subresources != nil && v.Subresources.Scale != nil {
+			sc := v.Subresources.Scale
+			res.Scale = &ScalePaths{SpecReplicas: sc.SpecReplicasPath, StatusReplicas: sc.StatusReplicasPath}
+			if sc.LabelSelectorPath != nil {
+				res.Scale.LabelSelector = *sc.LabelSelectorPath
+			}
+		}
 		for _, sf := range v.SelectableFields {
 			res.SelectableFields = append(res.SelectableFields, strings.TrimPrefix(sf.JSONPath, "."))
 		}
