@@ -49,14 +49,15 @@ func (s *server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	s.respondResult(w, r, info, result)
 }
 
-// isBuiltin reports whether the resource is built in (core or
-// apiextensions.k8s.io) rather than defined by a CRD.
+// isBuiltin reports whether the resource is built in rather than defined
+// by a CRD.
 func isBuiltin(info *requestInfo) bool {
-	return info.res.Group == "" || info.res.Group == "apiextensions.k8s.io"
+	return info.res.BuiltIn()
 }
 
 // hasPatchDirectives reports whether a strategic merge patch uses "$"
-// directives. The built-in types served (Namespace, CRD) have no list
+// directives. The built-in types served (Namespace, CRD, ConfigMap,
+// Secret, Lease, Event) have no list
 // merge keys that kubectl relies on, so a strategic merge patch without
 // directives means the same as a merge patch, which lets kubectl label,
 // annotate and edit them. Patches that do not parse are left to the

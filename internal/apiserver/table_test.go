@@ -145,3 +145,50 @@ func TestTableBuiltinColumns(t *testing.T) {
 		})
 	}
 }
+
+func TestTableCoreColumns(t *testing.T) {
+	e := newEnv(t)
+	for path, body := range map[string]string{
+		"/api/v1/namespaces/default/configmaps":                  `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1"},"data":{"a":"1","b":"2"},"binaryData":{"c":"AA=="}}`,
+		"/api/v1/namespaces/default/secrets":                     `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s1"},"type":"Opaque","data":{"k":"dg=="}}`,
+		"/apis/coordination.k8s.io/v1/namespaces/default/leases": `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l1"},"spec":{"holderIdentity":"me"}}`,
+		"/api/v1/namespaces/default/events": `{"apiVersion":"v1","kind":"Event","metadata":{"name":"e1"},"type":"Warning","reason":"Broken",
+		  "involvedObject":{"kind":"Widget","name":"w1","namespace":"default","fieldPath":"spec.size"},"message":" too big\n",
+		  "source":{"component":"sizer","host":"h1"},"count":3,"firstTimestamp":"2020-01-01T00:00:00Z","lastTimestamp":"2020-01-02T00:00:00Z"}`,
+	} {
+		e.expect(t, http.StatusCreated, "POST", path, body)
+	}
+	eventColumns := []string{"Last Seen", "Type", "Reason", "Object", "Subobject", "Source", "Message", "First Seen", "Count", "Name"}
+	eventCells := []any{"Warning", "Broken", "widget/w1", "spec.size", "sizer, h1", "too big"}
+	for _, tc := range []struct {
+		name, path string
+		columns    []string
+		priorities []float64
+		// cells are compared without the ages (cells whose column
+		// name ends in Age or Seen).
+		cells []any
+	}{
+		{"ConfigMaps", "/api/v1/namespaces/default/configmaps/c1", []string{"Name", "Data", "Age"}, []float64{0, 0, 0}, []any{"c1", 3.0}},
+		{"Secrets", "/api/v1/namespaces/default/secrets/s1", []string{"Name", "Type", "Data", "Age"}, []float64{0, 0, 0, 0}, []any{"s1", "Opaque", 1.0}},
+		{"Leases", "/apis/coordination.k8s.io/v1/namespaces/default/leases/l1", []string{"Name", "Holder", "Age"}, []float64{0, 0, 0}, []any{"l1", "me"}},
+		{"Events", "/api/v1/namespaces/default/events/e1", eventColumns, []float64{0, 0, 0, 0, 1, 1, 0, 1, 1, 1}, append(eventCells, 3.0, "e1")},
+		{"EventsV1", "/apis/events.k8s.io/v1/namespaces/default/events/e1", eventColumns, []float64{0, 0, 0, 0, 1, 1, 0, 1, 1, 1}, append(eventCells, 3.0, "e1")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tbl := e.expect(t, http.StatusOK, "GET", tc.path, "", "Accept", tableAccept).json(t)
+			names, prio := columnNames(t, tbl)
+			if !equal(names, tc.columns) || !equal(prio, tc.priorities) {
+				t.Fatalf("columns %v priorities %v, want %v %v", names, prio, tc.columns, tc.priorities)
+			}
+			var cells []any
+			for i, c := range rowCells(t, tbl, 0) {
+				if n := names[i]; n != "Age" && n != "Last Seen" && n != "First Seen" {
+					cells = append(cells, c)
+				}
+			}
+			if !equal(cells, tc.cells) {
+				t.Errorf("cells %v, want %v", cells, tc.cells)
+			}
+		})
+	}
+}

@@ -212,7 +212,7 @@ func admit(ctx context.Context, res *Resource, obj, old map[string]any, opts Wri
 		return warnings, nil, nil
 	}
 	errs, ruleWarnings := res.Schema.ValidateObject(ctx, obj, old)
-	return append(warnings, ruleWarnings...), errs, nil
+	return append(warnings, ruleWarnings...), append(errs, validateScaleValues(res, obj)...), nil
 }
 
 func isStorageExists(err error) bool {

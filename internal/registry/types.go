@@ -117,6 +117,9 @@ func builtinFor(res *Resource) *builtin {
 	return nil
 }
 
+// BuiltIn reports whether res is served without a CRD (a Kubernetes type).
+func (res *Resource) BuiltIn() bool { return builtinFor(res) != nil }
+
 // prepareBuiltin runs the prepare hook of res, if any, on a created object.
 func prepareBuiltin(r *Registry, res *Resource, obj map[string]any) error {
 	b := builtinFor(res)

@@ -372,7 +372,7 @@ func TestControllerRuntimeLeaderElection(t *testing.T) {
 			followerID, follower.count(second), leaderID, leader.total()-before)
 	}
 
-	t.Run("events", func(t *testing.T) {
+	t.Run("Events", func(t *testing.T) {
 		if !servesResource(t, s, "v1", "events") {
 			t.Skip("the server does not serve v1 Events")
 		}

@@ -556,6 +556,21 @@ action: Renew
 			}
 		}
 	}
+	// kubectl patches built-in types with strategic merge patches by default,
+	// and client-side apply computes one for them.
+	k.run(t, "patch", "lease", "lead", "-p", `{"spec":{"holderIdentity":"pod-b"}}`)
+	k.run(t, "patch", "events.events.k8s.io", "e2", "-p", `{"series":{"count":2,"lastObservedTime":"2026-11-26T09:00:01.000000Z"}}`)
+	k.run(t, "patch", "events", "e2", "-p", `{"message":"patched"}`)
+	if err := os.WriteFile(manifest, []byte("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: lead}\nspec: {holderIdentity: pod-c}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k.run(t, "apply", "-f", manifest)
+	if got := k.run(t, "get", "lease", "lead", "-o", "jsonpath={.spec.holderIdentity}/{.spec.renewTime}"); got != "pod-c/" {
+		t.Errorf("lease after patch and apply: %q, want pod-c/ (renewTime removed by apply)", got)
+	}
+	if got := k.run(t, "get", "ev", "e2", "-o", "jsonpath={.message}"); got != "patched" {
+		t.Errorf("event message %q after strategic patch of events.k8s.io note", got)
+	}
 	out := k.fail(t, "patch", "secret", "pw", "--type=merge", "-p", `{"type":"kubernetes.io/tls"}`)
 	if !strings.Contains(out, `type: Invalid value: "kubernetes.io/tls": field is immutable`) {
 		t.Errorf("patch secret type: %s", out)

@@ -146,13 +146,13 @@ func TestKubectlGet(t *testing.T) {
 }
 
 // kubectlTable splits kubectl's table output into cells, cutting each line
-// where the header's columns start (cells may be empty; header names have
-// no spaces).
+// where the header's columns start: after two spaces or more, so that
+// names like LAST SEEN stay whole and cells may be empty.
 func kubectlTable(out string) [][]string {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	var starts []int
 	for i, r := range lines[0] {
-		if r != ' ' && (i == 0 || lines[0][i-1] == ' ') {
+		if r != ' ' && (i == 0 || i > 1 && lines[0][i-2:i] == "  ") {
 			starts = append(starts, i)
 		}
 	}

@@ -4,10 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // knobReadyStatus is a knob status with one condition of type Ready.
@@ -62,51 +58,5 @@ func TestKubectlWait(t *testing.T) {
 		w := e.start(t, nil, "-n", e.ns, "wait", "--for=create", "knob/w2", "--timeout=30s")
 		e.createKnob(t, "w2", nil, map[string]any{"position": int64(1)})
 		wantKubectlExit(t, w, knobsResource+"/w2 condition met")
-	})
-}
-
-// TestKubectlDeleteFinalizer deletes knobs held by a finalizer: kubectl
-// delete --wait=false returns at once and leaves the object with a
-// deletionTimestamp; kubectl wait --for=delete ends once a patch removes
-// the finalizer and the object is gone; kubectl delete without --wait=false
-// blocks until then.
-func TestKubectlDeleteFinalizer(t *testing.T) {
-	t.Parallel()
-	e := newKubectlEnv(t)
-	held := func(name string) {
-		u := knob(e.ns, name, map[string]any{"position": int64(1)})
-		u.SetFinalizers([]string{holdFinalizer})
-		mustCreate(t, t.Context(), e.knobs, u)
-	}
-
-	t.Run("no-wait", func(t *testing.T) {
-		held("f1")
-		wantOutput(t, e.kn(t, "delete", "knob", "f1", "--wait=false"), knobsResource+` "f1" deleted`)
-		got := mustGet(t, t.Context(), e.knobs, "f1")
-		if got.GetDeletionTimestamp() == nil || len(got.GetFinalizers()) != 1 {
-			t.Fatalf("after kubectl delete --wait=false: deletionTimestamp %v, finalizers %v; want both set", got.GetDeletionTimestamp(), got.GetFinalizers())
-		}
-		if out := e.kn(t, "get", "knob", "f1", "-o", "jsonpath={.metadata.deletionTimestamp}"); out != got.GetDeletionTimestamp().UTC().Format(time.RFC3339) {
-			t.Errorf("kubectl get prints deletionTimestamp %q, client-go reads %v", out, got.GetDeletionTimestamp())
-		}
-		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=1s"), "timed out waiting for the condition on knobs/f1")
-		w := e.start(t, nil, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=30s")
-		wantOutput(t, e.kn(t, "patch", "knob", "f1", "--type", "json", "-p", `[{"op":"remove","path":"/metadata/finalizers"}]`), knobsResource+"/f1 patched")
-		wantKubectlExit(t, w, knobsResource+"/f1 condition met")
-		wantNotFound(t, t.Context(), e.knobs, "f1")
-		wantOutput(t, e.kn(t, "wait", "--for=delete", "knob/f1", "--timeout=5s"), "")
-	})
-	t.Run("wait", func(t *testing.T) {
-		held("f2")
-		d := e.start(t, nil, "-n", e.ns, "delete", "knob", "f2", "--timeout=30s")
-		// The deletion is under way once the object has its timestamp;
-		// then the finalizer goes.
-		waitForObject(t, e.knobs, "f2", func(u *unstructured.Unstructured) bool { return u.GetDeletionTimestamp() != nil })
-		patch := []byte(`{"metadata":{"finalizers":null}}`)
-		if _, err := e.knobs.Patch(t.Context(), "f2", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			t.Fatalf("remove the finalizer of f2: %v", err)
-		}
-		wantKubectlExit(t, d, knobsResource+` "f2" deleted`)
-		wantNotFound(t, t.Context(), e.knobs, "f2")
 	})
 }
