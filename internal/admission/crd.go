@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -233,6 +235,7 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 	} else {
 		errs = append(errs, checkRules(v.Schema.OpenAPIV3Schema, schemaPath, opts.stored, opts.unchanged[v.Name])...)
 	}
+	errs = append(errs, validateDeprecationWarning(v, path.Child("deprecationWarning"))...)
 	if sub := v.Subresources; sub != nil && sub.Scale != nil {
 		errs = append(errs, validateScale(sub.Scale, path.Child("subresources"))...)
 	}
@@ -247,6 +250,44 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 		} else {
 			errs = append(errs, validateSelectableFields(v.SelectableFields, v.Schema.OpenAPIV3Schema, sp)...)
 		}
+	}
+	return errs
+}
+
+// validateDeprecationWarning checks a version's deprecationWarning with
+// Kubernetes' messages.
+func validateDeprecationWarning(v *apiextensionsv1.CustomResourceDefinitionVersion, path *field.Path) field.ErrorList {
+	w := v.DeprecationWarning
+	if w == nil {
+		return nil
+	}
+	var msgs []string
+	if !v.Deprecated {
+		msgs = append(msgs, "can only be set for deprecated versions")
+	} else {
+		if len(*w) > 256 {
+			msgs = append(msgs, "must be <= 256 characters long")
+		}
+		if len(*w) == 0 {
+			msgs = append(msgs, "must not be an empty string")
+		}
+		for i, r := range *w {
+			if !unicode.IsPrint(r) {
+				msgs = append(msgs, fmt.Sprintf("must only contain printable UTF-8 characters; non-printable character found at index %d", i))
+				break
+			}
+			if unicode.IsControl(r) {
+				msgs = append(msgs, fmt.Sprintf("must only contain printable UTF-8 characters; control character found at index %d", i))
+				break
+			}
+		}
+		if !utf8.ValidString(*w) {
+			msgs = append(msgs, "must only contain printable UTF-8 characters")
+		}
+	}
+	var errs field.ErrorList
+	for _, m := range msgs {
+		errs = append(errs, field.Invalid(path, *w, m))
 	}
 	return errs
 }

@@ -150,6 +150,10 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, l *metricLabels) 
 func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metricLabels, group, version string, rest []string) {
 	info, err := s.resolve(r, group, version, rest)
 	if info != nil {
+		// As Kubernetes, before anything can fail.
+		if msg := info.res.DeprecationWarning; msg != "" {
+			addWarnings(w, []string{msg})
+		}
 		l.resource = info.res.Resource
 		if info.verb != "" {
 			l.verb = info.verb

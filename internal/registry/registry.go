@@ -45,6 +45,9 @@ type Resource struct {
 	// SelectableFields are dot paths like "spec.color" that field
 	// selectors may use besides metadata.name and metadata.namespace.
 	SelectableFields []string
+	// DeprecationWarning, when not empty, is sent as a Warning header with
+	// every response about this version (a deprecated CRD version).
+	DeprecationWarning string
 	// Scale, when not nil, enables the scale subresource.
 	Scale *ScalePaths
 	// HasStatus reports whether the status subresource is enabled.
