@@ -14,7 +14,8 @@
 // x-kubernetes-int-or-string without type, x-kubernetes-embedded-resource
 // only on objects that declare or preserve fields, bad patterns, and inside
 // allOf/anyOf/oneOf/not: no type, nullable, default, additionalProperties or
-// x-kubernetes-* extensions (except the int-or-string anyOf/allOf idiom), and
+// x-kubernetes-* extensions (except the int-or-string anyOf/allOf idiom) or
+// x-kubernetes-validations, and
 // properties/items that have a counterpart in the structural schema.
 // Defaults must validate against their own schema and must not contain
 // fields that pruning would drop; the root has no default.
@@ -337,6 +338,9 @@ func (c *compiler) checkJunctorMember(p *apiextensionsv1.JSONSchemaProps, path *
 	}
 	if p.XIntOrString {
 		c.add(field.Forbidden(path.Child("x-kubernetes-int-or-string"), "must be false to be structural"))
+	}
+	if len(p.XValidations) > 0 {
+		c.add(field.Forbidden(path.Child("x-kubernetes-validations"), "must be empty to be structural"))
 	}
 	if structural == nil {
 		return
