@@ -234,6 +234,10 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 		errs = append(errs, serrs...)
 	} else {
 		errs = append(errs, checkRules(v.Schema.OpenAPIV3Schema, schemaPath, opts.stored, opts.unchanged[v.Name])...)
+		if !opts.unchanged[v.Name] {
+			// An update keeps what an older server accepted.
+			errs = append(errs, checkSchemaExtras(v.Schema.OpenAPIV3Schema, schemaPath)...)
+		}
 	}
 	errs = append(errs, validateDeprecationWarning(v, path.Child("deprecationWarning"))...)
 	if sub := v.Subresources; sub != nil && sub.Scale != nil {

@@ -20,10 +20,12 @@
 // Defaults must validate against their own schema and must not contain
 // fields that pruning would drop; the root has no default.
 // x-kubernetes-validations rules are not checked here but by ValidateCRD
-// (see cel.go), once the rest of the schema is valid. Not checked:
-// list-type/map-keys extensions, the metadata properties allowed
-// at the root, the type of enum values, and the metadata of embedded
-// resources (kept whole by Prune, not validated by Validate).
+// (see cel.go), once the rest of the schema is valid, and so are the
+// root metadata (only name and generateName constraints), the types of
+// kind, apiVersion and metadata at the root and in embedded resources, and
+// the list-type/map-keys/map-type extensions (see structural.go). Not
+// checked: the type of enum values, and the metadata of embedded resources
+// (kept whole by Prune, not validated by Validate).
 package admission
 
 import (

@@ -19,7 +19,7 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request, info *requestInfo
 		result.Object, err = s.reg.GetScale(r.Context(), info.res, info.namespace, info.name)
 	case "update":
 		var opts registry.WriteOptions
-		if opts, err = writeOptions(r.URL.Query(), info.verb, "", ""); err != nil {
+		if opts, err = writeOptions(r, info.verb, "", ""); err != nil {
 			break
 		}
 		obj, rerr := s.readObject(w, r, &opts)
@@ -34,7 +34,7 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request, info *requestInfo
 		}
 		pt := types.PatchType(typ)
 		var opts registry.WriteOptions
-		if opts, err = writeOptions(r.URL.Query(), info.verb, "", pt); err != nil {
+		if opts, err = writeOptions(r, info.verb, "", pt); err != nil {
 			break
 		}
 		buf, berr := s.readBody(w, r)

@@ -76,6 +76,9 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if err != nil {
 		return Result{}, err
 	}
+	if !opts.applied {
+		obj = r.trackCreate(res, obj, opts)
+	}
 	generate := metaString(obj, "name") == "" && metaString(obj, "generateName") != ""
 	if generate {
 		md["name"] = generatedName(metaString(obj, "generateName"))

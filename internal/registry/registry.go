@@ -115,13 +115,21 @@ type WriteOptions struct {
 	// FieldValidation is "Strict", "Warn" or "Ignore" ("" means Warn for
 	// kubectl-compat, as Kubernetes defaults).
 	FieldValidation string
-	FieldManager    string
+	// FieldManager is the manager recorded in managedFields: the
+	// fieldManager parameter, or what Kubernetes derives from the
+	// User-Agent. Required for apply.
+	FieldManager string
+	// Force makes an apply take the fields other managers own.
+	Force bool
 	// Subresource is "" or "status".
 	Subresource string
 	// DecodeIssues are strict-decoding problems found by the HTTP layer in
 	// the body (duplicate fields). With unknown fields found by pruning they
 	// become a 400 under Strict, warnings under Warn, nothing under Ignore.
 	DecodeIssues []string
+	// applied tells that the object is an apply's result, whose
+	// managedFields are already computed.
+	applied bool
 }
 
 // Result is a written object and the warnings to send as Warning headers.

@@ -35,6 +35,9 @@ type Registry struct {
 	// served maps group/version/resource to the served Resource.
 	served map[gvr]*Resource
 	groups []GroupVersions
+	// managers caches the FieldManagers of served resources
+	// (fieldManagerKey to *fieldManagers).
+	managers sync.Map
 
 	// kick wakes the cleanup worker.
 	kick   chan struct{}
@@ -309,6 +312,7 @@ func (r *Registry) rebuildLocked() {
 	slices.SortFunc(groups, func(a, b GroupVersions) int { return cmp.Compare(a.Group, b.Group) })
 	r.served = served
 	r.groups = groups
+	r.pruneFieldManagersLocked()
 }
 
 // compareVersions orders Kubernetes versions by priority: GA before beta
