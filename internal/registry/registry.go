@@ -28,6 +28,9 @@ type Options struct {
 	Feed  *feed.Feed
 	// Now returns the current time; tests may replace it. Default time.Now.
 	Now func() time.Time
+	// EventTTL is how long an Event is kept after it was last observed, as
+	// Kubernetes' --event-ttl; 0 keeps Events until they are deleted.
+	EventTTL time.Duration
 }
 
 // Resource describes one served group/version/resource.
