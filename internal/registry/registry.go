@@ -121,7 +121,7 @@ type WriteOptions struct {
 	FieldManager string
 	// Force makes an apply take the fields other managers own.
 	Force bool
-	// Subresource is "" or "status".
+	// Subresource is "" or "status" ("scale" inside the registry).
 	Subresource string
 	// DecodeIssues are strict-decoding problems found by the HTTP layer in
 	// the body (duplicate fields). With unknown fields found by pruning they
