@@ -494,3 +494,29 @@ func TestApplyBuiltinWithSchema(t *testing.T) {
 		t.Fatalf("managedFields %v", got)
 	}
 }
+
+// TestScaleWritesTracked checks that a write through the scale subresource
+// records its manager with subresource scale, so that an applier who set
+// the replicas conflicts with it, as with an autoscaler in Kubernetes.
+func TestScaleWritesTracked(t *testing.T) {
+	e := newEnv(t)
+	res := e.scalers(t)
+	config := `{"apiVersion":"example.com/v1","kind":"Scaler","metadata":{"name":"s"},"spec":{"replicas":2}}`
+	e.mustApply(t, res, "s", "alice", config, false)
+	if _, err := e.reg.PatchScale(t.Context(), res, "default", "s", types.MergePatchType, []byte(`{"spec":{"replicas":4}}`), registry.WriteOptions{FieldManager: "hpa"}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.reg.Get(t.Context(), res, "default", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := managers(t, o)
+	if !owns(t, got["hpa/Update/scale"], "f:spec", "f:replicas") || owns(t, got["alice/Apply"], "f:spec", "f:replicas") {
+		t.Fatalf("managedFields %v", got)
+	}
+	_, err = e.apply(t, res, "s", "alice", config, false)
+	wantStatus(t, err, http.StatusConflict, metav1.StatusReasonConflict)
+	if msg := err.(*apierrors.StatusError).ErrStatus.Message; msg != `Apply failed with 1 conflict: conflict with "hpa" with subresource "scale" using example.com/v1: .spec.replicas` {
+		t.Fatalf("message %q", msg)
+	}
+}

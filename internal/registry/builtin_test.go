@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,6 +19,7 @@ import (
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/registry/registrytest"
+	"github.com/setpoint/setpoint/internal/storage/sqlite"
 )
 
 func TestBuiltinSchemasFromGoTypes(t *testing.T) {
@@ -276,4 +280,74 @@ func TestEventsOneResourceTwoAPIs(t *testing.T) {
 		"eventTime": "2026-11-26T10:00:00.000000Z", "reportingController": "example.com/c", "reportingInstance": "c-0",
 	})
 	wantInvalid(t, err, "[type: Invalid value: \"\": has invalid value: Odd, deprecatedCount: Invalid value: \"\": needs to be unset]")
+}
+
+func TestEventTTL(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = t0.Add(d); mu.Unlock() }
+	reg, err := registry.New(registry.Options{Store: store, Now: clock, EventTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	e := &env{reg: reg, store: store}
+	core := e.lookup(t, "", "v1", "events")
+	events := e.lookup(t, "events.k8s.io", "v1", "events")
+	for _, name := range []string{"old", "seen-later"} {
+		if _, err := create(t, e, core, map[string]any{
+			"apiVersion": "v1", "kind": "Event", "metadata": map[string]any{"name": name},
+			"involvedObject": map[string]any{"kind": "Widget", "name": "w", "namespace": "default"},
+			"lastTimestamp":  "2026-11-26T12:00:00Z",
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := create(t, e, events, map[string]any{
+		"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": map[string]any{"name": "series"},
+		"regarding": map[string]any{"kind": "Widget", "name": "w", "namespace": "default"},
+		"reason":    "R", "type": "Normal", "action": "A", "reportingController": "c", "reportingInstance": "i",
+		"eventTime": "2026-11-26T12:00:00.000000Z",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cms := e.lookup(t, "", "v1", "configmaps")
+	if _, err := create(t, e, cms, map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "kept"}}); err != nil {
+		t.Fatal(err)
+	}
+	advance(90 * time.Minute)
+	if _, err := e.reg.Patch(ctx, core, "default", "seen-later", types.MergePatchType, []byte(`{"lastTimestamp":"2026-11-26T13:30:00Z","count":2}`), registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Patch(ctx, events, "default", "series", types.MergePatchType,
+		[]byte(`{"series":{"count":2,"lastObservedTime":"2026-11-26T13:29:00.000000Z"}}`), registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := registry.ExpireEvents(ctx, e.reg); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := e.reg.List(ctx, core, "default", everything()); len(l.Items) != 2 {
+		t.Fatalf("%d events after 90 minutes, want 2 (old expired)", len(l.Items))
+	}
+	advance(3 * time.Hour)
+	if err := registry.ExpireEvents(ctx, e.reg); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := e.reg.List(ctx, events, "default", everything()); len(l.Items) != 0 {
+		t.Errorf("%d events after 3 hours, want none", len(l.Items))
+	}
+	if _, err := e.reg.Get(ctx, cms, "default", "kept"); err != nil {
+		t.Errorf("ConfigMap gone with the events: %v", err)
+	}
 }

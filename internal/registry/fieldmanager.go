@@ -31,6 +31,8 @@ type fieldManagers struct {
 	types  managedfields.TypeConverter
 	main   *managedfields.FieldManager
 	status *managedfields.FieldManager
+	// scale records writes through the scale subresource.
+	scale *managedfields.FieldManager
 	// creates and empty serve trackCreate: the main resource's merge
 	// engine and the typed empty object a create starts from.
 	creates *merge.Updater
@@ -63,8 +65,11 @@ func (r *Registry) fieldManager(res *Resource, sub string) (*managedfields.Field
 	if fm.err != nil {
 		return nil, fm.err
 	}
-	if sub == "status" {
+	switch sub {
+	case "status":
 		return fm.status, nil
+	case "scale":
+		return fm.scale, nil
 	}
 	return fm.main, nil
 }
@@ -96,10 +101,10 @@ func (r *Registry) pruneFieldManagersLocked() {
 	})
 }
 
-// newFieldManagers builds the FieldManagers of res as Kubernetes builds
-// those of a custom resource: the status subresource's own, the fields
-// each one resets (status for the main resource, spec for the status
-// subresource) left out of what its managers own.
+// buildFieldManagers builds the FieldManagers of res as Kubernetes builds
+// those of a custom resource: the status and scale subresources' own, the
+// fields each one resets (status for the main resource, spec for the
+// status subresource) left out of what its managers own.
 func (r *Registry) buildFieldManagers(res *Resource, fm *fieldManagers) {
 	gvk := schema.GroupVersionKind{Group: res.Group, Version: res.Version, Kind: res.Kind}
 	hub := schema.GroupVersion{Group: res.Group, Version: res.StorageVersion}
@@ -111,7 +116,7 @@ func (r *Registry) buildFieldManagers(res *Resource, fm *fieldManagers) {
 	conv := versionConverter{}
 	resetFilter := func(reset string) map[fieldpath.APIVersion]fieldpath.Filter {
 		var resetFields map[fieldpath.APIVersion]*fieldpath.Set
-		if res.HasStatus {
+		if res.HasStatus && reset != "" {
 			resetFields = map[fieldpath.APIVersion]*fieldpath.Set{
 				fieldpath.APIVersion(res.apiVersion()): fieldpath.NewSet(fieldpath.MakePathOrDie(reset)),
 			}
@@ -125,7 +130,10 @@ func (r *Registry) buildFieldManagers(res *Resource, fm *fieldManagers) {
 	if fm.empty, fm.err = fm.types.ObjectToTyped(emptyObject(res)); fm.err != nil {
 		return
 	}
-	if fm.main, fm.err = build("", "status"); fm.err != nil || !res.HasStatus {
+	if fm.main, fm.err = build("", "status"); fm.err != nil {
+		return
+	}
+	if fm.scale, fm.err = build("scale", ""); fm.err != nil || !res.HasStatus {
 		return
 	}
 	fm.status, fm.err = build("status", "spec")

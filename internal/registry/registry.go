@@ -28,6 +28,9 @@ type Options struct {
 	Feed  *feed.Feed
 	// Now returns the current time; tests may replace it. Default time.Now.
 	Now func() time.Time
+	// EventTTL is how long an Event is kept after it was last observed, as
+	// Kubernetes' --event-ttl; 0 keeps Events until they are deleted.
+	EventTTL time.Duration
 }
 
 // Resource describes one served group/version/resource.
@@ -118,7 +121,7 @@ type WriteOptions struct {
 	FieldManager string
 	// Force makes an apply take the fields other managers own.
 	Force bool
-	// Subresource is "" or "status".
+	// Subresource is "" or "status" ("scale" inside the registry).
 	Subresource string
 	// DecodeIssues are strict-decoding problems found by the HTTP layer in
 	// the body (duplicate fields). With unknown fields found by pruning they

@@ -148,6 +148,8 @@ func (r *Registry) PatchScale(ctx context.Context, res *Resource, namespace, nam
 // goes to the object's spec replicas path and the result is the Scale of
 // the written object.
 func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, name string, opts WriteOptions, next func(cur map[string]any) (map[string]any, error)) (Result, error) {
+	// The manager owns the replicas it sets through the scale subresource.
+	opts.Subresource = "scale"
 	result, err := r.update(ctx, res, namespace, name, opts, func(old map[string]any, rev int64) (map[string]any, error) {
 		obj := servedMap(res, deepCopy(old), rev).Object
 		cur, found, err := scaleOf(res, obj)

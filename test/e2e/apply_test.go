@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // applyWidget is an apply configuration of widget name in ns.
@@ -195,16 +196,29 @@ func widgetManifest(ns, name, color string, size int) string {
 }
 
 // TestKubectlServerSideApply runs kubectl apply --server-side twice, a
-// second manager's conflicting apply and --force-conflicts.
+// second manager's conflicting apply and --force-conflicts. The CRD and
+// the namespace are applied server-side too.
 func TestKubectlServerSideApply(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := newClients(t, s)
-	installCRD(t, c, widgetCRD())
-	createNamespace(t, c, "ssa")
 	dir := t.TempDir()
 	kubectl := kubectlIn(t, s, dir)
+	crd := widgetCRD()
+	crd.APIVersion, crd.Kind = "apiextensions.k8s.io/v1", "CustomResourceDefinition"
+	crdMap, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(crdMap, "status")
+	unstructured.RemoveNestedField(crdMap, "metadata", "creationTimestamp")
+	crdJSON, err := json.Marshal(crdMap)
+	if err != nil {
+		t.Fatal(err)
+	}
 	writeManifests(t, dir, map[string]string{
+		"crd.yaml":  string(crdJSON),
+		"ns.yaml":   `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ssa","labels":{"team":"a"}}}`,
 		"red.yaml":  widgetManifest("ssa", "w1", "red", 3),
 		"blue.yaml": widgetManifest("ssa", "w1", "blue", 3),
 	})
@@ -215,6 +229,15 @@ func TestKubectlServerSideApply(t *testing.T) {
 				t.Errorf("kubectl output lacks %q:\n%s", p, out)
 			}
 		}
+	}
+	for range 2 {
+		want(kubectl(false, "apply", "--server-side", "-f", "crd.yaml"), "customresourcedefinition.apiextensions.k8s.io/"+widgetsCRD+" serverside-applied")
+		want(kubectl(false, "apply", "--server-side", "-f", "ns.yaml"), "namespace/ssa serverside-applied")
+	}
+	waitEstablished(t, c, crd)
+	ns, err := c.core.CoreV1().Namespaces().Get(t.Context(), "ssa", metav1.GetOptions{})
+	if err != nil || ns.Labels["team"] != "a" || len(ns.ManagedFields) != 1 || ns.ManagedFields[0].Manager != "kubectl" || ns.ManagedFields[0].Operation != metav1.ManagedFieldsOperationApply {
+		t.Fatalf("namespace applied server-side: %v %+v", err, ns)
 	}
 
 	want(kubectl(false, "apply", "--server-side", "-f", "red.yaml"), "widget."+testGroup+"/w1 serverside-applied")
