@@ -520,3 +520,40 @@ func TestScaleWritesTracked(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 }
+
+// FuzzApply sends random apply configurations, forced or not, to an
+// object with several managers: bad input answers 4xx, never 500.
+func FuzzApply(f *testing.F) {
+	e := newEnv(f)
+	res := e.things(f)
+	e.mustApply(f, res, "t1", "alice", `{"apiVersion":"example.com/v1","kind":"Thing","metadata":{"name":"t1","labels":{"a":"b"}},"spec":{"size":1,"ports":[{"name":"a","port":1}],"tags":["x"]}}`, false)
+	if _, err := e.reg.Patch(f.Context(), res, "default", "t1", types.MergePatchType, []byte(`{"spec":{"color":"red"}}`), registry.WriteOptions{FieldManager: "editor"}); err != nil {
+		f.Fatal(err)
+	}
+	head := `{"apiVersion":"example.com/v1","kind":"Thing","metadata":{"name":"t1"`
+	for _, seed := range []string{
+		head + `},"spec":{"size":2}}`,
+		head + `,"labels":{"a":"c"}},"spec":{"ports":[{"name":"a"},{"name":"a"}]}}`,
+		head + `},"spec":{"ports":[{"port":3}],"tags":["x","x"]}}`,
+		head + `,"managedFields":[{"manager":"x","operation":"Apply"}]}}`,
+		head + `,"ownerReferences":[{"uid":"1"},{"uid":"1"}]}}`,
+		head + `},"spec":{"extra":{"a":[1,{"b":null}]},"template":{"metadata":{"labels":{"k":1}}}}}`,
+		head + `},"spec":null,"status":{"ready":"yes"}}`,
+		head + `,"resourceVersion":"abc"}}`,
+		"apiVersion: example.com/v1\nkind: Thing\nmetadata: {name: t1}\nspec: {size: 1e400}\n",
+		"- 1\n- 2\n",
+		"apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: t2\n  namespace: other\n",
+		"",
+	} {
+		f.Add(seed, false)
+		f.Add(seed, true)
+	}
+	f.Fuzz(func(t *testing.T, config string, force bool) {
+		name := "t1"
+		if strings.Contains(config, "t2") {
+			name = "t2"
+		}
+		_, err := e.apply(t, res, name, "bob", config, force)
+		wantClientError(t, err)
+	})
+}
