@@ -60,20 +60,13 @@ type celRules struct {
 }
 
 // hasRules reports whether p or a schema under it has
-// x-kubernetes-validations.
+// x-kubernetes-validations (junctors may not have any).
 func hasRules(p *apiextensionsv1.JSONSchemaProps) bool {
 	if p == nil {
 		return false
 	}
-	if len(p.XValidations) > 0 || hasRules(p.Not) {
+	if len(p.XValidations) > 0 {
 		return true
-	}
-	for _, list := range [][]apiextensionsv1.JSONSchemaProps{p.AllOf, p.AnyOf, p.OneOf} {
-		for i := range list {
-			if hasRules(&list[i]) {
-				return true
-			}
-		}
 	}
 	for _, sub := range p.Properties {
 		if hasRules(&sub) {
@@ -156,12 +149,6 @@ func (e *storedExpressions) add(p *apiextensionsv1.JSONSchemaProps) {
 		e.rules[r.Rule] = true
 		if r.MessageExpression != "" {
 			e.messages[r.MessageExpression] = true
-		}
-	}
-	e.add(p.Not)
-	for _, list := range [][]apiextensionsv1.JSONSchemaProps{p.AllOf, p.AnyOf, p.OneOf} {
-		for i := range list {
-			e.add(&list[i])
 		}
 	}
 	for _, sub := range p.Properties {

@@ -195,6 +195,9 @@ func TestCELRuleCompileErrors(t *testing.T) {
 			`{"type":"string","maxLength":5,"x-kubernetes-validations":[{"rule":"self == oldSelf"}]}}}}}}`,
 			"spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[list].items.x-kubernetes-validations[0].rule|FieldValueInvalid|" +
 				"oldSelf cannot be used on the uncorrelatable portion of the schema within spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[list]"},
+		{"rules in a junctor", `{"type":"object","properties":{"spec":{"type":"object","properties":{"a":{"type":"string"}},` +
+			`"allOf":[{"x-kubernetes-validations":[{"rule":"true"}]}]}}}`,
+			"spec.versions[0].schema.openAPIV3Schema.properties[spec].allOf[0].x-kubernetes-validations|FieldValueForbidden|must be empty to be structural"},
 		{"estimated cost over the limit", schemaWithRule(`{"type":"array","items":{"type":"string"}}`, `[{"rule":"self.all(x, self.all(y, x == y))"}]`),
 			rulesPath + ".rule|FieldValueForbidden|estimated rule cost exceeds budget by factor of more than 100x"},
 	}

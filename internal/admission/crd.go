@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -232,15 +234,14 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 		errs = append(errs, serrs...)
 	} else {
 		errs = append(errs, checkRules(v.Schema.OpenAPIV3Schema, schemaPath, opts.stored, opts.unchanged[v.Name])...)
+		if !opts.unchanged[v.Name] {
+			// An update keeps what an older server accepted.
+			errs = append(errs, checkSchemaExtras(v.Schema.OpenAPIV3Schema, schemaPath)...)
+		}
 	}
+	errs = append(errs, validateDeprecationWarning(v, path.Child("deprecationWarning"))...)
 	if sub := v.Subresources; sub != nil && sub.Scale != nil {
-		sp := path.Child("subresources", "scale")
-		if !strings.HasPrefix(sub.Scale.SpecReplicasPath, ".spec.") {
-			errs = append(errs, field.Invalid(sp.Child("specReplicasPath"), sub.Scale.SpecReplicasPath, "should be a json path under .spec"))
-		}
-		if !strings.HasPrefix(sub.Scale.StatusReplicasPath, ".status.") {
-			errs = append(errs, field.Invalid(sp.Child("statusReplicasPath"), sub.Scale.StatusReplicasPath, "should be a json path under .status"))
-		}
+		errs = append(errs, validateScale(sub.Scale, path.Child("subresources"))...)
 	}
 	for i, col := range v.AdditionalPrinterColumns {
 		errs = append(errs, validatePrinterColumn(&col, path.Child("additionalPrinterColumns").Index(i))...)
@@ -253,6 +254,77 @@ func validateVersion(v *apiextensionsv1.CustomResourceDefinitionVersion, path *f
 		} else {
 			errs = append(errs, validateSelectableFields(v.SelectableFields, v.Schema.OpenAPIV3Schema, sp)...)
 		}
+	}
+	return errs
+}
+
+// validateDeprecationWarning checks a version's deprecationWarning with
+// Kubernetes' messages.
+func validateDeprecationWarning(v *apiextensionsv1.CustomResourceDefinitionVersion, path *field.Path) field.ErrorList {
+	w := v.DeprecationWarning
+	if w == nil {
+		return nil
+	}
+	var msgs []string
+	if !v.Deprecated {
+		msgs = append(msgs, "can only be set for deprecated versions")
+	} else {
+		if len(*w) > 256 {
+			msgs = append(msgs, "must be <= 256 characters long")
+		}
+		if len(*w) == 0 {
+			msgs = append(msgs, "must not be an empty string")
+		}
+		for i, r := range *w {
+			if !unicode.IsPrint(r) {
+				msgs = append(msgs, fmt.Sprintf("must only contain printable UTF-8 characters; non-printable character found at index %d", i))
+				break
+			}
+			if unicode.IsControl(r) {
+				msgs = append(msgs, fmt.Sprintf("must only contain printable UTF-8 characters; control character found at index %d", i))
+				break
+			}
+		}
+		if !utf8.ValidString(*w) {
+			msgs = append(msgs, "must only contain printable UTF-8 characters")
+		}
+	}
+	var errs field.ErrorList
+	for _, m := range msgs {
+		errs = append(errs, field.Invalid(path, *w, m))
+	}
+	return errs
+}
+
+// validateScale checks the scale subresource's paths with Kubernetes'
+// field paths and messages.
+func validateScale(sc *apiextensionsv1.CustomResourceSubresourceScale, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	check := func(name, value string, under ...string) {
+		p := path.Child("scale." + name)
+		if value == "" {
+			errs = append(errs, field.Required(p, ""))
+			return
+		}
+		if value[0] != '.' {
+			errs = append(errs, field.Invalid(p, value, "must be a simple json path starting with ."))
+			return
+		}
+		for _, u := range under {
+			if strings.HasPrefix(value, "."+u+".") {
+				return
+			}
+		}
+		msg := "should be a json path under ." + under[0]
+		if len(under) > 1 {
+			msg = "should be a json path under either .spec or .status"
+		}
+		errs = append(errs, field.Invalid(p, value, msg))
+	}
+	check("specReplicasPath", sc.SpecReplicasPath, "spec")
+	check("statusReplicasPath", sc.StatusReplicasPath, "status")
+	if sc.LabelSelectorPath != nil && *sc.LabelSelectorPath != "" {
+		check("labelSelectorPath", *sc.LabelSelectorPath, "spec", "status")
 	}
 	return errs
 }

@@ -14,15 +14,18 @@
 // x-kubernetes-int-or-string without type, x-kubernetes-embedded-resource
 // only on objects that declare or preserve fields, bad patterns, and inside
 // allOf/anyOf/oneOf/not: no type, nullable, default, additionalProperties or
-// x-kubernetes-* extensions (except the int-or-string anyOf/allOf idiom), and
+// x-kubernetes-* extensions (except the int-or-string anyOf/allOf idiom) or
+// x-kubernetes-validations, and
 // properties/items that have a counterpart in the structural schema.
 // Defaults must validate against their own schema and must not contain
 // fields that pruning would drop; the root has no default.
 // x-kubernetes-validations rules are not checked here but by ValidateCRD
-// (see cel.go), once the rest of the schema is valid. Not checked:
-// list-type/map-keys extensions, the metadata properties allowed
-// at the root, the type of enum values, and the metadata of embedded
-// resources (kept whole by Prune, not validated by Validate).
+// (see cel.go), once the rest of the schema is valid, and so are the
+// root metadata (only name and generateName constraints), the types of
+// kind, apiVersion and metadata at the root and in embedded resources, and
+// the list-type/map-keys/map-type extensions (see structural.go). Not
+// checked: the type of enum values, and the metadata of embedded resources
+// (kept whole by Prune, not validated by Validate).
 package admission
 
 import (
@@ -335,6 +338,9 @@ func (c *compiler) checkJunctorMember(p *apiextensionsv1.JSONSchemaProps, path *
 	}
 	if p.XIntOrString {
 		c.add(field.Forbidden(path.Child("x-kubernetes-int-or-string"), "must be false to be structural"))
+	}
+	if len(p.XValidations) > 0 {
+		c.add(field.Forbidden(path.Child("x-kubernetes-validations"), "must be empty to be structural"))
 	}
 	if structural == nil {
 		return

@@ -10,7 +10,7 @@ import (
 
 // create serves POST on a collection: 201 when the object was created.
 func (s *server) create(w http.ResponseWriter, r *http.Request, info *requestInfo) {
-	opts, err := writeOptions(r.URL.Query(), info.verb, "", "")
+	opts, err := writeOptions(r, info.verb, "", "")
 	if err != nil {
 		s.writeError(w, r, info.out, err)
 		return

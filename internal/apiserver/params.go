@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -89,8 +91,10 @@ func listOptions(q url.Values) (registry.ListOptions, error) {
 // writeOptions parses the create, update and patch query parameters and
 // validates them as Kubernetes does: invalid values answer 422 for the
 // options kind (CreateOptions, UpdateOptions, PatchOptions). pt is the
-// patch type for patches.
-func writeOptions(q url.Values, verb, sub string, pt types.PatchType) (registry.WriteOptions, error) {
+// patch type for patches. Without a fieldManager parameter the manager is
+// derived from the User-Agent.
+func writeOptions(r *http.Request, verb, sub string, pt types.PatchType) (registry.WriteOptions, error) {
+	q := r.URL.Query()
 	opts := registry.WriteOptions{
 		DryRun:          len(q["dryRun"]) > 0,
 		FieldValidation: q.Get("fieldValidation"),
@@ -112,13 +116,35 @@ func writeOptions(q url.Values, verb, sub string, pt types.PatchType) (registry.
 		if _, ok := q["force"]; ok {
 			force := queryBool(q, "force")
 			po.Force = &force
+			opts.Force = force
 		}
 		errs = metavalidation.ValidatePatchOptions(po, pt)
 	}
 	if len(errs) > 0 {
 		return opts, apierrors.NewInvalid(schema.GroupKind{Group: metaGroup, Kind: kind}, "", errs)
 	}
+	if opts.FieldManager == "" {
+		opts.FieldManager = managerFromUserAgent(r.UserAgent())
+	}
 	return opts, nil
+}
+
+// managerFromUserAgent is the field manager Kubernetes derives from a
+// User-Agent: what precedes the first "/", without unprintable
+// characters, cut to the longest manager name allowed.
+func managerFromUserAgent(userAgent string) string {
+	prefix, _, _ := strings.Cut(userAgent, "/")
+	var b strings.Builder
+	for _, c := range prefix {
+		if !unicode.IsPrint(c) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(c) > metavalidation.FieldManagerMaxLength {
+			break
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // wantsPretty reports whether to indent JSON: as the pretty parameter

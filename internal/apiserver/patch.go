@@ -12,8 +12,9 @@ import (
 const patchMediaTypes = "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
 
 // patch serves PATCH on an object or its status subresource. The registry
-// applies JSON and merge patches and answers 415 for the types it does not
-// support (strategic merge patch on custom resources, server-side apply).
+// applies JSON and merge patches and server-side apply, and answers 415
+// for the types it does not support (strategic merge patch on custom
+// resources, apply in CBOR).
 func (s *server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo) {
 	typ, err := mediaType(r)
 	if err != nil {
@@ -27,7 +28,7 @@ func (s *server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 		s.writeError(w, r, info.out, errUnsupportedMediaType(r.Header.Get("Content-Type"), patchMediaTypes))
 		return
 	}
-	opts, err := writeOptions(r.URL.Query(), info.verb, info.sub, pt)
+	opts, err := writeOptions(r, info.verb, info.sub, pt)
 	if err != nil {
 		s.writeError(w, r, info.out, err)
 		return

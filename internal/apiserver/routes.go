@@ -20,7 +20,7 @@ type requestInfo struct {
 	res       *registry.Resource
 	namespace string
 	name      string
-	// sub is "" or "status".
+	// sub is "", "status" or "scale".
 	sub string
 	// verb is get, list, watch, create, update, patch, delete or
 	// deletecollection.
@@ -150,6 +150,10 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, l *metricLabels) 
 func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metricLabels, group, version string, rest []string) {
 	info, err := s.resolve(r, group, version, rest)
 	if info != nil {
+		// As Kubernetes, before anything can fail.
+		if msg := info.res.DeprecationWarning; msg != "" {
+			addWarnings(w, []string{msg})
+		}
 		l.resource = info.res.Resource
 		if info.verb != "" {
 			l.verb = info.verb
@@ -175,6 +179,10 @@ func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metric
 			r = r.WithContext(ctx)
 		}
 	}
+	if info.sub == "scale" {
+		s.scale(w, r, info)
+		return
+	}
 	switch info.verb {
 	case "get":
 		s.get(w, r, info)
@@ -196,7 +204,7 @@ func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metric
 }
 
 // resolve turns the path after /api/v1 or /apis/<group>/<version> into a
-// resource request: [watch/][namespaces/<ns>/]<resource>[/<name>[/status]].
+// resource request: [watch/][namespaces/<ns>/]<resource>[/<name>[/status|/scale]].
 // /api/v1/namespaces/<name>/status is the namespace's status subresource.
 func (s *server) resolve(r *http.Request, group, version string, rest []string) (*requestInfo, error) {
 	legacyWatch := false
@@ -222,7 +230,7 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 	}
 	if len(rest) > 2 {
 		info.sub = rest[2]
-		if info.sub != "status" || !res.HasStatus {
+		if !(info.sub == "status" && res.HasStatus || info.sub == "scale" && res.Scale != nil) {
 			return nil, errNotFound()
 		}
 	}

@@ -4,7 +4,7 @@ import "net/http"
 
 // update serves PUT on an object or its status subresource.
 func (s *server) update(w http.ResponseWriter, r *http.Request, info *requestInfo) {
-	opts, err := writeOptions(r.URL.Query(), info.verb, info.sub, "")
+	opts, err := writeOptions(r, info.verb, info.sub, "")
 	if err != nil {
 		s.writeError(w, r, info.out, err)
 		return

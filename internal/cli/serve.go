@@ -28,6 +28,7 @@ type serveOptions struct {
 	listen             string
 	maxBodyBytes       int64
 	compactionWindow   time.Duration
+	eventTTL           time.Duration
 	compactionInterval time.Duration
 	kubeconfigOut      string
 	logLevel           string
@@ -67,6 +68,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:6443", "TCP address to serve the API on (port 0 picks a free port)")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 3<<20, "largest request body accepted; larger ones get 413")
 	fs.DurationVar(&o.compactionWindow, "compaction-window", 5*time.Minute, "how long the change log is kept for watches to resume from")
+	fs.DurationVar(&o.eventTTL, "event-ttl", time.Hour, "how long an Event is kept after it was last observed")
 	fs.DurationVar(&o.compactionInterval, "compaction-interval", time.Minute, "how often the change log is compacted")
 	fs.StringVar(&o.kubeconfigOut, "kubeconfig-out", "", "where to write a kubeconfig for this server (default <data-dir>/kubeconfig)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -122,6 +124,7 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		Listen:             o.listen,
 		MaxBodyBytes:       o.maxBodyBytes,
 		CompactionWindow:   o.compactionWindow,
+		EventTTL:           o.eventTTL,
 		CompactionInterval: o.compactionInterval,
 		KubeconfigPath:     kubeconfig,
 		Logger:             logger,

@@ -46,6 +46,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		MaxBodyBytes:       3 << 20,
 		CompactionWindow:   5 * time.Minute,
 		CompactionInterval: time.Minute,
+		EventTTL:           time.Hour,
 		KubeconfigPath:     abs(t, "setpoint-data/kubeconfig"),
 	}
 	checkConfig(t, cfg, want)
@@ -62,6 +63,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		"SETPOINT_MAX_BODY_BYTES":      "1024",
 		"SETPOINT_COMPACTION_WINDOW":   "90s",
 		"SETPOINT_COMPACTION_INTERVAL": "10s",
+		"SETPOINT_EVENT_TTL":           "2h",
 		"SETPOINT_LOG_LEVEL":           "debug",
 		"SETPOINT_LOG_FORMAT":          "json",
 	}
@@ -75,6 +77,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		MaxBodyBytes:       1024,
 		CompactionWindow:   90 * time.Second,
 		CompactionInterval: 10 * time.Second,
+		EventTTL:           2 * time.Hour,
 		KubeconfigPath:     filepath.Join(dir, "kubeconfig"),
 	})
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {

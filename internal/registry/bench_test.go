@@ -50,3 +50,17 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateDryRun measures the CPU work of a create (admission,
+// metadata, managedFields) without the storage write.
+func BenchmarkCreateDryRun(b *testing.B) {
+	e := newEnv(b)
+	res := e.widgets(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := e.reg.Create(ctx, res, "default", widget(fmt.Sprintf("w%d", i), map[string]any{"size": int64(i), "color": "red"}), registry.WriteOptions{DryRun: true, FieldManager: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -178,12 +179,20 @@ func requiredLimited(obj map[string]any, name string, limit int) field.ErrorList
 	return nil
 }
 
+// eventsV1Immutable are the fields an update through events.k8s.io/v1
+// may not change: all but series (and metadata).
+var eventsV1Immutable = []string{
+	"regarding", "reason", "note", "deprecatedSource", "deprecatedFirstTimestamp", "deprecatedLastTimestamp",
+	"deprecatedCount", "type", "eventTime", "action", "related", "reportingController", "reportingInstance",
+}
+
 // validateEventsV1 adds to validateEvent what Kubernetes requires of
-// Events created through events.k8s.io/v1: eventTime, a Normal or Warning
-// type, a valid series, and none of the deprecated fields.
+// Events written through events.k8s.io/v1: on create eventTime, a Normal
+// or Warning type, a valid series, and none of the deprecated fields; on
+// update a valid series if it changed, and no change to the other fields.
 func validateEventsV1(obj, old map[string]any) field.ErrorList {
 	errs := validateEvent(obj, "regarding", "note", "reportingController")
-	if series, ok := obj["series"].(map[string]any); ok {
+	if series, ok := obj["series"].(map[string]any); ok && (old == nil || !reflect.DeepEqual(series, old["series"])) {
 		p := field.NewPath("series")
 		if n, _ := series["count"].(int64); n < 2 {
 			errs = append(errs, field.Invalid(p.Child("count"), "", "should be at least 2"))
@@ -193,6 +202,11 @@ func validateEventsV1(obj, old map[string]any) field.ErrorList {
 		}
 	}
 	if old != nil {
+		for _, f := range eventsV1Immutable {
+			if !reflect.DeepEqual(emptyToNil(obj[f]), emptyToNil(old[f])) {
+				errs = append(errs, field.Invalid(field.NewPath(f), obj[f], "field is immutable"))
+			}
+		}
 		return errs
 	}
 	if t, _ := obj["eventTime"].(string); t == "" {

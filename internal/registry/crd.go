@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/setpoint/setpoint/internal/admission"
 )
@@ -215,6 +216,16 @@ func crdResources(crd *apiextensionsv1.CustomResourceDefinition) []*Resource {
 			StorageKey:     crd.Spec.Group + "/" + names.Plural,
 			StorageVersion: storageVersion,
 		}
+		if v.Deprecated {
+			res.DeprecationWarning = deprecationWarning(crd, v)
+		}
+		if v.Subresources != nil && v.Subresources.Scale != nil {
+			sc := v.Subresources.Scale
+			res.Scale = &ScalePaths{SpecReplicas: sc.SpecReplicasPath, StatusReplicas: sc.StatusReplicasPath}
+			if sc.LabelSelectorPath != nil {
+				res.Scale.LabelSelector = *sc.LabelSelectorPath
+			}
+		}
 		for _, sf := range v.SelectableFields {
 			res.SelectableFields = append(res.SelectableFields, strings.TrimPrefix(sf.JSONPath, "."))
 		}
@@ -230,6 +241,28 @@ func crdResources(crd *apiextensionsv1.CustomResourceDefinition) []*Resource {
 		out = append(out, res)
 	}
 	return out
+}
+
+// deprecationWarning is the warning for a deprecated version v of crd:
+// its deprecationWarning or, without one, Kubernetes' default text, which
+// names the newest served, not deprecated version newer than v.
+func deprecationWarning(crd *apiextensionsv1.CustomResourceDefinition, v apiextensionsv1.CustomResourceDefinitionVersion) string {
+	if v.DeprecationWarning != nil {
+		return *v.DeprecationWarning
+	}
+	spec := &crd.Spec
+	msg := fmt.Sprintf("%s/%s %s is deprecated", spec.Group, v.Name, spec.Names.Kind)
+	newest := ""
+	for _, o := range spec.Versions {
+		if o.Served && !o.Deprecated && version.CompareKubeAwareVersionStrings(v.Name, o.Name) < 0 &&
+			(newest == "" || version.CompareKubeAwareVersionStrings(o.Name, newest) > 0) {
+			newest = o.Name
+		}
+	}
+	if newest != "" {
+		msg += fmt.Sprintf("; use %s/%s %s", spec.Group, newest, spec.Names.Kind)
+	}
+	return msg
 }
 
 // crdTerminating reports whether res belongs to a CRD being deleted.

@@ -76,6 +76,9 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if err != nil {
 		return Result{}, err
 	}
+	if !opts.applied {
+		obj = r.trackCreate(res, obj, opts)
+	}
 	generate := metaString(obj, "name") == "" && metaString(obj, "generateName") != ""
 	if generate {
 		md["name"] = generatedName(metaString(obj, "generateName"))
@@ -212,7 +215,7 @@ func admit(ctx context.Context, res *Resource, obj, old map[string]any, opts Wri
 		return warnings, nil, nil
 	}
 	errs, ruleWarnings := res.Schema.ValidateObject(ctx, obj, old)
-	return append(warnings, ruleWarnings...), errs, nil
+	return append(warnings, ruleWarnings...), append(errs, validateScaleValues(res, obj)...), nil
 }
 
 func isStorageExists(err error) bool {

@@ -48,7 +48,9 @@ func convertNumbers(v any) any {
 	return v
 }
 
-// encodeFor renders obj of res for storage, in the storage version.
+// encodeFor renders obj of res for storage, in the storage version; obj
+// itself is converted to the stored form when res is stored in another
+// group's form.
 func encodeFor(res *Resource, obj map[string]any) ([]byte, error) {
 	if res.conv != nil && obj["apiVersion"] == res.apiVersion() {
 		res.conv.toStored(obj)
@@ -82,6 +84,9 @@ func (r *Registry) output(res *Resource, o storage.Object) (*unstructured.Unstru
 	return servedMap(res, m, o.Revision), nil
 }
 
+// servedMap turns m, stored or served, into what clients of res see (in
+// place): converted from the stored form when res has one, with res's
+// apiVersion and kind and resourceVersion rev (none for 0).
 func servedMap(res *Resource, m map[string]any, rev int64) *unstructured.Unstructured {
 	if res.conv != nil && m["apiVersion"] == res.conv.storedAPIVersion {
 		res.conv.toServed(m)

@@ -17,7 +17,8 @@ import (
 // writes the result, reading again and reapplying the patch when another
 // writer got there first, for as long as ctx lives. A patch that sets
 // metadata.resourceVersion makes it a precondition: a stale one answers
-// 409. Strategic merge patch answers 415.
+// 409. Server-side apply is apply's. Strategic merge patch (and apply in
+// CBOR) answers 415.
 func (r *Registry) Patch(ctx context.Context, res *Resource, namespace, name string, pt types.PatchType, patch []byte, opts WriteOptions) (Result, error) {
 	if err := checkSubresource(res, opts.Subresource); err != nil {
 		return Result{}, err
@@ -27,6 +28,8 @@ func (r *Registry) Patch(ctx context.Context, res *Resource, namespace, name str
 		if _, err := jsonpatch.DecodePatch(patch); err != nil {
 			return Result{}, apierrors.NewBadRequest(err.Error())
 		}
+	case types.ApplyYAMLPatchType:
+		return r.apply(ctx, res, namespace, name, patch, opts)
 	case types.MergePatchType:
 		var doc map[string]any
 		if err := json.Unmarshal(patch, &doc); err != nil {
@@ -35,7 +38,7 @@ func (r *Registry) Patch(ctx context.Context, res *Resource, namespace, name str
 	default:
 		return Result{}, &apierrors.StatusError{ErrStatus: metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
-			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s", types.JSONPatchType, types.MergePatchType),
+			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s", types.JSONPatchType, types.MergePatchType, types.ApplyYAMLPatchType),
 		}}
 	}
 	return r.update(ctx, res, namespace, name, opts, func(old map[string]any, rev int64) (map[string]any, error) {

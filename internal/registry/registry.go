@@ -28,6 +28,9 @@ type Options struct {
 	Feed  *feed.Feed
 	// Now returns the current time; tests may replace it. Default time.Now.
 	Now func() time.Time
+	// EventTTL is how long an Event is kept after it was last observed, as
+	// Kubernetes' --event-ttl; 0 keeps Events until they are deleted.
+	EventTTL time.Duration
 }
 
 // Resource describes one served group/version/resource.
@@ -45,6 +48,11 @@ type Resource struct {
 	// SelectableFields are dot paths like "spec.color" that field
 	// selectors may use besides metadata.name and metadata.namespace.
 	SelectableFields []string
+	// DeprecationWarning, when not empty, is sent as a Warning header with
+	// every response about this version (a deprecated CRD version).
+	DeprecationWarning string
+	// Scale, when not nil, enables the scale subresource.
+	Scale *ScalePaths
 	// HasStatus reports whether the status subresource is enabled.
 	HasStatus bool
 	// PrinterColumns are the CRD's additionalPrinterColumns (without Name
@@ -107,13 +115,21 @@ type WriteOptions struct {
 	// FieldValidation is "Strict", "Warn" or "Ignore" ("" means Warn for
 	// kubectl-compat, as Kubernetes defaults).
 	FieldValidation string
-	FieldManager    string
-	// Subresource is "" or "status".
+	// FieldManager is the manager recorded in managedFields: the
+	// fieldManager parameter, or what Kubernetes derives from the
+	// User-Agent. Required for apply.
+	FieldManager string
+	// Force makes an apply take the fields other managers own.
+	Force bool
+	// Subresource is "" or "status" ("scale" inside the registry).
 	Subresource string
 	// DecodeIssues are strict-decoding problems found by the HTTP layer in
 	// the body (duplicate fields). With unknown fields found by pruning they
 	// become a 400 under Strict, warnings under Warn, nothing under Ignore.
 	DecodeIssues []string
+	// applied tells that the object is an apply's result, whose
+	// managedFields are already computed.
+	applied bool
 }
 
 // Result is a written object and the warnings to send as Warning headers.

@@ -248,7 +248,7 @@ func TestPatch(t *testing.T) {
 		reason metav1.StatusReason
 	}{
 		{"strategic", types.StrategicMergePatchType, "p", `{}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
-		{"apply", types.ApplyPatchType, "p", `{}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
+		{"apply_cbor", types.ApplyCBORPatchType, "p", `{}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
 		{"bad_json", types.MergePatchType, "p", `{`, http.StatusBadRequest, metav1.StatusReasonBadRequest},
 		{"bad_ops", types.JSONPatchType, "p", `{"op":1}`, http.StatusBadRequest, metav1.StatusReasonBadRequest},
 		{"failed_test", types.JSONPatchType, "p", `[{"op":"test","path":"/spec/size","value":7}]`, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid},

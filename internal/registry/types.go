@@ -20,9 +20,10 @@ import (
 
 // Registry serves resources over a Store.
 type Registry struct {
-	store storage.Store
-	feed  *feed.Feed
-	now   func() time.Time
+	store    storage.Store
+	feed     *feed.Feed
+	now      func() time.Time
+	eventTTL time.Duration
 
 	mu sync.RWMutex
 	// crds holds the latest known state of every CRD by name, with the
@@ -34,6 +35,9 @@ type Registry struct {
 	// served maps group/version/resource to the served Resource.
 	served map[gvr]*Resource
 	groups []GroupVersions
+	// managers caches the FieldManagers of served resources
+	// (fieldManagerKey to *fieldManagers).
+	managers sync.Map
 
 	// kick wakes the cleanup worker.
 	kick   chan struct{}
@@ -190,12 +194,13 @@ func New(opts Options) (*Registry, error) {
 		now = time.Now
 	}
 	r := &Registry{
-		store: opts.Store,
-		feed:  opts.Feed,
-		now:   now,
-		crds:  map[string]crdEntry{},
-		kick:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		store:    opts.Store,
+		feed:     opts.Feed,
+		now:      now,
+		eventTTL: opts.EventTTL,
+		crds:     map[string]crdEntry{},
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
@@ -307,6 +312,7 @@ func (r *Registry) rebuildLocked() {
 	slices.SortFunc(groups, func(a, b GroupVersions) int { return cmp.Compare(a.Group, b.Group) })
 	r.served = served
 	r.groups = groups
+	r.pruneFieldManagersLocked()
 }
 
 // compareVersions orders Kubernetes versions by priority: GA before beta
@@ -406,6 +412,9 @@ func (r *Registry) Start(ctx context.Context) error {
 		}
 	}
 	r.spawn(func() { r.cleanupLoop(bg) })
+	if r.eventTTL > 0 {
+		r.spawn(func() { r.expireEventsLoop(bg) })
+	}
 	r.wake()
 	return nil
 }

@@ -136,6 +136,9 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	if err != nil {
 		return Result{}, err
 	}
+	if !opts.applied {
+		obj = r.trackUpdate(res, old, obj, opts)
+	}
 	errs = append(errs, validateBuiltin(res, obj, old)...)
 	if errs = append(validateMeta(res, obj, old), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), name, errs)

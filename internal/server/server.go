@@ -42,6 +42,9 @@ type Config struct {
 	CompactionWindow time.Duration
 	// CompactionInterval is how often compaction runs. Default 1m.
 	CompactionInterval time.Duration
+	// EventTTL is how long an Event is kept after it was last observed, as
+	// Kubernetes' --event-ttl. Default 1h.
+	EventTTL time.Duration
 	// KubeconfigPath, when not empty, is written once the server listens,
 	// pointing at it. Default "" (the CLI sets DataDir/kubeconfig).
 	KubeconfigPath string
@@ -56,6 +59,7 @@ const (
 	DefaultMaxBodyBytes       = 3 << 20
 	DefaultCompactionWindow   = 5 * time.Minute
 	DefaultCompactionInterval = time.Minute
+	DefaultEventTTL           = time.Hour
 )
 
 // databaseFile is the SQLite database's name inside Config.DataDir.
@@ -81,6 +85,9 @@ func (c *Config) withDefaults() error {
 	if c.CompactionInterval == 0 {
 		c.CompactionInterval = DefaultCompactionInterval
 	}
+	if c.EventTTL == 0 {
+		c.EventTTL = DefaultEventTTL
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -90,6 +97,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.CompactionWindow < 0 {
 		errs = append(errs, fmt.Errorf("CompactionWindow %v is negative", c.CompactionWindow))
+	}
+	if c.EventTTL < 0 {
+		errs = append(errs, fmt.Errorf("EventTTL %v is negative", c.EventTTL))
 	}
 	if c.CompactionInterval < 0 {
 		errs = append(errs, fmt.Errorf("CompactionInterval %v is negative", c.CompactionInterval))
@@ -126,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: open storage: %w", err)
 	}
 	f := feed.New(store, feed.Options{})
-	reg, err := registry.New(registry.Options{Store: store, Feed: f})
+	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close())
 	}

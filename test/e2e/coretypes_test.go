@@ -559,7 +559,8 @@ action: Renew
 	// kubectl patches built-in types with strategic merge patches by default,
 	// and client-side apply computes one for them.
 	k.run(t, "patch", "lease", "lead", "-p", `{"spec":{"holderIdentity":"pod-b"}}`)
-	k.run(t, "patch", "events.events.k8s.io", "e2", "-p", `{"note":"patched"}`)
+	k.run(t, "patch", "events.events.k8s.io", "e2", "-p", `{"series":{"count":2,"lastObservedTime":"2026-11-26T09:00:01.000000Z"}}`)
+	k.run(t, "patch", "events", "e2", "-p", `{"message":"patched"}`)
 	if err := os.WriteFile(manifest, []byte("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: lead}\nspec: {holderIdentity: pod-c}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func waitGone(t *testing.T, what string, list func(metav1.ListOptions) (string, 
 				return
 			}
 		case <-timeout.C:
-			t.Fatalf("%s was not deleted within a minute of the restart", what)
+			t.Fatalf("%s was not deleted within a minute", what)
 		}
 	}
 }

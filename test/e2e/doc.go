@@ -1,8 +1,11 @@
 // Package e2e tests the built setpoint binary from the outside, with the
 // clients real users run: client-go's typed, dynamic, metadata and REST
-// clients, discovery, the REST mapper, informers, raw HTTP and upstream
-// kubectl. Every test starts its own server process on a fresh data
-// directory (see harness_test.go) and may stop, kill -9 and restart it.
+// clients, discovery, the REST mapper, informers, raw HTTP, upstream
+// kubectl and controller-runtime, which runs a small typed operator
+// (operator/api/v1; controller-gen generates its CRDs in testdata/crds:
+// `go generate ./operator/api/v1`). Every test starts its own server
+// process on a fresh data directory (see harness_test.go) and may stop,
+// kill -9 and restart it.
 //
 // Environment:
 //   - SETPOINT_BIN names the binary under test; without it TestMain builds

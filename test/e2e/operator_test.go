@@ -232,8 +232,8 @@ func (m *operatorManager) total() int {
 // Timings of leader election short enough for a test, long enough for a
 // busy machine.
 var (
-	testLeaseDuration = 6 * time.Second
-	testRenewDeadline = 4 * time.Second
+	testLeaseDuration = 8 * time.Second
+	testRenewDeadline = 6 * time.Second
 	testRetryPeriod   = 500 * time.Millisecond
 )
 
@@ -444,7 +444,7 @@ func TestControllerRuntimeOperator(t *testing.T) {
 		}
 	}
 
-	t.Run("spec change", func(t *testing.T) {
+	t.Run("SpecChange", func(t *testing.T) {
 		// A new image, a new stage at the end, one stage dropped.
 		cur := &opsv1.Pipeline{}
 		if err := cl.Get(ctx, client.ObjectKeyFromObject(p), cur); err != nil {
@@ -471,7 +471,7 @@ func TestControllerRuntimeOperator(t *testing.T) {
 		wantNotFound(t, ctx, c.dynamic.Resource(opsv1.GroupVersion.WithResource("stages")).Namespace("ops"), "build-fetch")
 	})
 
-	t.Run("owned stage changed", func(t *testing.T) {
+	t.Run("OwnedStageChanged", func(t *testing.T) {
 		before := waitPipeline(t, c, "ops", "build", synced)
 		st := &opsv1.Stage{}
 		if err := cl.Get(ctx, client.ObjectKey{Namespace: "ops", Name: "build-test"}, st); err != nil {
@@ -490,7 +490,7 @@ func TestControllerRuntimeOperator(t *testing.T) {
 		}
 	})
 
-	t.Run("owned stage deleted", func(t *testing.T) {
+	t.Run("OwnedStageDeleted", func(t *testing.T) {
 		before := waitPipeline(t, c, "ops", "build", synced)
 		st := &opsv1.Stage{}
 		if err := cl.Get(ctx, client.ObjectKey{Namespace: "ops", Name: "build-compile"}, st); err != nil {
@@ -507,7 +507,7 @@ func TestControllerRuntimeOperator(t *testing.T) {
 		wantOwnedBy(t, again, before)
 	})
 
-	t.Run("printer columns", func(t *testing.T) {
+	t.Run("PrinterColumns", func(t *testing.T) {
 		raw, err := c.core.Discovery().RESTClient().Get().AbsPath("/apis/ops.e2e.setpoint.dev/v1/namespaces/ops/pipelines").
 			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
 		if err != nil {
@@ -532,7 +532,7 @@ func TestControllerRuntimeOperator(t *testing.T) {
 		}
 	})
 
-	t.Run("scale subresource", func(t *testing.T) {
+	t.Run("ScaleSubresource", func(t *testing.T) {
 		if !servesResource(t, s, opsv1.GroupVersion.String(), "pipelines/scale") {
 			t.Skip("the server does not serve the scale subresource of custom resources")
 		}
@@ -560,7 +560,7 @@ func TestControllerRuntimeOperator(t *testing.T) {
 		}
 	})
 
-	t.Run("events", func(t *testing.T) {
+	t.Run("Events", func(t *testing.T) {
 		if !servesResource(t, s, "events.k8s.io/v1", "events") {
 			t.Skip("the server does not serve events.k8s.io/v1 Events")
 		}
@@ -657,7 +657,6 @@ func TestControllerRuntimeGarbageCollection(t *testing.T) {
 	t.Skip("garbage collector: issue 6")
 	s := startServer(t)
 	c := newClients(t, s)
-	ctx := testContext(t, 2*time.Minute)
 	installOperatorCRDs(t, c)
 	createNamespace(t, c, "gc")
 	cl := newDirectClient(t, s)
@@ -666,7 +665,7 @@ func TestControllerRuntimeGarbageCollection(t *testing.T) {
 	pc := c.dynamic.Resource(pipelinesGVR).Namespace("gc")
 
 	// running creates a Pipeline with stages a and b and waits for them.
-	running := func(t *testing.T, name string) (*opsv1.Pipeline, []opsv1.Stage) {
+	running := func(t *testing.T, ctx context.Context, name string) (*opsv1.Pipeline, []opsv1.Stage) {
 		t.Helper()
 		if err := cl.Create(ctx, pipeline("gc", name, "alpine", "a", "b")); err != nil {
 			t.Fatal(err)
@@ -682,8 +681,9 @@ func TestControllerRuntimeGarbageCollection(t *testing.T) {
 		return p, stages
 	}
 
-	t.Run("background", func(t *testing.T) {
-		p, stages := running(t, "bg")
+	t.Run("Background", func(t *testing.T) {
+		ctx := testContext(t, 2*time.Minute)
+		p, stages := running(t, ctx, "bg")
 		if err := cl.Delete(ctx, p, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 			t.Fatal(err)
 		}
@@ -693,8 +693,9 @@ func TestControllerRuntimeGarbageCollection(t *testing.T) {
 		}
 	})
 
-	t.Run("foreground", func(t *testing.T) {
-		p, _ := running(t, "fg")
+	t.Run("Foreground", func(t *testing.T) {
+		ctx := testContext(t, 2*time.Minute)
+		p, _ := running(t, ctx, "fg")
 		held := &opsv1.Stage{}
 		if err := cl.Get(ctx, client.ObjectKey{Namespace: "gc", Name: "fg-a"}, held); err != nil {
 			t.Fatal(err)
@@ -728,8 +729,9 @@ func TestControllerRuntimeGarbageCollection(t *testing.T) {
 		waitResourceGone(t, pc, "pipeline fg", "fg")
 	})
 
-	t.Run("orphan", func(t *testing.T) {
-		p, stages := running(t, "or")
+	t.Run("Orphan", func(t *testing.T) {
+		ctx := testContext(t, 2*time.Minute)
+		p, stages := running(t, ctx, "or")
 		if err := cl.Delete(ctx, p, client.PropagationPolicy(metav1.DeletePropagationOrphan)); err != nil {
 			t.Fatal(err)
 		}

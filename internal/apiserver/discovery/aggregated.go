@@ -67,11 +67,19 @@ func aggregatedResources(resources []*registry.Resource) []apidiscoveryv2.APIRes
 			Categories:       res.Categories,
 		}
 		if res.HasStatus {
-			rd.Subresources = []apidiscoveryv2.APISubresourceDiscovery{{
+			rd.Subresources = append(rd.Subresources, apidiscoveryv2.APISubresourceDiscovery{
 				Subresource:  "status",
 				ResponseKind: kind,
 				Verbs:        statusVerbs,
-			}}
+			})
+		}
+		if res.Scale != nil {
+			sk := scaleKind
+			rd.Subresources = append(rd.Subresources, apidiscoveryv2.APISubresourceDiscovery{
+				Subresource:  "scale",
+				ResponseKind: &sk,
+				Verbs:        statusVerbs,
+			})
 		}
 		out = append(out, rd)
 	}

@@ -140,8 +140,11 @@ func groupVersion(group, version string) string {
 	return group + "/" + version
 }
 
-// statusVerbs are the verbs of every status subresource.
+// statusVerbs are the verbs of every status and scale subresource.
 var statusVerbs = []string{"get", "patch", "update"}
+
+// scaleKind is what the scale subresource serves.
+var scaleKind = metav1.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
 
 // buildPlain builds the documents of /apis, /apis/<group>, /api/v1 and
 // /apis/<group>/<version> from a Groups snapshot.
@@ -221,6 +224,16 @@ func resourceList(gv string, resources []*registry.Resource) *metav1.APIResource
 				Name:       res.Resource + "/status",
 				Namespaced: res.Namespaced,
 				Kind:       res.Kind,
+				Verbs:      statusVerbs,
+			})
+		}
+		if res.Scale != nil {
+			l.APIResources = append(l.APIResources, metav1.APIResource{
+				Name:       res.Resource + "/scale",
+				Namespaced: res.Namespaced,
+				Group:      scaleKind.Group,
+				Version:    scaleKind.Version,
+				Kind:       scaleKind.Kind,
 				Verbs:      statusVerbs,
 			})
 		}

@@ -377,11 +377,11 @@ func (o operations) body(model string) *spec3.RequestBody {
 	return &spec3.RequestBody{RequestBodyProps: spec3.RequestBodyProps{Content: jsonContent(model), Required: model != deleteOptionsModel}}
 }
 
-// patchBody lists the patch formats the server applies: JSON patch and
-// JSON merge patch, plus strategic merge patch for built-in kinds (which
+// patchBody lists the patch formats the server applies: server-side
+// apply, JSON patch and JSON merge patch, plus strategic merge patch for built-in kinds (which
 // have no merge keys kubectl relies on, so it acts as a merge patch).
 func (o operations) patchBody() *spec3.RequestBody {
-	types := []string{"application/json-patch+json", "application/merge-patch+json"}
+	types := []string{"application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json"}
 	if _, builtin := builtinModels[groupVersion(o.res.Group, o.res.Version)+"/"+o.res.Kind]; builtin {
 		types = append(types, "application/strategic-merge-patch+json")
 	}

@@ -212,6 +212,10 @@ func (s schemaSet) kindModels(res *registry.Resource) (kindModel, listModel stri
 		}
 	}
 	prefix := reversedGroup(res.Group) + "." + res.Version + "."
+	if res.BuiltIn() && strings.HasSuffix(res.Group, ".k8s.io") {
+		// Kubernetes' own types: io.k8s.api.coordination.v1.Lease.
+		prefix = "io.k8s.api." + strings.Split(res.Group, ".")[0] + "." + res.Version + "."
+	}
 	kindModel, listModel = prefix+res.Kind, prefix+res.ListKind
 	s.addKind(kindModel, customKindSchema(res), res.Group, res.Version, res.Kind)
 	s.addKind(listModel, listSchema(res, kindModel), res.Group, res.Version, res.ListKind)

@@ -1,0 +1,126 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"sigs.k8s.io/yaml"
+)
+
+// apply serves server-side apply (a patch of type
+// application/apply-patch+yaml): it merges the applied configuration into
+// the object with structured-merge-diff, as Kubernetes does, records
+// opts.FieldManager as the owner of the fields it sets, and answers 409
+// with one cause per field another manager owns unless opts.Force. An
+// object that does not exist is created from the configuration (not
+// through the status subresource, which answers 404).
+func (r *Registry) apply(ctx context.Context, res *Resource, namespace, name string, patch []byte, opts WriteOptions) (Result, error) {
+	applied, warnings, err := decodeApplyPatch(res, patch, opts.FieldValidation)
+	if err != nil {
+		return Result{}, err
+	}
+	fm, err := r.fieldManager(res, opts.Subresource)
+	if err != nil {
+		return Result{}, apierrors.NewInternalError(err)
+	}
+	opts.applied = true
+	for {
+		result, err := r.update(ctx, res, namespace, name, opts, func(old map[string]any, rev int64) (map[string]any, error) {
+			live := servedMap(res, deepCopy(old), rev)
+			return mergeApplied(fm, live, deepCopy(applied), opts)
+		})
+		if !apierrors.IsNotFound(err) || opts.Subresource != "" {
+			result.Warnings = append(warnings, result.Warnings...)
+			return result, err
+		}
+		obj, err := mergeApplied(fm, emptyObject(res), deepCopy(applied), opts)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := checkAppliedName(res, obj, name); err != nil {
+			return Result{}, err
+		}
+		result, err = r.create(ctx, res, namespace, obj, opts, true)
+		if isReason(err, reasonAlreadyExists) {
+			// Created meanwhile: apply to what was created.
+			continue
+		}
+		result.Warnings = append(warnings, result.Warnings...)
+		return result, err
+	}
+}
+
+// decodeApplyPatch decodes an apply configuration (YAML, or JSON which is
+// YAML too), keeping integers as int64. Its apiVersion must be the one
+// of the URL, as Kubernetes requires, and its kind res's. Duplicate fields
+// fail under Strict field validation and are warnings under Warn.
+func decodeApplyPatch(res *Resource, patch []byte, validation string) (map[string]any, []string, error) {
+	var warnings []string
+	js, err := yaml.YAMLToJSONStrict(patch)
+	if err != nil {
+		strictErr := err
+		if js, err = yaml.YAMLToJSON(patch); err != nil {
+			return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding YAML: %v", err))
+		}
+		switch validation {
+		case "Strict":
+			return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("error strict decoding YAML: %v", strictErr))
+		case "Ignore":
+		default:
+			warnings = append(warnings, strictErr.Error())
+		}
+	}
+	obj, err := decodeValue(js)
+	if err != nil {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding YAML: %v", err))
+	}
+	if v, _ := obj["apiVersion"].(string); v != res.apiVersion() {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("Incorrect version specified in apply patch. Specified patch version: %s, expected: %s", v, res.apiVersion()))
+	}
+	if err := checkTypeMeta(res, obj); err != nil {
+		return nil, nil, err
+	}
+	return obj, warnings, nil
+}
+
+// mergeApplied merges the applied configuration into live with the
+// FieldManager. Conflicts answer 409 with their causes; a configuration
+// that does not fit the schema answers 400 (Kubernetes answers 500, an
+// open bug: kubernetes/kubernetes#139253).
+func mergeApplied(fm *managedfields.FieldManager, live *unstructured.Unstructured, applied map[string]any, opts WriteOptions) (map[string]any, error) {
+	out, err := fm.Apply(live, &unstructured.Unstructured{Object: applied}, opts.FieldManager, opts.Force)
+	if err != nil {
+		var status apierrors.APIStatus
+		if errors.As(err, &status) {
+			return nil, err
+		}
+		if strings.HasPrefix(err.Error(), "failed to create typed patch object") {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		return nil, apierrors.NewInternalError(err)
+	}
+	u, ok := out.(*unstructured.Unstructured)
+	if !ok {
+		return nil, apierrors.NewInternalError(fmt.Errorf("apply produced %T", out))
+	}
+	// The FieldManager answers in the storage version.
+	u.Object["apiVersion"] = live.GetAPIVersion()
+	return u.Object, nil
+}
+
+// checkAppliedName requires the object an apply creates to carry the name
+// of the URL (an apply cannot generate one) and no uid, as Kubernetes does.
+func checkAppliedName(res *Resource, obj map[string]any, name string) error {
+	if n := metaString(obj, "name"); n != name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", n, name))
+	}
+	if uid := metaString(obj, "uid"); uid != "" {
+		return apierrors.NewConflict(res.groupResource(), name, fmt.Errorf("uid mismatch: the provided object specified uid %s, and no existing object was found", uid))
+	}
+	return nil
+}
