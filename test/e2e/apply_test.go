@@ -152,8 +152,8 @@ func TestServerSideApplyClientGo(t *testing.T) {
 }
 
 // kubectlIn returns a runner of upstream kubectl against s from dir:
-// fail says the command must fail, and the standard error is returned
-// instead of the standard output.
+// fail says the command must fail, and then its standard output and
+// standard error are returned, not only the output.
 func kubectlIn(t *testing.T, s *server, dir string) func(fail bool, args ...string) string {
 	kubectl := buildKubectl(t)
 	return func(fail bool, args ...string) string {
@@ -162,7 +162,7 @@ func kubectlIn(t *testing.T, s *server, dir string) func(fail bool, args ...stri
 		defer cancel()
 		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", s.kubeconfig, "--cache-dir", filepath.Join(dir, "cache")}, args...)...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "HOME="+dir)
+		cmd.Env = append(os.Environ(), "HOME="+dir, "KUBECTL_EXTERNAL_DIFF=diff -u")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
@@ -170,7 +170,7 @@ func kubectlIn(t *testing.T, s *server, dir string) func(fail bool, args ...stri
 			if err == nil {
 				t.Fatalf("kubectl %s succeeded, want a failure; stdout:\n%s", strings.Join(args, " "), stdout.String())
 			}
-			return stderr.String()
+			return stdout.String() + stderr.String()
 		}
 		if err != nil {
 			t.Fatalf("kubectl %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
@@ -263,6 +263,14 @@ func TestKubectlServerSideApply(t *testing.T) {
 	owners = fieldOwners(t, got)
 	if nested[string](t, got, "spec", "color") != "blue" || !ownsField(owners["other/Apply"], "f:spec", "f:color") || ownsField(owners["kubectl/Apply"], "f:spec", "f:color") || !ownsField(owners["kubectl/Apply"], "f:spec", "f:size") {
 		t.Fatalf("after --force-conflicts: spec %v, managedFields %v", got.Object["spec"], owners)
+	}
+
+	// kubectl diff --server-side dry-runs the apply: exit 1 on a change,
+	// and nothing written.
+	writeManifests(t, dir, map[string]string{"green.yaml": widgetManifest("ssa", "w1", "green", 3)})
+	want(kubectl(true, "diff", "--server-side", "--field-manager", "other", "-f", "green.yaml"), "-  color: blue", "+  color: green")
+	if after := mustGet(t, t.Context(), c.widgets("ssa"), "w1"); after.GetResourceVersion() != got.GetResourceVersion() {
+		t.Fatalf("kubectl diff --server-side wrote")
 	}
 }
 
