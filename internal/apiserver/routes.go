@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/setpoint/setpoint/internal/registry"
@@ -228,16 +229,25 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 	if len(rest) > 1 {
 		info.name = rest[1]
 	}
+	gr := schema.GroupResource{Group: res.Group, Resource: res.Resource}
 	if len(rest) > 2 {
 		info.sub = rest[2]
 		if !(info.sub == "status" && res.HasStatus || info.sub == "scale" && res.Scale != nil) {
-			return nil, errNotFound()
+			if res.BuiltIn() {
+				return nil, errNotFound()
+			}
+			// Kubernetes' CRD handler names the object.
+			return nil, apierrors.NewNotFound(gr, info.name)
 		}
 	}
 	if res.Namespaced && namespace == "" && info.name != "" {
 		return nil, errNotFound()
 	}
-	gr := schema.GroupResource{Group: res.Group, Resource: res.Resource}
+	if !res.BuiltIn() {
+		if err := customResourceRequestError(r, info); err != nil {
+			return info, err
+		}
+	}
 	info.verb = verbFor(r, info, legacyWatch)
 	if info.verb == "" || !slices.Contains(res.Verbs, info.verb) {
 		return info, errMethodNotAllowed(gr, strings.ToLower(r.Method))
@@ -248,6 +258,26 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 	var err error
 	info.out, err = negotiate(r.Header.Get("Accept"), info.verb, wantsPretty(r))
 	return info, err
+}
+
+// customResourceRequestError gives the answers of Kubernetes' CRD handler
+// where they differ from those of built-in types: 404 for a namespaced
+// custom resource addressed outside a namespace except to list or watch,
+// 400 for PUT and PATCH without a name, and 415 for protobuf bodies, which
+// custom resources do not have (Scale, a built-in type, aside).
+func customResourceRequestError(r *http.Request, info *requestInfo) error {
+	named := info.name != ""
+	switch {
+	case info.res.Namespaced && info.namespace == "" && (named || r.Method != http.MethodGet):
+		return errNotFound()
+	case !named && (r.Method == http.MethodPut || r.Method == http.MethodPatch):
+		return apierrors.NewBadRequest("name must be provided")
+	case (r.Method == http.MethodPost || r.Method == http.MethodPut) && info.sub != "scale":
+		if typ, err := mediaType(r); err == nil && typ == protobufMediaType {
+			return errUnsupportedMediaType(r.Header.Get("Content-Type"), "application/json, application/yaml")
+		}
+	}
+	return nil
 }
 
 // verbFor maps the method and path shape to a Kubernetes verb, "" when the
