@@ -36,7 +36,8 @@ func TestKubectlDeleteFinalizer(t *testing.T) {
 			t.Errorf("kubectl get prints deletionTimestamp %q, client-go reads %v", out, got.GetDeletionTimestamp())
 		}
 		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=1s"), "timed out waiting for the condition on knobs/f1")
-		w := e.start(t, nil, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=30s")
+		w := e.start(t, nil, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=30s", "-v=6")
+		w.waitWatching(t)
 		wantOutput(t, e.kn(t, "patch", "knob", "f1", "--type", "json", "-p", `[{"op":"remove","path":"/metadata/finalizers"}]`), knobsResource+"/f1 patched")
 		wantKubectlExit(t, w, knobsResource+"/f1 condition met")
 		wantNotFound(t, t.Context(), e.knobs, "f1")
@@ -133,7 +134,8 @@ data:
 		t.Errorf("namespace phase %q after kubectl delete, want Terminating", out)
 	}
 	wantOutput(t, e.fail(t, "-n", e.ns, "create", "configmap", "late"), "forbidden", "because it is being terminated")
-	w := e.start(t, nil, "wait", "--for=delete", "namespace/"+e.ns, "--timeout=30s")
+	w := e.start(t, nil, "wait", "--for=delete", "namespace/"+e.ns, "--timeout=30s", "-v=6")
+	w.waitWatching(t)
 	e.kn(t, "patch", "knob", "held", "--type", "merge", "-p", `{"metadata":{"finalizers":null}}`)
 	wantKubectlExit(t, w, "namespace/"+e.ns+" condition met")
 	if _, err := e.c.core.CoreV1().Namespaces().Get(t.Context(), e.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
