@@ -84,7 +84,7 @@ func errMethodNotAllowed(gr schema.GroupResource, method string) error {
 func errNotAcceptable() error {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusNotAcceptable, Reason: metav1.StatusReasonNotAcceptable,
-		Message: "the server was unable to respond with a content type that the client supports; supported media types are application/json and application/yaml",
+		Message: "only the following media types are accepted: application/json, application/yaml",
 	}}
 }
 

@@ -566,14 +566,21 @@ func (s *shared) forWatcher(w *Watcher) *Event {
 		return nil
 	}
 	if s.byType[t] == nil {
-		s.byType[t] = &Event{Type: t, Revision: s.ev.Revision(), Object: s.ev.Object}
+		obj := s.ev.Object
+		if t == storage.Deleted && s.ev.Type == storage.Modified && s.ev.Prev != nil {
+			// The object stopped matching: as Kubernetes, send its last
+			// matching state at the event's revision.
+			obj = *s.ev.Prev
+			obj.Revision = s.ev.Revision()
+		}
+		s.byType[t] = &Event{Type: t, Revision: s.ev.Revision(), Object: obj}
 	}
 	return s.byType[t]
 }
 
 // transform decides what a watcher with these options receives for ev:
 // label- and field-selector transitions turn Modified into Added or
-// Deleted.
+// Deleted (which carries the state before the change).
 func (o *WatchOptions) transform(ev *storage.Event) (EventType, bool) {
 	k := ev.Object.Key
 	if k.Resource != o.Resource || o.Namespace != "" && k.Namespace != o.Namespace || o.Name != "" && k.Name != o.Name {

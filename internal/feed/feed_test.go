@@ -333,7 +333,8 @@ func TestLabelTransitions(t *testing.T) {
 	}{
 		{func() storage.Object { return create(t, s, "ns", "x", a) }, storage.Added},
 		{func() storage.Object { return update(t, s, "ns", "x", a) }, storage.Modified},
-		{func() storage.Object { return update(t, s, "ns", "x", b) }, storage.Deleted},
+		// Stopping to match sends the last matching state (labels a).
+		{func() storage.Object { o := update(t, s, "ns", "x", b); o.Labels = a; return o }, storage.Deleted},
 		{func() storage.Object { return update(t, s, "ns", "x", b) }, 0},
 		{func() storage.Object { return update(t, s, "ns", "x", a) }, storage.Added},
 		{func() storage.Object {

@@ -174,12 +174,14 @@ func TestSelectableFieldsWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	paint := func(n, color string) {
+	paint := func(n, color string) string {
 		t.Helper()
 		patch := []byte(`{"spec":{"color":"` + color + `"}}`)
-		if _, err := e.reg.Patch(ctx, res, "default", n, types.MergePatchType, patch, registry.WriteOptions{}); err != nil {
+		r, err := e.reg.Patch(ctx, res, "default", n, types.MergePatchType, patch, registry.WriteOptions{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		return r.Object.GetResourceVersion()
 	}
 	create("pre", "red")
 	wctx, cancel := context.WithCancel(ctx)
@@ -188,7 +190,7 @@ func TestSelectableFieldsWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect := func(typ, n, color string) {
+	expect := func(typ, n, color string) *unstructured.Unstructured {
 		t.Helper()
 		ev := next(t, ch, false)
 		u := ev.Object.(*unstructured.Unstructured)
@@ -196,6 +198,7 @@ func TestSelectableFieldsWatch(t *testing.T) {
 		if ev.Type != typ || u.GetName() != n || got != color {
 			t.Fatalf("event %s %s color %q, want %s %s %q", ev.Type, u.GetName(), got, typ, n, color)
 		}
+		return u
 	}
 	expect("ADDED", "pre", "red") // initial state
 	create("blue", "blue")        // never sent
@@ -203,8 +206,11 @@ func TestSelectableFieldsWatch(t *testing.T) {
 	expect("ADDED", "red", "red")
 	paint("blue", "red")
 	expect("ADDED", "blue", "red")
-	paint("red", "green")
-	expect("DELETED", "red", "green")
+	rv := paint("red", "green")
+	// The last state that matched, at the revision of the change.
+	if ev := expect("DELETED", "red", "red"); ev.GetResourceVersion() != rv {
+		t.Fatalf("DELETED at resourceVersion %s, want %s", ev.GetResourceVersion(), rv)
+	}
 	paint("red", "yellow") // still not matching: nothing sent
 	if _, err := e.reg.Patch(ctx, res, "default", "pre", types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`), registry.WriteOptions{}); err != nil {
 		t.Fatal(err)
@@ -227,7 +233,7 @@ func TestSelectableFieldsWatch(t *testing.T) {
 	if ev := next(t, ne, false); ev.Type != "ADDED" || name(ev) != "pre" {
 		t.Fatalf("got %s %s, want ADDED pre", ev.Type, name(ev))
 	}
-	expect("DELETED", "pre", "blue")
+	expect("DELETED", "pre", "red")
 
 	_, err = e.reg.Watch(wctx, res, "default", selecting(t, "spec.shape=round"))
 	wantStatus(t, err, http.StatusBadRequest, metav1.StatusReasonBadRequest)

@@ -439,7 +439,8 @@ func TestCoreTypesEventsBothAPIs(t *testing.T) {
 
 // TestCoreTypesDynamicInformerResync runs a dynamic shared informer on
 // ConfigMaps with a resync period: it syncs, sees a new object, and then
-// delivers resync updates (same resourceVersion) for it.
+// delivers resync updates (same resourceVersion) for it every second,
+// the shortest period client-go allows.
 func TestCoreTypesDynamicInformerResync(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
@@ -448,7 +449,7 @@ func TestCoreTypesDynamicInformerResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 200*time.Millisecond, "default", nil)
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, time.Second, "default", nil)
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	informer := factory.ForResource(gvr).Informer()
 	added := make(chan string, 10)
@@ -464,7 +465,7 @@ func TestCoreTypesDynamicInformerResync(t *testing.T) {
 				}
 			}
 		},
-	}, 200*time.Millisecond); err != nil {
+	}, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})

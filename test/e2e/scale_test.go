@@ -68,6 +68,23 @@ func TestScaleSubresource(t *testing.T) {
 		t.Errorf("widgets/scale in discovery: %+v", r)
 	}
 
+	// So does aggregated discovery, which client-go prefers.
+	_, all, err := c.core.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range all {
+		for _, r := range l.APIResources {
+			if l.GroupVersion == testGroup+"/"+testVersion && r.Name == "widgets/scale" {
+				found = r.Group == "autoscaling" && r.Version == "v1" && r.Kind == "Scale"
+			}
+		}
+	}
+	if !found {
+		t.Errorf("aggregated discovery lacks widgets/scale as autoscaling/v1 Scale")
+	}
+
 	cfg := s.restConfig()
 	dc := discovery.NewDiscoveryClientForConfigOrDie(cfg)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
