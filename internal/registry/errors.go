@@ -32,14 +32,22 @@ func (res *Resource) apiVersion() string {
 
 // storageAPIVersion is the apiVersion objects of res are stored with.
 func (res *Resource) storageAPIVersion() string {
+	return res.StorageGroupVersion().String()
+}
+
+// StorageGroupVersion is the group and version objects of res are stored
+// in: the storage version of res's group, or another group's for a
+// resource stored in another form (events.k8s.io Events are core Events).
+func (res *Resource) StorageGroupVersion() schema.GroupVersion {
 	if res.conv != nil {
-		return res.conv.storedAPIVersion
+		gv, _ := schema.ParseGroupVersion(res.conv.storedAPIVersion)
+		return gv
 	}
 	v := res.StorageVersion
 	if v == "" {
 		v = res.Version
 	}
-	return schema.GroupVersion{Group: res.Group, Version: v}.String()
+	return schema.GroupVersion{Group: res.Group, Version: v}
 }
 
 // storageError turns a storage error into the StatusError Kubernetes would

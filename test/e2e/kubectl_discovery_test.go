@@ -85,6 +85,10 @@ func TestKubectlAPIResources(t *testing.T) {
 			}
 		})
 	}
+	t.Run("not-served", func(t *testing.T) {
+		// Pods and other workload types are deliberately not served.
+		wantOutput(t, e.fail(t, "get", "pods"), `the server doesn't have a resource type "pods"`)
+	})
 	t.Run("api-versions", func(t *testing.T) {
 		got := strings.Fields(e.run(t, "api-versions"))
 		for _, want := range []string{"v1", "apiextensions.k8s.io/v1", testGroup + "/" + testVersion} {

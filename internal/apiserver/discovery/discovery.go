@@ -246,10 +246,7 @@ func resourceList(gv string, resources []*registry.Resource) *metav1.APIResource
 // "<group>/<storage version>/<kind>", base64), so storage-version
 // migration tools see a change exactly when the storage version changes.
 func storageVersionHash(res *registry.Resource) string {
-	v := res.StorageVersion
-	if v == "" {
-		v = res.Version
-	}
-	sum := sha256.Sum256([]byte(res.Group + "/" + v + "/" + res.Kind))
+	gv := res.StorageGroupVersion()
+	sum := sha256.Sum256([]byte(gv.Group + "/" + gv.Version + "/" + res.Kind))
 	return base64.StdEncoding.EncodeToString(sum[:8])
 }

@@ -173,3 +173,20 @@ func TestBuiltInGroupsFirst(t *testing.T) {
 		t.Fatalf("groups %v (plain), %v (aggregated), want %v", plain, aggregated, want)
 	}
 }
+
+// TestEventsStorageVersionHash checks that both Event APIs announce the
+// storage version hash of the one resource they share, the core v1 Event,
+// as Kubernetes does ("r2yiGXH7wu8=").
+func TestEventsStorageVersionHash(t *testing.T) {
+	reg := newPopulated(t)
+	for _, group := range []string{"", "events.k8s.io"} {
+		l, ok := discovery.Resources(reg, group, "v1")
+		if !ok {
+			t.Fatalf("%q/v1 not served", group)
+		}
+		i := slices.IndexFunc(l.APIResources, func(r metav1.APIResource) bool { return r.Name == "events" })
+		if i < 0 || l.APIResources[i].StorageVersionHash != "r2yiGXH7wu8=" {
+			t.Errorf("%q/v1 events: %+v", group, l.APIResources)
+		}
+	}
+}
