@@ -557,11 +557,14 @@ type shared struct {
 	ev *storage.Event
 	// byType is indexed by storage.EventType.
 	byType [4]*Event
+	// memo and prevMemo are given to WatchOptions.Match with the object
+	// and the previous state, so that watchers share what it derives.
+	memo, prevMemo Memo
 }
 
 // forWatcher returns what w receives for the event, or nil.
 func (s *shared) forWatcher(w *Watcher) *Event {
-	t, ok := w.opts.transform(s.ev)
+	t, ok := w.opts.transform(s)
 	if !ok {
 		return nil
 	}
@@ -581,18 +584,19 @@ func (s *shared) forWatcher(w *Watcher) *Event {
 // transform decides what a watcher with these options receives for ev:
 // label- and field-selector transitions turn Modified into Added or
 // Deleted (which carries the state before the change).
-func (o *WatchOptions) transform(ev *storage.Event) (EventType, bool) {
+func (o *WatchOptions) transform(s *shared) (EventType, bool) {
+	ev := s.ev
 	k := ev.Object.Key
 	if k.Resource != o.Resource || o.Namespace != "" && k.Namespace != o.Namespace || o.Name != "" && k.Name != o.Name {
 		return 0, false
 	}
-	now := o.matches(ev.Object)
+	now := o.matches(ev.Object, &s.memo)
 	if ev.Type != storage.Modified {
 		return ev.Type, now
 	}
 	before := now
 	if ev.Prev != nil {
-		before = o.matches(*ev.Prev)
+		before = o.matches(*ev.Prev, &s.prevMemo)
 	}
 	switch {
 	case before && now:
@@ -605,8 +609,8 @@ func (o *WatchOptions) transform(ev *storage.Event) (EventType, bool) {
 	return 0, false
 }
 
-func (o *WatchOptions) matches(obj storage.Object) bool {
-	return (o.Labels == nil || o.Labels.Matches(labels.Set(obj.Labels))) && (o.Match == nil || o.Match(obj))
+func (o *WatchOptions) matches(obj storage.Object, memo *Memo) bool {
+	return (o.Labels == nil || o.Labels.Matches(labels.Set(obj.Labels))) && (o.Match == nil || o.Match(obj, memo))
 }
 
 // WatchOptions selects the events a watcher receives.
@@ -620,9 +624,12 @@ type WatchOptions struct {
 	Labels labels.Selector
 	// Match, when not nil, filters objects besides Labels (a field
 	// selector), with the same transitions. It runs on the feed's
-	// goroutine for every event of Resource and must be safe for
-	// concurrent use.
-	Match func(storage.Object) bool
+	// goroutine, under its lock, for every event of Resource. memo is
+	// shared by every watcher's Match for the same object state: what a
+	// Match derives into it must be a function of obj alone that all
+	// Match functions of the process agree on (the registry keeps the
+	// decoded object there), so that it is computed once per event.
+	Match func(obj storage.Object, memo *Memo) bool
 	// After: deliver events with revision > After. It must not be below the
 	// store's compacted revision (ErrCompacted) nor above the store's current
 	// revision (storage.ErrFutureRevision is fine to return then).

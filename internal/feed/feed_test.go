@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,8 +129,9 @@ func expected(tb testing.TB, s storage.Store, opts WatchOptions, after, upTo int
 			break
 		}
 		for i := range evs {
-			if t, ok := opts.transform(&evs[i]); ok && evs[i].Revision() <= upTo {
-				out = append(out, Event{Type: t, Revision: evs[i].Revision(), Object: evs[i].Object})
+			sh := &shared{ev: &evs[i]}
+			if ev := sh.forWatcher(&Watcher{opts: opts}); ev != nil && evs[i].Revision() <= upTo {
+				out = append(out, Event{Type: ev.Type, Revision: ev.Revision, Object: ev.Object})
 			}
 		}
 		after = evs[len(evs)-1].Revision()
@@ -531,5 +533,45 @@ func TestEncodeCacheEncodesOnce(t *testing.T) {
 	wg.Wait()
 	if calls != 1 {
 		t.Errorf("encode called %d times, want 1", calls)
+	}
+}
+
+// TestMatchTransitions: Match filters like a label selector, with the same
+// transitions, and watchers share what it derives for one event.
+func TestMatchTransitions(t *testing.T) {
+	s := newStore(t)
+	f := runFeed(t, s, Options{})
+	start := currentRevision(t, s)
+	var derived atomic.Int64
+	match := func(o storage.Object, memo *Memo) bool {
+		v, _ := memo.Get(func() (any, error) {
+			derived.Add(1)
+			return o.Labels["app"], nil
+		})
+		return v == "a"
+	}
+	w1 := watch(t, f, WatchOptions{After: start, Match: match})
+	w2 := watch(t, f, WatchOptions{After: start, Match: match})
+	a, b := map[string]string{"app": "a"}, map[string]string{"app": "b"}
+	c := create(t, s, "ns", "x", a)
+	u1 := update(t, s, "ns", "x", b)
+	update(t, s, "ns", "x", b)
+	u3 := update(t, s, "ns", "x", a)
+	for _, w := range []*Watcher{w1, w2} {
+		for _, want := range []struct {
+			typ storage.EventType
+			rev int64
+			app string
+		}{{storage.Added, c.Revision, "a"}, {storage.Deleted, u1.Revision, "a"}, {storage.Added, u3.Revision, "a"}} {
+			ev := next(t, w)
+			if ev.Type != want.typ || ev.Revision != want.rev || ev.Object.Labels["app"] != want.app {
+				t.Fatalf("got %v rev %d app %q, want %v rev %d app %q", ev.Type, ev.Revision, ev.Object.Labels["app"], want.typ, want.rev, want.app)
+			}
+		}
+	}
+	// One derivation per object state: x's four states and the three
+	// previous states, whatever the number of watchers.
+	if n := derived.Load(); n != 7 {
+		t.Errorf("Match derived %d times, want 7", n)
 	}
 }

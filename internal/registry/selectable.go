@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/selection"
 
+	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/storage"
 )
 
@@ -54,13 +55,25 @@ func fieldValue(obj map[string]any, path []string) string {
 // matchTerms reports whether o satisfies every term. An object that cannot
 // be decoded matches nothing.
 func matchTerms(terms []fieldTerm, o storage.Object) bool {
-	if len(terms) == 0 {
-		return true
+	return len(terms) == 0 || matchDecoded(terms, o, nil)
+}
+
+// matchDecoded is matchTerms with the decoded object kept in memo when
+// memo is not nil (the feed shares it between watchers; nothing modifies
+// it).
+func matchDecoded(terms []fieldTerm, o storage.Object, memo *feed.Memo) bool {
+	decode := func() (any, error) { return decodeValue(o.Value) }
+	var v any
+	var err error
+	if memo != nil {
+		v, err = memo.Get(decode)
+	} else {
+		v, err = decode()
 	}
-	m, err := decodeValue(o.Value)
 	if err != nil {
 		return false
 	}
+	m := v.(map[string]any)
 	for _, t := range terms {
 		v := fieldValue(m, t.path)
 		if t.get != nil {

@@ -123,7 +123,7 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, namespace string, o
 	}
 	if terms := p.fields.terms; len(terms) > 0 {
 		// The feed applies them with their transitions, as labels.
-		wopts.Match = func(o storage.Object) bool { return matchTerms(terms, o) }
+		wopts.Match = func(o storage.Object, memo *feed.Memo) bool { return matchDecoded(terms, o, memo) }
 	}
 	w, err := r.feed.Watch(wopts)
 	switch {

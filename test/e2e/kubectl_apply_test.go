@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -102,4 +103,56 @@ func lastAppliedOf(t testing.TB, u *unstructured.Unstructured) map[string]any {
 		t.Fatalf("%s annotation %q: %v", lastApplied, raw, err)
 	}
 	return m
+}
+
+// TestKubectlApplyValidation applies a knob with an unknown field under
+// each of kubectl's --validate modes, which kubectl sends as the server's
+// fieldValidation: strict fails and creates nothing, warn prints the
+// server's warning, ignore is silent; the field is pruned either way. A
+// server dry run shows the defaults and stores nothing.
+func TestKubectlApplyValidation(t *testing.T) {
+	t.Parallel()
+	e := newKubectlEnv(t)
+	manifest := func(name string) string {
+		return "apiVersion: e2e.setpoint.dev/v1\nkind: Knob\nmetadata:\n  name: " + name + "\nspec:\n  position: 1\n  colour: red\n"
+	}
+	const warning = `Warning: unknown field "spec.colour"`
+	for _, tc := range []struct {
+		name, validate string
+		fail, warn     bool
+	}{
+		{"strict", "--validate=strict", true, false},
+		{"warn", "--validate=warn", false, true},
+		{"ignore", "--validate=false", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := tc.name + ".yaml"
+			e.write(t, file, manifest(tc.name))
+			stdout, stderr, err := e.exec(t, nil, "-n", e.ns, "apply", "-f", file, tc.validate)
+			if (err != nil) != tc.fail || strings.Contains(stderr, warning) != tc.warn {
+				t.Fatalf("kubectl apply %s: %v, want failure %v and warning %v\nstdout:\n%s\nstderr:\n%s", tc.validate, err, tc.fail, tc.warn, stdout, stderr)
+			}
+			if tc.fail {
+				wantOutput(t, stderr, `strict decoding error: unknown field "spec.colour"`)
+				wantNotFound(t, t.Context(), e.knobs, tc.name)
+				return
+			}
+			got := mustGet(t, t.Context(), e.knobs, tc.name)
+			if _, found, _ := unstructured.NestedFieldNoCopy(got.Object, "spec", "colour"); found {
+				t.Errorf("spec.colour was stored: spec %v", got.Object["spec"])
+			}
+		})
+	}
+	t.Run("dry-run-create", func(t *testing.T) {
+		e.write(t, "dry.yaml", "apiVersion: e2e.setpoint.dev/v1\nkind: Knob\nmetadata:\n  name: dry\nspec:\n  position: 4\n")
+		out := e.kn(t, "create", "-f", "dry.yaml", "--dry-run=server", "-o", "jsonpath={.spec.mode}/{.metadata.uid}")
+		if mode, uid, _ := strings.Cut(out, "/"); mode != "manual" || uid == "" {
+			t.Errorf("kubectl create --dry-run=server printed %q, want the default mode manual and a uid", out)
+		}
+		wantNotFound(t, t.Context(), e.knobs, "dry")
+	})
+	t.Run("dry-run-create-existing", func(t *testing.T) {
+		t.Skip("server bug, registry: a dry-run create of an existing name answers 201 (internal/registry/create.go returns before any existence check); Kubernetes answers 409 AlreadyExists")
+		wantOutput(t, e.fail(t, "-n", e.ns, "create", "-f", "warn.yaml", "--dry-run=server", "--validate=false"), "(AlreadyExists)")
+	})
 }

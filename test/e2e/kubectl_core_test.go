@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/base64"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -66,6 +68,25 @@ func TestKubectlConfigMapsSecrets(t *testing.T) {
 		}
 		if want := map[string]string{"a": "1", "c": "3"}; !maps.Equal(cm3.Data, want) {
 			t.Errorf("cm3 data %v after the second apply, want %v", cm3.Data, want)
+		}
+	})
+	t.Run("edit-configmap", func(t *testing.T) {
+		// kubectl edit sends a strategic merge patch for built-in types.
+		script := filepath.Join(e.dir, "edit-cm.sh")
+		if err := os.WriteFile(script, []byte("#!/bin/sh\nsed -i 's/^  a: \"1\"/  a: \"edited\"/' \"$1\"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, err := e.exec(t, []string{"KUBE_EDITOR=" + script}, "-n", e.ns, "edit", "configmap", "cm3")
+		if err != nil {
+			t.Fatalf("kubectl edit configmap: %v\n%s%s", err, stdout, stderr)
+		}
+		wantOutput(t, stdout, "configmap/cm3 edited")
+		cm3, err := cms.Get(t.Context(), "cm3", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]string{"a": "edited", "c": "3"}; !maps.Equal(cm3.Data, want) {
+			t.Errorf("cm3 data %v after kubectl edit, want %v", cm3.Data, want)
 		}
 	})
 	t.Run("create-secret", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -35,7 +36,8 @@ func TestKubectlDeleteFinalizer(t *testing.T) {
 			t.Errorf("kubectl get prints deletionTimestamp %q, client-go reads %v", out, got.GetDeletionTimestamp())
 		}
 		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=1s"), "timed out waiting for the condition on knobs/f1")
-		w := e.start(t, nil, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=30s")
+		w := e.start(t, nil, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=30s", "-v=6")
+		w.waitWatching(t)
 		wantOutput(t, e.kn(t, "patch", "knob", "f1", "--type", "json", "-p", `[{"op":"remove","path":"/metadata/finalizers"}]`), knobsResource+"/f1 patched")
 		wantKubectlExit(t, w, knobsResource+"/f1 condition met")
 		wantNotFound(t, t.Context(), e.knobs, "f1")
@@ -102,4 +104,45 @@ func TestKubectlDelete(t *testing.T) {
 		wantOutput(t, e.fail(t, "-n", e.ns, "create", "-f", "c1.yaml"), "(AlreadyExists)", `"c1" already exists`)
 		remaining(t, "c1")
 	})
+}
+
+// TestKubectlDeleteNamespace deletes a namespace holding a knob with a
+// finalizer and a ConfigMap with kubectl: the namespace is Terminating and
+// refuses new objects until the finalizer goes, then kubectl wait
+// --for=delete sees it gone with everything in it.
+func TestKubectlDeleteNamespace(t *testing.T) {
+	t.Parallel()
+	e := newKubectlEnv(t)
+	e.write(t, "objects.yaml", `apiVersion: e2e.setpoint.dev/v1
+kind: Knob
+metadata:
+  name: held
+  finalizers: [`+holdFinalizer+`]
+spec:
+  position: 1
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  a: b
+`)
+	wantOutput(t, e.kn(t, "apply", "-f", "objects.yaml"), knobsResource+"/held created", "configmap/settings created")
+	wantOutput(t, e.run(t, "delete", "namespace", e.ns, "--wait=false"), `namespace "`+e.ns+`" deleted`)
+	if out := e.run(t, "get", "namespace", e.ns, "-o", "jsonpath={.status.phase}"); out != "Terminating" {
+		t.Errorf("namespace phase %q after kubectl delete, want Terminating", out)
+	}
+	wantOutput(t, e.fail(t, "-n", e.ns, "create", "configmap", "late"), "forbidden", "because it is being terminated")
+	w := e.start(t, nil, "wait", "--for=delete", "namespace/"+e.ns, "--timeout=30s", "-v=6")
+	w.waitWatching(t)
+	e.kn(t, "patch", "knob", "held", "--type", "merge", "-p", `{"metadata":{"finalizers":null}}`)
+	wantKubectlExit(t, w, "namespace/"+e.ns+" condition met")
+	if _, err := e.c.core.CoreV1().Namespaces().Get(t.Context(), e.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get namespace %s after kubectl wait --for=delete: %v, want NotFound", e.ns, err)
+	}
+	wantNotFound(t, t.Context(), e.knobs, "held")
+	if _, err := e.c.core.CoreV1().ConfigMaps(e.ns).Get(t.Context(), "settings", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get configmap settings after its namespace went: %v, want NotFound", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/version"
@@ -85,6 +86,10 @@ func TestKubectlAPIResources(t *testing.T) {
 			}
 		})
 	}
+	t.Run("not-served", func(t *testing.T) {
+		// Pods and other workload types are deliberately not served.
+		wantOutput(t, e.fail(t, "get", "pods"), `the server doesn't have a resource type "pods"`)
+	})
 	t.Run("api-versions", func(t *testing.T) {
 		got := strings.Fields(e.run(t, "api-versions"))
 		for _, want := range []string{"v1", "apiextensions.k8s.io/v1", testGroup + "/" + testVersion} {
@@ -208,4 +213,35 @@ func kubectlDescribeLines(out string) []string {
 		lines = append(lines, indent+strings.Join(strings.Fields(line), " "))
 	}
 	return lines
+}
+
+// TestKubectlCRDUpdate changes the knob CRD with kubectl apply after
+// kubectl has cached discovery and OpenAPI: a new documented field, a
+// printer column and a short name are seen by the next kubectl commands.
+func TestKubectlCRDUpdate(t *testing.T) {
+	t.Parallel()
+	e := newKubectlEnv(t)
+	wantOutput(t, e.fail(t, "explain", "knobs.spec.hue"), `field "hue" does not exist`)
+	wantOutput(t, e.fail(t, "-n", e.ns, "get", "kh"), `the server doesn't have a resource type "kh"`)
+
+	crd := knobCRD()
+	v := &crd.Spec.Versions[0]
+	spec := v.Schema.OpenAPIV3Schema.Properties["spec"]
+	spec.Properties["hue"] = apiextv1.JSONSchemaProps{Type: "string", Description: "Hue is the colour of the knob's cap."}
+	v.Schema.OpenAPIV3Schema.Properties["spec"] = spec
+	v.AdditionalPrinterColumns = append(v.AdditionalPrinterColumns, apiextv1.CustomResourceColumnDefinition{Name: "Hue", Type: "string", JSONPath: ".spec.hue"})
+	crd.Spec.Names.ShortNames = append(crd.Spec.Names.ShortNames, "kh")
+	e.write(t, "crd.yaml", crdManifest(t, crd))
+	wantOutput(t, e.run(t, "apply", "-f", "crd.yaml"), "customresourcedefinition.apiextensions.k8s.io/"+knobsCRD+" configured")
+
+	wantOutput(t, e.run(t, "explain", "knobs.spec.hue"), "FIELD: hue <string>", "Hue is the colour of the knob's cap.")
+	e.write(t, "k1.yaml", "apiVersion: e2e.setpoint.dev/v1\nkind: Knob\nmetadata:\n  name: k1\nspec:\n  position: 1\n  hue: teal\n")
+	wantOutput(t, e.kn(t, "apply", "-f", "k1.yaml"), knobsResource+"/k1 created")
+	if got := nested[string](t, mustGet(t, t.Context(), e.knobs, "k1"), "spec", "hue"); got != "teal" {
+		t.Errorf("spec.hue %q, want teal", got)
+	}
+	want := [][]string{{"NAME", "POSITION", "PHASE", "HUE"}, {"k1", "1", "", "teal"}}
+	if got := kubectlTable(e.kn(t, "get", "kh")); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("kubectl get kh printed %q, want %q", got, want)
+	}
 }

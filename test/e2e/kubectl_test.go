@@ -399,7 +399,7 @@ type kubectlProc struct {
 	cmd    *exec.Cmd
 	lines  chan string
 	done   chan struct{} // closed once standard output is read to its end
-	stderr bytes.Buffer
+	stderr lineLog
 }
 
 // start starts kubectl with args in the background. The process is killed
@@ -434,6 +434,20 @@ func (k *kubectlRunner) start(t testing.TB, env []string, args ...string) *kubec
 		_ = p.cmd.Wait()
 	})
 	return p
+}
+
+// waitWatching waits until kubectl, started with -v=6, logs the answer to
+// its watch request: it has read the object, and every change from then on
+// reaches it.
+func (p *kubectlProc) waitWatching(t testing.TB) {
+	t.Helper()
+	select {
+	case <-p.stderr.waitFor(func(line string) bool {
+		return strings.Contains(line, `"Response"`) && strings.Contains(line, "watch=true")
+	}):
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kubectl %s logged no watch within 30s; stderr:\n%s", strings.Join(p.args, " "), p.stderr.String())
+	}
 }
 
 // next returns the next line kubectl prints, failing the test if it ends
