@@ -3,6 +3,7 @@ package apiserver
 import (
 	"fmt"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -19,7 +20,8 @@ const protobufMediaType = "application/vnd.kubernetes.protobuf"
 
 // protobufDecoder decodes the protobuf bodies of the built-in types
 // Setpoint serves (Namespace, ConfigMap, Secret, Event, Lease,
-// events.k8s.io Event, CustomResourceDefinition) and DeleteOptions.
+// events.k8s.io Event, CustomResourceDefinition), autoscaling/v1 Scale and
+// DeleteOptions.
 // Custom resources have no protobuf form, as in Kubernetes. This goes
 // through typed objects, which is fine off the hot path of custom
 // resources.
@@ -30,6 +32,8 @@ var protobufDecoder = func() runtime.Decoder {
 	s.AddKnownTypes(eventsv1.SchemeGroupVersion, &eventsv1.Event{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(apiextensionsv1.SchemeGroupVersion, &apiextensionsv1.CustomResourceDefinition{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(metav1.SchemeGroupVersion, &metav1.DeleteOptions{})
+	// The scale subresource of custom resources takes autoscaling/v1 Scale.
+	s.AddKnownTypes(autoscalingv1.SchemeGroupVersion, &autoscalingv1.Scale{})
 	return protobuf.NewSerializer(s, s)
 }()
 

@@ -121,6 +121,23 @@ func TestScaleSubresource(t *testing.T) {
 	if p, err := scales.Patch(ctx, widgetsGVR, "w", types.MergePatchType, []byte(`{"spec":{"replicas":6}}`), metav1.PatchOptions{}); err != nil || p.Spec.Replicas != 6 {
 		t.Fatalf("patch scale: %v %+v", err, p)
 	}
+	// A scale client sending protobuf (as Kubernetes' controllers do, with
+	// JSON accepted back).
+	pcfg := s.restConfig()
+	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
+	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	psg, err := scale.NewForConfig(pcfg, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(dc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := psg.Scales("sc").Get(ctx, gr, "w", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get scale (protobuf client): %v", err)
+	}
+	cur.Spec.Replicas = 5
+	if p, err := psg.Scales("sc").Update(ctx, gr, cur, metav1.UpdateOptions{}); err != nil || p.Spec.Replicas != 5 {
+		t.Fatalf("update scale with a protobuf body: %v %+v", err, p)
+	}
 	if _, err := scales.Get(ctx, gr, "missing", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("scale of a missing object: %v, want 404", err)
 	}
