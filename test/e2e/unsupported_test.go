@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
@@ -41,8 +42,8 @@ func TestUnsupportedRequests(t *testing.T) {
 	)
 	for _, tc := range []struct {
 		name, method, url, contentType, accept, body string
-		code                                          int
-		reason                                        metav1.StatusReason
+		code                                         int
+		reason                                       metav1.StatusReason
 	}{
 		// Built-in kinds not served. Upstream, /api/v1 is a go-restful
 		// service whose unknown routes answer a 404 Status (NotFound,
@@ -78,6 +79,11 @@ func TestUnsupportedRequests(t *testing.T) {
 		// (406); watch streams have no YAML form.
 		{name: "AcceptProtobuf", method: "GET", url: item, accept: protobuf, code: 406, reason: metav1.StatusReasonNotAcceptable},
 		{name: "AcceptProtobufList", method: "GET", url: coll, accept: protobuf, code: 406, reason: metav1.StatusReasonNotAcceptable},
+		{name: "AcceptProtobufWatch", method: "GET", url: coll + "?watch=true", accept: protobuf + ";stream=watch", code: 406, reason: metav1.StatusReasonNotAcceptable},
+		// CBOR is off by default in Kubernetes (feature gate
+		// CBORServingAndStorage); clients only send it when told to.
+		{name: "AcceptCBOR", method: "GET", url: item, accept: "application/cbor", code: 406, reason: metav1.StatusReasonNotAcceptable},
+		{name: "CBORBody", method: "POST", url: coll, contentType: "application/cbor", body: "\xa0", code: 415, reason: metav1.StatusReasonUnsupportedMediaType},
 		{name: "AcceptYAMLWatch", method: "GET", url: coll + "?watch=true", accept: "application/yaml", code: 406, reason: metav1.StatusReasonNotAcceptable},
 		// Verbs a path does not have. crdHandler maps PUT and PATCH on a
 		// collection to update and patch, which need a name: 400.
@@ -126,6 +132,17 @@ func TestUnsupportedRequests(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), jsonType) {
 		t.Errorf("Accept protobuf, json: %d %s, want 200 JSON", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// client-go's typed clients and discovery see NotFound, as against a
+	// cluster without these types.
+	if _, err := c.core.CoreV1().Pods("un").List(ctx, metav1.ListOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("typed pods list: %v, want NotFound", err)
+	}
+	if _, err := c.core.AppsV1().Deployments("un").Get(ctx, "d", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("typed deployment get: %v, want NotFound", err)
+	}
+	if _, err := c.core.Discovery().ServerResourcesForGroupVersion("apps/v1"); !apierrors.IsNotFound(err) {
+		t.Errorf("discovery of apps/v1: %v, want NotFound", err)
 	}
 	if got := mustGet(t, ctx, c.widgets("un"), "w"); got.GetResourceVersion() != target.GetResourceVersion() {
 		t.Errorf("unsupported requests changed the widget: rv %s -> %s", target.GetResourceVersion(), got.GetResourceVersion())
