@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/json"
 )
@@ -155,4 +158,51 @@ func TestKubectlApplyValidation(t *testing.T) {
 		t.Skip("server bug, registry: a dry-run create of an existing name answers 201 (internal/registry/create.go returns before any existence check); Kubernetes answers 409 AlreadyExists")
 		wantOutput(t, e.fail(t, "-n", e.ns, "create", "-f", "warn.yaml", "--dry-run=server", "--validate=false"), "(AlreadyExists)")
 	})
+}
+
+// TestKubectlApplyKustomize applies a kustomization with kubectl apply -k
+// (name prefix, common labels, a generated ConfigMap) and a directory of
+// manifests with apply -f, then deletes the directory's objects with
+// delete -f.
+func TestKubectlApplyKustomize(t *testing.T) {
+	t.Parallel()
+	e := newKubectlEnv(t)
+	for _, dir := range []string{"base", "many"} {
+		if err := os.Mkdir(filepath.Join(e.dir, dir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.write(t, "base/knob.yaml", "apiVersion: e2e.setpoint.dev/v1\nkind: Knob\nmetadata:\n  name: k1\nspec:\n  position: 7\n")
+	e.write(t, "base/kustomization.yaml", `namespace: `+e.ns+`
+namePrefix: dev-
+labels:
+- pairs:
+    env: dev
+resources:
+- knob.yaml
+configMapGenerator:
+- name: settings
+  literals:
+  - volume=11
+`)
+	out := e.run(t, "apply", "-k", "base")
+	wantOutput(t, out, knobsResource+"/dev-k1 created", "configmap/dev-settings-")
+	got := mustGet(t, t.Context(), e.knobs, "dev-k1")
+	if got.GetLabels()["env"] != "dev" || nested[int64](t, got, "spec", "position") != 7 {
+		t.Errorf("dev-k1: labels %v spec %v, want env=dev and position 7", got.GetLabels(), got.Object["spec"])
+	}
+	cms, err := e.c.core.CoreV1().ConfigMaps(e.ns).List(t.Context(), metav1.ListOptions{LabelSelector: "env=dev"})
+	if err != nil || len(cms.Items) != 1 || !strings.HasPrefix(cms.Items[0].Name, "dev-settings-") || cms.Items[0].Data["volume"] != "11" {
+		t.Errorf("generated ConfigMaps labelled env=dev: %v (%v), want one dev-settings-<hash> with volume=11", cms, err)
+	}
+
+	for _, name := range []string{"a", "b"} {
+		e.write(t, "many/"+name+".yaml", "apiVersion: e2e.setpoint.dev/v1\nkind: Knob\nmetadata:\n  name: "+name+"\n  namespace: "+e.ns+"\nspec:\n  position: 1\n")
+	}
+	wantOutput(t, e.run(t, "apply", "-f", "many"), knobsResource+"/a created", knobsResource+"/b created")
+	mustGet(t, t.Context(), e.knobs, "a")
+	mustGet(t, t.Context(), e.knobs, "b")
+	wantOutput(t, e.run(t, "delete", "-f", "many"), `"a" deleted`, `"b" deleted`)
+	wantNotFound(t, t.Context(), e.knobs, "a")
+	wantNotFound(t, t.Context(), e.knobs, "b")
 }

@@ -77,7 +77,8 @@ func buildKubectl(t *testing.T) string {
 type kubectlRunner struct {
 	bin        string
 	kubeconfig string
-	// dir is kubectl's working directory, home and discovery cache.
+	// dir is kubectl's working directory, home, temporary directory and
+	// discovery cache.
 	dir string
 }
 
@@ -92,12 +93,13 @@ func newKubectl(t *testing.T, s *server) *kubectlRunner {
 func (k *kubectlRunner) command(ctx context.Context, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig", k.kubeconfig, "--cache-dir", filepath.Join(k.dir, "cache")}, args...)...)
 	cmd.Dir = k.dir
-	cmd.Env = append(append(os.Environ(), "HOME="+k.dir), env...)
+	// kubectl edit keeps its files in TMPDIR; they go with the test's.
+	cmd.Env = append(append(os.Environ(), "HOME="+k.dir, "TMPDIR="+k.dir), env...)
 	return cmd
 }
 
-// exec runs kubectl to completion and returns its standard output and
-// error and how it exited.
+// exec runs kubectl to completion and returns its standard output, its
+// standard error and how it exited.
 func (k *kubectlRunner) exec(t testing.TB, env []string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	cmd := k.command(testContext(t, time.Minute), env, args...)
