@@ -106,15 +106,12 @@ func (r *Registry) PatchScale(ctx context.Context, res *Resource, namespace, nam
 	if res.Scale == nil {
 		return Result{}, apierrors.NewNotFound(res.groupResource(), "scale")
 	}
-	switch pt {
-	case types.JSONPatchType, types.MergePatchType:
-	case types.StrategicMergePatchType:
-		// A Scale has no lists: a strategic merge patch is a merge patch.
-		pt = types.MergePatchType
-	default:
+	if pt != types.JSONPatchType && pt != types.MergePatchType {
+		// As for custom resources themselves, strategic merge patch is
+		// not offered (kubectl scale sends a merge patch).
 		return Result{}, &apierrors.StatusError{ErrStatus: metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
-			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s", types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType),
+			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s", types.JSONPatchType, types.MergePatchType),
 		}}
 	}
 	return r.scaleWrite(ctx, res, namespace, name, opts, func(cur map[string]any) (map[string]any, error) {
