@@ -109,6 +109,8 @@ func TestPatch(t *testing.T) {
 		{"PlainJSON", "application/json", `{"spec":{"size":4}}`, http.StatusUnsupportedMediaType, "UnsupportedMediaType"},
 		{"MalformedJSONPatch", "application/json-patch+json", `[{"op":`, http.StatusBadRequest, "BadRequest"},
 		{"InvalidValue", "application/merge-patch+json", `{"spec":{"size":1000}}`, http.StatusUnprocessableEntity, "Invalid"},
+		{"FailedJSONPatchTest", "application/json-patch+json", `[{"op":"test","path":"/spec/size","value":99}]`, http.StatusUnprocessableEntity, "Invalid"},
+		{"TooManyJSONPatchOperations", "application/json-patch+json", "[" + strings.Repeat(`{"op":"test","path":"/spec/size","value":3},`, 10000) + `{"op":"test","path":"/spec/size","value":3}]`, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.reason != "" {
@@ -117,6 +119,12 @@ func TestPatch(t *testing.T) {
 			}
 			e.expect(t, tc.code, "PATCH", widgetsPath+"/w1", tc.body, "Content-Type", tc.contentType)
 		})
+	}
+	// A failed test names no kind or object, as Kubernetes' answer does, so
+	// kubectl prints "The request is invalid" and the message.
+	st := e.expectStatus(t, http.StatusUnprocessableEntity, "Invalid", "PATCH", widgetsPath+"/w1", `[{"op":"test","path":"/spec/size","value":99}]`, "Content-Type", "application/json-patch+json")
+	if d, _ := st["details"].(map[string]any); d["kind"] != nil || d["name"] != nil || !strings.Contains(st["message"].(string), "test") {
+		t.Errorf("failed JSON patch test answered %v", st)
 	}
 	// Apply in CBOR is not served, as in Kubernetes without CBOR enabled.
 	e.expectStatus(t, http.StatusUnsupportedMediaType, "UnsupportedMediaType", "PATCH", widgetsPath+"/w1?fieldManager=test", "\xa0", "Content-Type", "application/apply-patch+cbor")

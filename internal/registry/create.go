@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -93,6 +94,11 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 		}
 		name := metaString(obj, "name")
 		if opts.DryRun {
+			if !generate {
+				if err := r.checkAbsent(ctx, storage.Key{Resource: res.StorageKey, Namespace: ns, Name: name}, res); err != nil {
+					return Result{}, err
+				}
+			}
 			return Result{Object: servedMap(res, obj, 0), Warnings: warnings, Created: true}, nil
 		}
 		value, err := encodeFor(res, obj)
@@ -111,6 +117,19 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 		}
 		return Result{Object: servedMap(res, obj, stored.Revision), Warnings: warnings, Created: true}, nil
 	}
+}
+
+// checkAbsent answers AlreadyExists, as a real create would, when key is
+// taken: a dry run writes nothing but must fail the same way.
+func (r *Registry) checkAbsent(ctx context.Context, key storage.Key, res *Resource) error {
+	_, err := r.store.Get(ctx, key)
+	switch {
+	case err == nil:
+		return storageError(storage.ErrExists, res, key.Name)
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	}
+	return storageError(err, res, key.Name)
 }
 
 // timeLayout is RFC 3339 with second precision, as metav1.Time encodes.

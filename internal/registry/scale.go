@@ -2,16 +2,12 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 
-	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -109,33 +105,13 @@ func (r *Registry) PatchScale(ctx context.Context, res *Resource, namespace, nam
 	if pt != types.JSONPatchType && pt != types.MergePatchType {
 		// As for custom resources themselves, strategic merge patch is
 		// not offered (kubectl scale sends a merge patch).
-		return Result{}, &apierrors.StatusError{ErrStatus: metav1.Status{
-			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
-			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s", types.JSONPatchType, types.MergePatchType),
-		}}
+		return Result{}, unsupportedPatch(types.JSONPatchType, types.MergePatchType)
+	}
+	if err := checkPatch(pt, patch); err != nil {
+		return Result{}, err
 	}
 	return r.scaleWrite(ctx, res, namespace, name, opts, func(cur map[string]any) (map[string]any, error) {
-		doc, err := json.Marshal(cur)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		var out []byte
-		if pt == types.JSONPatchType {
-			ops, err := jsonpatch.DecodePatch(patch)
-			if err != nil {
-				return nil, apierrors.NewBadRequest(err.Error())
-			}
-			if out, err = ops.Apply(doc); err != nil {
-				return nil, patchError(&Resource{Group: scaleGroupKind.Group, Kind: scaleGroupKind.Kind}, err)
-			}
-		} else if out, err = jsonpatch.MergePatch(doc, patch); err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
-		}
-		m, err := decodeValue(out)
-		if err != nil {
-			return nil, apierrors.NewBadRequest(err.Error())
-		}
-		return m, nil
+		return applyPatch(pt, patch, cur)
 	})
 }
 

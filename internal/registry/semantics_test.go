@@ -73,6 +73,13 @@ func TestCreateRules(t *testing.T) {
 		_, err = e.reg.Get(ctx, res, "default", "dry")
 		wantStatus(t, err, http.StatusNotFound, metav1.StatusReasonNotFound)
 	})
+	t.Run("dry_run_of_existing_name", func(t *testing.T) {
+		if _, err := e.reg.Create(ctx, res, "default", widget("taken", nil), registry.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.reg.Create(ctx, res, "default", widget("taken", nil), registry.WriteOptions{DryRun: true})
+		wantStatus(t, err, http.StatusConflict, metav1.StatusReasonAlreadyExists)
+	})
 	t.Run("namespace_needs_dns_label", func(t *testing.T) {
 		ns := e.lookup(t, "", "v1", "namespaces")
 		_, err := e.reg.Create(ctx, ns, "", obj(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "a.b"}}), registry.WriteOptions{})

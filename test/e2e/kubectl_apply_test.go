@@ -155,7 +155,6 @@ func TestKubectlApplyValidation(t *testing.T) {
 		wantNotFound(t, t.Context(), e.knobs, "dry")
 	})
 	t.Run("dry-run-create-existing", func(t *testing.T) {
-		t.Skip("server bug, registry: a dry-run create of an existing name answers 201 (internal/registry/create.go returns before any existence check); Kubernetes answers 409 AlreadyExists")
 		wantOutput(t, e.fail(t, "-n", e.ns, "create", "-f", "warn.yaml", "--dry-run=server", "--validate=false"), "(AlreadyExists)")
 	})
 }

@@ -132,7 +132,7 @@ func TestKubectlPatch(t *testing.T) {
 		{name: "json-replace-remove", args: []string{"patch", "knob", "k1", "--type", "json", "-p",
 			`[{"op":"test","path":"/spec/position","value":7},{"op":"replace","path":"/spec/position","value":8},{"op":"remove","path":"/spec/limits/min"}]`}, out: patched,
 			check: wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
-		{name: "json-test-fails", args: []string{"patch", "knob", "k1", "--type", "json", "-p", `[{"op":"test","path":"/spec/position","value":99},{"op":"replace","path":"/spec/position","value":1}]`}, fail: true, out: "is invalid",
+		{name: "json-test-fails", args: []string{"patch", "knob", "k1", "--type", "json", "-p", `[{"op":"test","path":"/spec/position","value":99},{"op":"replace","path":"/spec/position","value":1}]`}, fail: true, out: "The request is invalid",
 			check: wantKnobSpec(map[string]any{"limits": map[string]any{"max": int64(9)}, "mode": "manual", "position": int64(8)})},
 		// kubectl's default strategic merge patch is not served for
 		// custom resources: 415, as Kubernetes answers.
