@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -187,7 +186,8 @@ func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, nam
 }
 
 // checkScale checks a Scale body as Kubernetes does and returns its
-// spec.replicas and metadata.resourceVersion.
+// spec.replicas (math.MinInt32 passes through: scaleWrite's marker of an
+// object without replicas) and metadata.resourceVersion.
 func checkScale(scale map[string]any, namespace, name string) (int64, string, error) {
 	if k, _ := scale["kind"].(string); k != "" && k != "Scale" {
 		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("wrong object passed to Scale update: kind %q", k))
@@ -200,8 +200,8 @@ func checkScale(scale map[string]any, namespace, name string) (int64, string, er
 		return 0, "", apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 	}
 	rv, _ := md["resourceVersion"].(string)
-	if _, err := strconv.ParseUint("0"+rv, 10, 64); err != nil {
-		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+	if _, err := parseRV(rv); err != nil {
+		return 0, "", err
 	}
 	var replicas int64
 	switch v := nestedValue(scale, "spec", "replicas").(type) {
@@ -211,11 +211,11 @@ func checkScale(scale map[string]any, namespace, name string) (int64, string, er
 	default:
 		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("unable to decode Scale: spec.replicas: %v is not an integer", v))
 	}
-	if replicas < 0 {
+	if replicas < 0 && replicas != math.MinInt32 { // the caller's marker of no replicas
 		return 0, "", apierrors.NewInvalid(scaleGroupKind, name, field.ErrorList{
 			field.Invalid(field.NewPath("spec", "replicas"), replicas, "must be greater than or equal to 0")})
 	}
-	if replicas > math.MaxInt32 && replicas != math.MinInt32 {
+	if replicas > math.MaxInt32 {
 		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("unable to decode Scale: spec.replicas: %d overflows int32", replicas))
 	}
 	return replicas, rv, nil

@@ -147,6 +147,9 @@ func TestScale(t *testing.T) {
 	}
 	_, err = e.reg.GetScale(ctx, res, "default", "empty")
 	wantStatus(t, err, http.StatusInternalServerError, metav1.StatusReasonInternalError)
+	// A patch that leaves the replicas unset is a bad request.
+	_, err = e.reg.PatchScale(ctx, res, "default", "empty", types.MergePatchType, []byte(`{"metadata":{}}`), registry.WriteOptions{})
+	wantStatus(t, err, http.StatusBadRequest, metav1.StatusReasonBadRequest)
 	if _, err := e.reg.PatchScale(ctx, res, "default", "empty", types.MergePatchType, []byte(`{"spec":{"replicas":4}}`), registry.WriteOptions{}); err != nil {
 		t.Fatalf("patch sets replicas on an object without them: %v", err)
 	}
