@@ -275,3 +275,25 @@ func BenchmarkListSelectableField(b *testing.B) {
 		})
 	}
 }
+
+// TestNamespacePhaseSelector: namespaces are selected by status.phase, as
+// in Kubernetes.
+func TestNamespacePhaseSelector(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	ns := e.lookup(t, "", "v1", "namespaces")
+	l, err := e.reg.List(ctx, ns, "", selecting(t, "status.phase=Active"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) == 0 || !slices.Contains(names(l), "default") {
+		t.Fatalf("active namespaces %v, want default among them", names(l))
+	}
+	l, err = e.reg.List(ctx, ns, "", selecting(t, "status.phase=Terminating"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 0 {
+		t.Fatalf("terminating namespaces %v, want none", names(l))
+	}
+}

@@ -91,6 +91,8 @@ var builtins = []*builtin{
 			Kind: "Namespace", ListKind: "NamespaceList", ShortNames: []string{"ns"},
 			Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}, HasStatus: true,
 			StorageKey: "/namespaces",
+			// As Kubernetes: kubectl get ns --field-selector status.phase=Active.
+			SelectableFields: []string{"status.phase"},
 		},
 		nameIsLabel: true,
 		prepare:     prepareNamespace,
