@@ -109,6 +109,19 @@ func TestSelectableFields(t *testing.T) {
 		t.Errorf("kubectl get --field-selector: %q, want %q", got, want)
 	}
 
+	// A field made selectable by a CRD update can be used at once.
+	crd, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, widgetsCRD, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd.Spec.Versions[0].SelectableFields = append(crd.Spec.Versions[0].SelectableFields, apiextv1.SelectableField{JSONPath: ".spec.mode"})
+	if _, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().Update(ctx, crd, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list("spec.mode=auto"); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("list spec.mode=auto after the CRD update: %v, want [a b c]", got)
+	}
+
 	if err := cl.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{FieldSelector: "spec.color=red"}); err != nil {
 		t.Fatalf("deletecollection: %v", err)
 	}
