@@ -94,7 +94,7 @@ func (r *Registry) UpdateScale(ctx context.Context, res *Resource, namespace, na
 		return Result{}, apierrors.NewBadRequest("the request body is empty")
 	}
 	body := deepCopy(scale.Object)
-	return r.scaleWrite(ctx, res, namespace, name, opts, func(map[string]any) (map[string]any, error) {
+	return r.scaleWrite(ctx, res, namespace, name, opts, func(_, _ map[string]any) (map[string]any, error) {
 		return deepCopy(body), nil
 	})
 }
@@ -105,15 +105,18 @@ func (r *Registry) PatchScale(ctx context.Context, res *Resource, namespace, nam
 	if res.Scale == nil {
 		return Result{}, apierrors.NewNotFound(res.groupResource(), "scale")
 	}
+	if pt == types.ApplyYAMLPatchType {
+		return r.applyScale(ctx, res, namespace, name, patch, opts)
+	}
 	if pt != types.JSONPatchType && pt != types.MergePatchType {
 		// As for custom resources themselves, strategic merge patch is
 		// not offered (kubectl scale sends a merge patch).
 		return Result{}, &apierrors.StatusError{ErrStatus: metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
-			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s", types.JSONPatchType, types.MergePatchType),
+			Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s", types.JSONPatchType, types.MergePatchType, types.ApplyYAMLPatchType),
 		}}
 	}
-	return r.scaleWrite(ctx, res, namespace, name, opts, func(cur map[string]any) (map[string]any, error) {
+	return r.scaleWrite(ctx, res, namespace, name, opts, func(cur, _ map[string]any) (map[string]any, error) {
 		doc, err := json.Marshal(cur)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
@@ -140,10 +143,11 @@ func (r *Registry) PatchScale(ctx context.Context, res *Resource, namespace, nam
 
 // scaleWrite is the read-modify-write of the scale subresource: next
 // returns the new Scale from the current one (spec.replicas is
-// math.MinInt32 when the object has no spec replicas); its spec.replicas
-// goes to the object's spec replicas path and the result is the Scale of
-// the written object.
-func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, name string, opts WriteOptions, next func(cur map[string]any) (map[string]any, error)) (Result, error) {
+// math.MinInt32 when the object has no spec replicas) and may change the
+// object about to be written (parent); the Scale's spec.replicas goes to
+// the object's spec replicas path and the result is the Scale of the
+// written object.
+func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, name string, opts WriteOptions, next func(cur, parent map[string]any) (map[string]any, error)) (Result, error) {
 	// The manager owns the replicas it sets through the scale subresource.
 	opts.Subresource = "scale"
 	result, err := r.update(ctx, res, namespace, name, opts, func(old map[string]any, rev int64) (map[string]any, error) {
@@ -155,7 +159,7 @@ func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, nam
 		if !found {
 			cur["spec"] = map[string]any{"replicas": int64(math.MinInt32)}
 		}
-		scale, err := next(cur)
+		scale, err := next(cur, obj)
 		if err != nil {
 			return nil, err
 		}

@@ -123,7 +123,8 @@ func TestScale(t *testing.T) {
 		{"negative", types.MergePatchType, `{"spec":{"replicas":-1}}`, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid},
 		{"notInteger", types.MergePatchType, `{"spec":{"replicas":"x"}}`, http.StatusBadRequest, metav1.StatusReasonBadRequest},
 		{"staleRV", types.MergePatchType, `{"metadata":{"resourceVersion":"1"},"spec":{"replicas":3}}`, http.StatusConflict, metav1.StatusReasonConflict},
-		{"apply", types.ApplyYAMLPatchType, `{}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
+		{"apply_not_a_scale", types.ApplyYAMLPatchType, `{}`, http.StatusBadRequest, metav1.StatusReasonBadRequest},
+		{"apply_cbor", types.ApplyCBORPatchType, `{}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
 		{"strategic", types.StrategicMergePatchType, `{"spec":{"replicas":0}}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
 		{"malformed", types.MergePatchType, `{`, http.StatusBadRequest, metav1.StatusReasonBadRequest},
 	} {
