@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/yaml"
 )
 
@@ -123,4 +126,84 @@ func checkAppliedName(res *Resource, obj map[string]any, name string) error {
 		return apierrors.NewConflict(res.groupResource(), name, fmt.Errorf("uid mismatch: the provided object specified uid %s, and no existing object was found", uid))
 	}
 	return nil
+}
+
+// scaleResource is autoscaling/v1 Scale, the kind of apply configurations
+// sent to the scale subresource.
+var scaleResource = &Resource{Group: scaleGroupKind.Group, Version: "v1", Resource: "scale", Kind: scaleGroupKind.Kind}
+
+// scaleFieldManager is the FieldManager of Scales: their fields are
+// deduced (a Scale's replicas are a scalar either way).
+var scaleFieldManager = sync.OnceValues(func() (*managedfields.FieldManager, error) {
+	gvk := schema.GroupVersionKind{Group: scaleResource.Group, Version: scaleResource.Version, Kind: scaleResource.Kind}
+	conv := versionConverter{}
+	return managedfields.NewDefaultFieldManager(managedfields.NewDeducedTypeConverter(), conv, noDefaulter{}, conv, gvk, gvk.GroupVersion(), "scale", nil)
+})
+
+// applyScale serves apply on the scale subresource as Kubernetes does: the
+// configuration is a Scale, merged into the object's Scale whose managers
+// are those of the object's spec replicas (managedfields.ScaleHandler
+// maps them both ways), so that an apply of the replicas conflicts with
+// whoever set them through the object, and the other way round.
+func (r *Registry) applyScale(ctx context.Context, res *Resource, namespace, name string, patch []byte, opts WriteOptions) (Result, error) {
+	applied, warnings, err := decodeApplyPatch(scaleResource, patch, opts.FieldValidation)
+	if err != nil {
+		return Result{}, err
+	}
+	fm, err := scaleFieldManager()
+	if err != nil {
+		return Result{}, apierrors.NewInternalError(err)
+	}
+	mappings := r.replicasPaths(res)
+	gv := schema.GroupVersion{Group: res.Group, Version: res.Version}
+	opts.applied = true
+	result, err := r.scaleWrite(ctx, res, namespace, name, opts, func(cur, parent map[string]any) (map[string]any, error) {
+		handler := managedfields.NewScaleHandler((&unstructured.Unstructured{Object: parent}).GetManagedFields(), gv, mappings)
+		entries, err := handler.ToSubresource()
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		live := &unstructured.Unstructured{Object: cur}
+		live.SetManagedFields(entries)
+		scale, err := mergeApplied(fm, live, deepCopy(applied), opts)
+		if err != nil {
+			return nil, err
+		}
+		if entries, err = handler.ToParent((&unstructured.Unstructured{Object: scale}).GetManagedFields()); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		(&unstructured.Unstructured{Object: parent}).SetManagedFields(entries)
+		return scale, nil
+	})
+	result.Warnings = append(warnings, result.Warnings...)
+	return result, err
+}
+
+// replicasPaths maps every served version of res to the path of its spec
+// replicas (nil for versions without the scale subresource), for
+// managedfields.ScaleHandler.
+func (r *Registry) replicasPaths(res *Resource) managedfields.ResourcePathMappings {
+	out := managedfields.ResourcePathMappings{}
+	for _, g := range r.Groups() {
+		if g.Group != res.Group {
+			continue
+		}
+		for _, v := range g.Versions {
+			for _, other := range g.Resources[v] {
+				if other.Resource != res.Resource {
+					continue
+				}
+				gv := schema.GroupVersion{Group: res.Group, Version: v}.String()
+				out[gv] = nil
+				if other.Scale != nil {
+					var path fieldpath.Path
+					for _, p := range splitPath(other.Scale.SpecReplicas) {
+						path = append(path, fieldpath.PathElement{FieldName: &p})
+					}
+					out[gv] = path
+				}
+			}
+		}
+	}
+	return out
 }

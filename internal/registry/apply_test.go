@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -94,7 +95,9 @@ func managers(t testing.TB, o *unstructured.Unstructured) map[string]string {
 		if m.Subresource != "" {
 			key += "/" + m.Subresource
 		}
-		if m.FieldsType != "FieldsV1" || m.FieldsV1 == nil || m.Time == nil || m.APIVersion == "" {
+		// Entries carry a time, but for managers first seen through
+		// the scale subresource, as in Kubernetes.
+		if m.FieldsType != "FieldsV1" || m.FieldsV1 == nil || m.APIVersion == "" || (m.Time == nil && m.Subresource != "scale") {
 			t.Fatalf("entry %s lacks fieldsType, fieldsV1, time or apiVersion: %+v", key, m)
 		}
 		out[key] = string(m.FieldsV1.Raw)
@@ -556,4 +559,50 @@ func FuzzApply(f *testing.F) {
 		_, err := e.apply(t, res, name, "bob", config, force)
 		wantClientError(t, err)
 	})
+}
+
+// TestApplyScale applies Scales to the scale subresource: the object's
+// appliers of the replicas conflict, force takes them, the owner is
+// recorded on the object with subresource scale.
+func TestApplyScale(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	res := e.scalers(t)
+	e.mustApply(t, res, "s", "alice", `{"apiVersion":"example.com/v1","kind":"Scaler","metadata":{"name":"s"},"spec":{"replicas":2,"image":"x"}}`, false)
+	scale := func(n int) []byte {
+		return []byte(`{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"s"},"spec":{"replicas":` + strconv.Itoa(n) + `}}`)
+	}
+	_, err := e.reg.PatchScale(ctx, res, "default", "s", types.ApplyYAMLPatchType, scale(3), registry.WriteOptions{FieldManager: "hpa"})
+	wantStatus(t, err, http.StatusConflict, metav1.StatusReasonConflict)
+	if msg := err.(*apierrors.StatusError).ErrStatus.Message; msg != `Apply failed with 1 conflict: conflict with "alice": .spec.replicas` {
+		t.Fatalf("message %q", msg)
+	}
+	r, err := e.reg.PatchScale(ctx, res, "default", "s", types.ApplyYAMLPatchType, scale(3), registry.WriteOptions{FieldManager: "hpa", Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replicas(t, r.Object, "spec", "replicas") != 3 {
+		t.Fatalf("scale %v", r.Object.Object)
+	}
+	o, err := e.reg.Get(ctx, res, "default", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := managers(t, o)
+	if replicas(t, o, "spec", "replicas") != 3 || !owns(t, got["hpa/Apply/scale"], "f:spec", "f:replicas") || owns(t, got["alice/Apply"], "f:spec", "f:replicas") || !owns(t, got["alice/Apply"], "f:spec", "f:image") {
+		t.Fatalf("after forced scale apply: %v %v", o.Object["spec"], got)
+	}
+	for _, m := range o.GetManagedFields() {
+		if m.APIVersion != "example.com/v1" {
+			t.Fatalf("%s recorded with %s", m.Manager, m.APIVersion)
+		}
+	}
+	// Re-applying the same Scale is a no-op; another version is refused.
+	if again, err := e.reg.PatchScale(ctx, res, "default", "s", types.ApplyYAMLPatchType, scale(3), registry.WriteOptions{FieldManager: "hpa"}); err != nil || again.Object.GetResourceVersion() != o.GetResourceVersion() {
+		t.Fatalf("repeated scale apply: %v", err)
+	}
+	_, err = e.reg.PatchScale(ctx, res, "default", "s", types.ApplyYAMLPatchType, []byte(`{"apiVersion":"autoscaling/v2","kind":"Scale","metadata":{"name":"s"}}`), registry.WriteOptions{FieldManager: "hpa"})
+	wantStatus(t, err, http.StatusBadRequest, metav1.StatusReasonBadRequest)
+	_, err = e.reg.PatchScale(ctx, res, "default", "nope", types.ApplyYAMLPatchType, scale(1), registry.WriteOptions{FieldManager: "hpa"})
+	wantStatus(t, err, http.StatusNotFound, metav1.StatusReasonNotFound)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,7 +90,7 @@ func (r *Registry) UpdateScale(ctx context.Context, res *Resource, namespace, na
 		return Result{}, apierrors.NewBadRequest("the request body is empty")
 	}
 	body := deepCopy(scale.Object)
-	return r.scaleWrite(ctx, res, namespace, name, opts, func(map[string]any) (map[string]any, error) {
+	return r.scaleWrite(ctx, res, namespace, name, opts, func(_, _ map[string]any) (map[string]any, error) {
 		return deepCopy(body), nil
 	})
 }
@@ -102,25 +101,29 @@ func (r *Registry) PatchScale(ctx context.Context, res *Resource, namespace, nam
 	if res.Scale == nil {
 		return Result{}, apierrors.NewNotFound(res.groupResource(), "scale")
 	}
+	if pt == types.ApplyYAMLPatchType {
+		return r.applyScale(ctx, res, namespace, name, patch, opts)
+	}
 	if pt != types.JSONPatchType && pt != types.MergePatchType {
 		// As for custom resources themselves, strategic merge patch is
 		// not offered (kubectl scale sends a merge patch).
-		return Result{}, unsupportedPatch(types.JSONPatchType, types.MergePatchType)
+		return Result{}, unsupportedPatch(types.JSONPatchType, types.MergePatchType, types.ApplyYAMLPatchType)
 	}
 	if err := checkPatch(pt, patch); err != nil {
 		return Result{}, err
 	}
-	return r.scaleWrite(ctx, res, namespace, name, opts, func(cur map[string]any) (map[string]any, error) {
+	return r.scaleWrite(ctx, res, namespace, name, opts, func(cur, _ map[string]any) (map[string]any, error) {
 		return applyPatch(pt, patch, cur)
 	})
 }
 
 // scaleWrite is the read-modify-write of the scale subresource: next
 // returns the new Scale from the current one (spec.replicas is
-// math.MinInt32 when the object has no spec replicas); its spec.replicas
-// goes to the object's spec replicas path and the result is the Scale of
-// the written object.
-func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, name string, opts WriteOptions, next func(cur map[string]any) (map[string]any, error)) (Result, error) {
+// math.MinInt32 when the object has no spec replicas) and may change the
+// object about to be written (parent); the Scale's spec.replicas goes to
+// the object's spec replicas path and the result is the Scale of the
+// written object.
+func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, name string, opts WriteOptions, next func(cur, parent map[string]any) (map[string]any, error)) (Result, error) {
 	// The manager owns the replicas it sets through the scale subresource.
 	opts.Subresource = "scale"
 	result, err := r.update(ctx, res, namespace, name, opts, func(old map[string]any, rev int64) (map[string]any, error) {
@@ -132,7 +135,7 @@ func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, nam
 		if !found {
 			cur["spec"] = map[string]any{"replicas": int64(math.MinInt32)}
 		}
-		scale, err := next(cur)
+		scale, err := next(cur, obj)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +166,8 @@ func (r *Registry) scaleWrite(ctx context.Context, res *Resource, namespace, nam
 }
 
 // checkScale checks a Scale body as Kubernetes does and returns its
-// spec.replicas and metadata.resourceVersion.
+// spec.replicas (math.MinInt32 passes through: scaleWrite's marker of an
+// object without replicas) and metadata.resourceVersion.
 func checkScale(scale map[string]any, namespace, name string) (int64, string, error) {
 	if k, _ := scale["kind"].(string); k != "" && k != "Scale" {
 		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("wrong object passed to Scale update: kind %q", k))
@@ -176,8 +180,8 @@ func checkScale(scale map[string]any, namespace, name string) (int64, string, er
 		return 0, "", apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 	}
 	rv, _ := md["resourceVersion"].(string)
-	if _, err := strconv.ParseUint("0"+rv, 10, 64); err != nil {
-		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+	if _, err := parseRV(rv); err != nil {
+		return 0, "", err
 	}
 	var replicas int64
 	switch v := nestedValue(scale, "spec", "replicas").(type) {
@@ -187,11 +191,11 @@ func checkScale(scale map[string]any, namespace, name string) (int64, string, er
 	default:
 		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("unable to decode Scale: spec.replicas: %v is not an integer", v))
 	}
-	if replicas < 0 {
+	if replicas < 0 && replicas != math.MinInt32 { // the caller's marker of no replicas
 		return 0, "", apierrors.NewInvalid(scaleGroupKind, name, field.ErrorList{
 			field.Invalid(field.NewPath("spec", "replicas"), replicas, "must be greater than or equal to 0")})
 	}
-	if replicas > math.MaxInt32 && replicas != math.MinInt32 {
+	if replicas > math.MaxInt32 {
 		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("unable to decode Scale: spec.replicas: %d overflows int32", replicas))
 	}
 	return replicas, rv, nil

@@ -123,7 +123,8 @@ func TestScale(t *testing.T) {
 		{"negative", types.MergePatchType, `{"spec":{"replicas":-1}}`, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid},
 		{"notInteger", types.MergePatchType, `{"spec":{"replicas":"x"}}`, http.StatusBadRequest, metav1.StatusReasonBadRequest},
 		{"staleRV", types.MergePatchType, `{"metadata":{"resourceVersion":"1"},"spec":{"replicas":3}}`, http.StatusConflict, metav1.StatusReasonConflict},
-		{"apply", types.ApplyYAMLPatchType, `{}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
+		{"apply_not_a_scale", types.ApplyYAMLPatchType, `{}`, http.StatusBadRequest, metav1.StatusReasonBadRequest},
+		{"apply_cbor", types.ApplyCBORPatchType, `{}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
 		{"strategic", types.StrategicMergePatchType, `{"spec":{"replicas":0}}`, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
 		{"malformed", types.MergePatchType, `{`, http.StatusBadRequest, metav1.StatusReasonBadRequest},
 	} {
@@ -147,6 +148,9 @@ func TestScale(t *testing.T) {
 	}
 	_, err = e.reg.GetScale(ctx, res, "default", "empty")
 	wantStatus(t, err, http.StatusInternalServerError, metav1.StatusReasonInternalError)
+	// A patch that leaves the replicas unset is a bad request.
+	_, err = e.reg.PatchScale(ctx, res, "default", "empty", types.MergePatchType, []byte(`{"metadata":{}}`), registry.WriteOptions{})
+	wantStatus(t, err, http.StatusBadRequest, metav1.StatusReasonBadRequest)
 	if _, err := e.reg.PatchScale(ctx, res, "default", "empty", types.MergePatchType, []byte(`{"spec":{"replicas":4}}`), registry.WriteOptions{}); err != nil {
 		t.Fatalf("patch sets replicas on an object without them: %v", err)
 	}
