@@ -25,6 +25,7 @@ package workqueue
 
 import (
 	"container/heap"
+	"math"
 	"sync"
 	"time"
 )
@@ -44,6 +45,13 @@ type Options struct {
 	BaseDelay time.Duration
 	// MaxDelay caps the AddRateLimited delay. Default DefaultMaxDelay (1000s).
 	MaxDelay time.Duration
+	// RateLimit caps AddRateLimited retries of all keys together, per
+	// second, on top of each key's backoff: a retry waits for whichever is
+	// later. Default 0: no overall limit.
+	RateLimit float64
+	// Burst is how many retries may go ahead at once before RateLimit
+	// applies. Default 1; ignored without RateLimit.
+	Burst int
 	// Now is the queue's clock, for tests that control time. Delayed keys
 	// become ready once Now passes their time; every call on the queue
 	// checks, and the queue's timer goroutine checks when the delay has
@@ -79,6 +87,7 @@ type Queue[K comparable] struct {
 	waiting    delayHeap[K]      // delayed keys, earliest first
 	waitIndex  map[K]*delayed[K] // the waiting entry of each delayed key
 	seq        uint64            // orders delayed keys that share a ready time
+	limiter    bucket            // the overall retry rate limit
 
 	shuttingDown bool
 	loopStarted  bool
@@ -98,6 +107,9 @@ func New[K comparable](opts Options) *Queue[K] {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Burst <= 0 {
+		opts.Burst = 1
+	}
 	q := &Queue[K]{
 		baseDelay:  opts.BaseDelay,
 		maxDelay:   opts.MaxDelay,
@@ -109,6 +121,7 @@ func New[K comparable](opts Options) *Queue[K] {
 		startedAt:  map[K]time.Time{},
 		failures:   map[K]int{},
 		waitIndex:  map[K]*delayed[K]{},
+		limiter:    bucket{rate: opts.RateLimit, burst: float64(opts.Burst)},
 		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		loopDone:   make(chan struct{}),
@@ -193,7 +206,8 @@ func (q *Queue[K]) addAfterLocked(k K, d time.Duration) {
 }
 
 // AddRateLimited adds k after its backoff: BaseDelay doubled for each
-// AddRateLimited since k's last Forget, at most MaxDelay.
+// AddRateLimited since k's last Forget, at most MaxDelay; or later, if
+// Options.RateLimit holds it back.
 func (q *Queue[K]) AddRateLimited(k K) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -204,7 +218,7 @@ func (q *Queue[K]) AddRateLimited(k K) {
 	n := q.failures[k]
 	q.failures[k] = n + 1
 	q.metrics.retry()
-	q.addAfterLocked(k, q.backoff(n))
+	q.addAfterLocked(k, max(q.backoff(n), q.limiter.reserve(q.now())))
 }
 
 // backoff is the delay after n earlier failures.
@@ -396,6 +410,34 @@ func (q *Queue[K]) delayLoop() {
 		case <-due:
 		}
 	}
+}
+
+// bucket is a token bucket: it holds up to burst tokens and gains rate
+// tokens per second. A zero rate never limits.
+type bucket struct {
+	rate, burst float64
+	tokens      float64   // may go negative: tokens already promised
+	last        time.Time // when tokens was computed; zero before first use
+}
+
+// reserve takes a token and returns how long from now until it is there.
+func (b *bucket) reserve(now time.Time) time.Duration {
+	if b.rate <= 0 {
+		return 0
+	}
+	switch {
+	case b.last.IsZero():
+		b.tokens = b.burst
+		b.last = now
+	case now.After(b.last):
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+	}
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(math.Ceil(float64(time.Second) * -b.tokens / b.rate))
 }
 
 // delayed is a key waiting in delayHeap until at.

@@ -228,6 +228,24 @@ func TestQueueSteps(t *testing.T) {
 			advance(time.Second), get("a"), done("a"), wantLen(0),
 			addRateLimited("a"), advance(3*time.Second - ms), wantLen(0), advance(ms), get("a"),
 		}},
+		{"rate_limit_spaces_retries_of_all_keys", Options{BaseDelay: ms, RateLimit: 10, Burst: 2}, []step{
+			addRateLimited("a"), addRateLimited("b"), addRateLimited("c"), addRateLimited("d"),
+			advance(ms), get("a"), get("b"), wantLen(0),
+			advance(98 * ms), wantLen(0), advance(ms), get("c"),
+			advance(99 * ms), wantLen(0), advance(ms), get("d"),
+		}},
+		{"rate_limit_refills_up_to_burst", Options{BaseDelay: ms, RateLimit: 10, Burst: 2}, []step{
+			addRateLimited("a"), addRateLimited("b"), advance(time.Hour), get("a"), get("b"),
+			addRateLimited("c"), addRateLimited("d"), addRateLimited("e"), advance(ms), get("c"), get("d"), wantLen(0),
+			advance(99 * ms), get("e"),
+		}},
+		{"backoff_longer_than_rate_limit_wins", Options{BaseDelay: time.Second, RateLimit: 10}, []step{
+			addRateLimited("a"), addRateLimited("b"), advance(time.Second - ms), wantLen(0), advance(ms), get("a"), get("b"),
+		}},
+		{"rate_limit_leaves_add_after_alone", Options{RateLimit: 1}, []step{
+			addRateLimited("a"), addAfter("b", ms), add("c"), advance(ms), wantLen(2), get("c"), get("b"),
+			advance(4 * ms), get("a"),
+		}},
 		{"shutdown_ends_get_and_drops_keys", Options{}, []step{
 			add("a"), add("b"), addAfter("c", ms), shutDown(), getShutdown(), wantLen(0),
 			advance(ms), wantLen(0), getShutdown(),
