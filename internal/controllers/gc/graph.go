@@ -126,7 +126,9 @@ func sameBlocking(a, b metav1.OwnerReference) bool {
 }
 
 // blocks reports whether r has blockOwnerDeletion set.
-func blocks(r metav1.OwnerReference) bool { return r.BlockOwnerDeletion != nil && *r.BlockOwnerDeletion }
+func blocks(r metav1.OwnerReference) bool {
+	return r.BlockOwnerDeletion != nil && *r.BlockOwnerDeletion
+}
 
 // remove forgets the object uid, seen deleted by res's informer, and
 // returns the uids to process: its owners (one may have waited for it)
