@@ -96,7 +96,8 @@ type watcher struct {
 }
 
 // absentKey names an owner verified not to exist: its uid, and the
-// namespace it was looked for in ("" for a cluster-scoped kind).
+// namespace it was looked for in; "" for a cluster-scoped kind or an
+// object seen deleted, whose uid exists nowhere.
 type absentKey struct {
 	uid       types.UID
 	namespace string
@@ -271,11 +272,8 @@ func (c *Collector) start(ctx context.Context, res client.Resource) error {
 			}
 		},
 		OnDelete: func(o *meta) {
-			ns := ""
-			if res.Namespaced {
-				ns = o.Namespace
-			}
-			c.markAbsent(absentKey{uid: o.UID, namespace: ns})
+			// A uid is never reused: the owner is gone in every namespace.
+			c.markAbsent(absentKey{uid: o.UID})
 			c.enqueue(c.graph.remove(res, o.UID))
 			if isCRD {
 				c.poke()

@@ -126,6 +126,11 @@ func (c *Collector) collect(ctx context.Context, n node) error {
 
 // classify reads the owner r of an object in namespace ns from the server.
 func (c *Collector) classify(ctx context.Context, ns string, r metav1.OwnerReference) (ownerState, error) {
+	if c.isAbsent(absentKey{uid: r.UID}) {
+		// Seen deleted (or missing as a cluster-scoped object): the
+		// kind may not even be served any more.
+		return dangling, nil
+	}
 	c.mu.RLock()
 	res, ok := c.cat.lookup(r.APIVersion, r.Kind)
 	c.mu.RUnlock()
