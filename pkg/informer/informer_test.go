@@ -331,6 +331,38 @@ func TestLateHandlerGetsCachedObjects(t *testing.T) {
 	second.expect(t, "add a/two")
 }
 
+func TestHandlersCalledInOrder(t *testing.T) {
+	srv := setpointtest.Start(t, setpointtest.Options{})
+	c := newClient(t, srv)
+	calls := make(chan string, 100)
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{})
+	for _, name := range []string{"first", "second"} {
+		inf.AddHandler(informer.Handler[*corev1.ConfigMap]{
+			OnAdd:    func(o *corev1.ConfigMap) { calls <- name + " add " + o.Name },
+			OnUpdate: func(_, o *corev1.ConfigMap) { calls <- name + " update " + o.Name },
+			OnDelete: func(o *corev1.ConfigMap) { calls <- name + " delete " + o.Name },
+		})
+	}
+	run(t, inf)
+	obj := create(t, c, "a", "one", nil)
+	update(t, c, obj, "2")
+	remove(t, c, "a", "one")
+	for _, want := range []string{
+		"first add one", "second add one",
+		"first update one", "second update one",
+		"first delete one", "second delete one",
+	} {
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("handler call %q, want %q", got, want)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("no handler call, want %q", want)
+		}
+	}
+}
+
 func TestLabelSelector(t *testing.T) {
 	srv := setpointtest.Start(t, setpointtest.Options{})
 	c := newClient(t, srv)
