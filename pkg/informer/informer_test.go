@@ -178,6 +178,10 @@ type source struct {
 	pages   int
 	current *client.Watch[corev1.ConfigMap, *corev1.ConfigMap]
 	gate    chan struct{} // nil: watches go ahead; else they wait for it to close
+	// beforeNextPage, if set, runs once before the first continued page is
+	// asked for, with the resourceVersion of the list.
+	beforeNextPage func(rv string)
+	listRV         string
 	watches chan metav1.ListOptions
 }
 
@@ -192,8 +196,24 @@ func (s *source) List(ctx context.Context, ns string, opts metav1.ListOptions) (
 	if opts.Continue == "" {
 		s.lists++
 	}
+	hook := s.beforeNextPage
+	if opts.Continue != "" {
+		s.beforeNextPage = nil
+	} else {
+		hook = nil
+	}
+	rv := s.listRV
 	s.mu.Unlock()
-	return c.List(ctx, ns, opts)
+	if hook != nil {
+		hook(rv)
+	}
+	l, err := c.List(ctx, ns, opts)
+	if err == nil {
+		s.mu.Lock()
+		s.listRV = l.ResourceVersion
+		s.mu.Unlock()
+	}
+	return l, err
 }
 
 func (s *source) Watch(ctx context.Context, ns string, opts metav1.ListOptions) (*client.Watch[corev1.ConfigMap, *corev1.ConfigMap], error) {
@@ -513,7 +533,9 @@ func TestRelistAfterGoneDeliversDifferences(t *testing.T) {
 	remove(t, c, "a", "gone")
 	updated := update(t, c, changed, "2")
 	create(t, c, "a", "new", nil)
-	awaitCompacted(t, c, held.ResourceVersion)
+	if err := awaitCompacted(c, held.ResourceVersion); err != nil {
+		t.Fatal(err)
+	}
 	src.release()
 
 	got := rec.expect(t, "delete a/gone", "update a/changed", "add a/new")
@@ -533,25 +555,53 @@ func TestRelistAfterGoneDeliversDifferences(t *testing.T) {
 	rec.empty(t)
 }
 
+func TestListStartsOverWhenPagesExpire(t *testing.T) {
+	srv := setpointtest.Start(t, setpointtest.Options{CompactionWindow: time.Millisecond, CompactionInterval: 10 * time.Millisecond})
+	c := newClient(t, srv)
+	create(t, c, "a", "one", nil)
+	create(t, c, "a", "two", nil)
+	src := newSource(c)
+	// Between the pages, a change is made and compacted away, so that the
+	// continue token expires.
+	// The hook runs on the informer's goroutine: it reports, not stops.
+	src.beforeNextPage = func(rv string) {
+		late := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "late"}}
+		if _, err := c.Create(context.Background(), late, metav1.CreateOptions{}); err != nil {
+			t.Error(err)
+		}
+		if err := awaitCompacted(c, rv); err != nil {
+			t.Error(err)
+		}
+	}
+	rec := newRecorder()
+	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{PageSize: 1})
+	inf.AddHandler(rec.handler())
+	run(t, inf)
+	rec.expect(t, "add a/one", "add a/two", "add a/late")
+	if lists, pages := src.counts(); lists != 2 || pages != 3 {
+		t.Errorf("lists %d pages %d, want a page, an expired page, then the list in one request", lists, pages)
+	}
+	rec.empty(t)
+}
+
 // awaitCompacted polls until a watch from rv is answered 410 Gone.
-func awaitCompacted(t *testing.T, c *cmClient, rv string) {
-	t.Helper()
+func awaitCompacted(c *cmClient, rv string) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(waitLimit)
 	for {
 		w, err := c.Watch(context.Background(), "a", metav1.ListOptions{ResourceVersion: rv})
 		if client.IsGone(err) {
-			return
+			return nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		w.Stop()
 		select {
 		case <-tick.C:
 		case <-deadline:
-			t.Fatalf("resourceVersion %s never compacted", rv)
+			return fmt.Errorf("resourceVersion %s never compacted", rv)
 		}
 	}
 }
