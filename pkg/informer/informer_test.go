@@ -3,6 +3,7 @@ package informer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -42,6 +43,11 @@ func newClient(t testing.TB, srv *setpointtest.Server) *cmClient {
 		}
 	}
 	return c
+}
+
+// logger writes an informer's logs to the test's output.
+func logger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
 
 // event is one handler call, as recorded by a recorder.
@@ -182,7 +188,7 @@ type source struct {
 	// asked for, with the resourceVersion of the list.
 	beforeNextPage func(rv string)
 	listRV         string
-	watches chan metav1.ListOptions
+	watches        chan metav1.ListOptions
 }
 
 func newSource(c *cmClient) *source {
@@ -293,7 +299,7 @@ func TestSyncThenEvents(t *testing.T) {
 	create(t, c, "b", "cm0", nil)
 	src := newSource(c)
 	rec := newRecorder()
-	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{PageSize: 2})
+	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{Logger: logger(t), PageSize: 2})
 	inf.AddHandler(rec.handler())
 	run(t, inf)
 	rec.expect(t, "add a/cm0", "add a/cm1", "add a/cm2", "add b/cm0")
@@ -339,7 +345,7 @@ func TestLateHandlerGetsCachedObjects(t *testing.T) {
 	srv := setpointtest.Start(t, setpointtest.Options{})
 	c := newClient(t, srv)
 	create(t, c, "a", "one", nil)
-	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{})
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{Logger: logger(t)})
 	run(t, inf)
 	first, second := newRecorder(), newRecorder()
 	inf.AddHandler(first.handler())
@@ -355,7 +361,7 @@ func TestHandlersCalledInOrder(t *testing.T) {
 	srv := setpointtest.Start(t, setpointtest.Options{})
 	c := newClient(t, srv)
 	calls := make(chan string, 100)
-	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{})
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{Logger: logger(t)})
 	for _, name := range []string{"first", "second"} {
 		inf.AddHandler(informer.Handler[*corev1.ConfigMap]{
 			OnAdd:    func(o *corev1.ConfigMap) { calls <- name + " add " + o.Name },
@@ -389,7 +395,7 @@ func TestLabelSelector(t *testing.T) {
 	create(t, c, "a", "x1", map[string]string{"app": "x"})
 	create(t, c, "a", "y1", map[string]string{"app": "y"})
 	rec := newRecorder()
-	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{LabelSelector: "app=x"})
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{Logger: logger(t), LabelSelector: "app=x"})
 	inf.AddHandler(rec.handler())
 	run(t, inf)
 	rec.expect(t, "add a/x1")
@@ -407,7 +413,7 @@ func TestResumeAfterWatchEnds(t *testing.T) {
 	c := newClient(t, srv)
 	src := newSource(c)
 	rec := newRecorder()
-	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{WatchTimeout: time.Second})
+	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{Logger: logger(t), WatchTimeout: time.Second})
 	inf.AddHandler(rec.handler())
 	run(t, inf)
 	first := src.nextWatch(t)
@@ -475,7 +481,7 @@ func TestResumeAfterServerRestartWithBackoff(t *testing.T) {
 	src := newSource(c)
 	rec := newRecorder()
 	waits := make(pauses, 100)
-	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{
+	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{Logger: logger(t),
 		Backoff: 100 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, After: waits.after,
 	})
 	inf.AddHandler(rec.handler())
@@ -520,7 +526,7 @@ func TestRelistAfterGoneDeliversDifferences(t *testing.T) {
 	create(t, c, "a", "same", nil)
 	src := newSource(c)
 	rec := newRecorder()
-	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{})
+	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{Logger: logger(t)})
 	inf.AddHandler(rec.handler())
 	run(t, inf)
 	rec.expect(t, "add a/gone", "add a/changed", "add a/same")
@@ -574,7 +580,7 @@ func TestListStartsOverWhenPagesExpire(t *testing.T) {
 		}
 	}
 	rec := newRecorder()
-	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{PageSize: 1})
+	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{Logger: logger(t), PageSize: 1})
 	inf.AddHandler(rec.handler())
 	run(t, inf)
 	rec.expect(t, "add a/one", "add a/two", "add a/late")
@@ -613,7 +619,7 @@ func TestResync(t *testing.T) {
 	create(t, c, "b", "two", nil)
 	waits := make(pauses, 100)
 	rec := newRecorder()
-	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{ResyncPeriod: time.Hour, After: waits.after})
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{Logger: logger(t), ResyncPeriod: time.Hour, After: waits.after})
 	inf.AddHandler(rec.handler())
 	run(t, inf)
 	rec.expect(t, "add a/one", "add b/two")
@@ -645,7 +651,7 @@ func TestIndexers(t *testing.T) {
 	create(t, c, "b", "two", map[string]string{"team": "red"})
 	create(t, c, "b", "three", nil)
 	rec := newRecorder()
-	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{Logger: logger(t),
 		Indexers: map[string]informer.IndexFunc[*corev1.ConfigMap]{"team": byTeam},
 	})
 	inf.AddHandler(rec.handler())
@@ -693,7 +699,7 @@ func TestReservedIndexNamePanics(t *testing.T) {
 			t.Error("no panic for an indexer named namespace")
 		}
 	}()
-	informer.New[corev1.ConfigMap](newSource(nil), informer.Options[*corev1.ConfigMap]{
+	informer.New[corev1.ConfigMap](newSource(nil), informer.Options[*corev1.ConfigMap]{Logger: logger(t),
 		Indexers: map[string]informer.IndexFunc[*corev1.ConfigMap]{informer.NamespaceIndex: nil},
 	})
 }
