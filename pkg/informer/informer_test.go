@@ -481,7 +481,8 @@ func TestResumeAfterServerRestartWithBackoff(t *testing.T) {
 	src := newSource(c)
 	rec := newRecorder()
 	waits := make(pauses, 100)
-	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{Logger: logger(t),
+	inf := informer.New(src, informer.Options[*corev1.ConfigMap]{
+		Logger:  logger(t),
 		Backoff: 100 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, After: waits.after,
 	})
 	inf.AddHandler(rec.handler())
@@ -651,7 +652,8 @@ func TestIndexers(t *testing.T) {
 	create(t, c, "b", "two", map[string]string{"team": "red"})
 	create(t, c, "b", "three", nil)
 	rec := newRecorder()
-	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{Logger: logger(t),
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{
+		Logger:   logger(t),
 		Indexers: map[string]informer.IndexFunc[*corev1.ConfigMap]{"team": byTeam},
 	})
 	inf.AddHandler(rec.handler())
@@ -699,7 +701,8 @@ func TestReservedIndexNamePanics(t *testing.T) {
 			t.Error("no panic for an indexer named namespace")
 		}
 	}()
-	informer.New[corev1.ConfigMap](newSource(nil), informer.Options[*corev1.ConfigMap]{Logger: logger(t),
+	informer.New[corev1.ConfigMap](newSource(nil), informer.Options[*corev1.ConfigMap]{
+		Logger:   logger(t),
 		Indexers: map[string]informer.IndexFunc[*corev1.ConfigMap]{informer.NamespaceIndex: nil},
 	})
 }
