@@ -70,6 +70,10 @@ type Options[PT any] struct {
 	// Indexers are extra indexes on the cache, queried with ByIndex. The
 	// name NamespaceIndex is built in and reserved; default none.
 	Indexers map[string]IndexFunc[PT]
+	// Transform, if set, is applied to every object from the server before
+	// it is cached or handed to a handler, and may change it in place: for
+	// example, clearing managedFields saves memory. Default none.
+	Transform func(obj PT) PT
 	// PageSize is the number of objects asked for per list page; default
 	// 500. Negative lists in one request.
 	PageSize int64
@@ -277,9 +281,9 @@ func (inf *Informer[T, PT]) list(ctx context.Context) error {
 		for i := range page.Items {
 			// A copy per object, so that the page's array is not kept alive
 			// by whichever of its objects stays cached longest.
-			obj := new(T)
+			obj := PT(new(T))
 			*obj = page.Items[i]
-			items = append(items, obj)
+			items = append(items, inf.transform(obj))
 		}
 		rv = page.ResourceVersion
 		if page.Continue == "" {
@@ -345,14 +349,15 @@ func (inf *Informer[T, PT]) watch(ctx context.Context, w *client.Watch[T, PT]) (
 
 // apply puts one watch event into the cache and hands it to the handlers.
 func (inf *Informer[T, PT]) apply(ev client.Event[PT]) {
-	obj := ev.Object
-	if obj == nil {
+	if ev.Object == nil {
 		return
 	}
+	rv := ev.Object.GetResourceVersion()
 	switch ev.Type {
 	case watch.Added, watch.Modified:
-		inf.store(obj)
+		inf.store(inf.transform(ev.Object))
 	case watch.Deleted:
+		obj := inf.transform(ev.Object)
 		if _, ok := inf.cache.remove(obj.GetNamespace(), obj.GetName()); ok {
 			inf.notifyDelete(obj)
 		}
@@ -360,9 +365,16 @@ func (inf *Informer[T, PT]) apply(ev client.Event[PT]) {
 	default:
 		return
 	}
-	if rv := obj.GetResourceVersion(); rv != "" {
+	if rv != "" {
 		inf.lastRV = rv
 	}
+}
+
+func (inf *Informer[T, PT]) transform(obj PT) PT {
+	if inf.opts.Transform == nil {
+		return obj
+	}
+	return inf.opts.Transform(obj)
 }
 
 // store caches obj and hands it to the handlers as an add or an update.

@@ -389,6 +389,34 @@ func TestHandlersCalledInOrder(t *testing.T) {
 	}
 }
 
+func TestTransformBeforeCaching(t *testing.T) {
+	srv := setpointtest.Start(t, setpointtest.Options{})
+	c := newClient(t, srv)
+	if obj := create(t, c, "a", "listed", nil); len(obj.ManagedFields) == 0 {
+		t.Fatal("the server kept no managedFields; the test proves nothing")
+	}
+	rec := newRecorder()
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{
+		Logger:    logger(t),
+		Transform: stripManagedFields,
+	})
+	inf.AddHandler(rec.handler())
+	run(t, inf)
+	rec.expect(t, "add a/listed")
+	create(t, c, "a", "watched", nil)
+	rec.expect(t, "add a/watched")
+	for _, name := range []string{"listed", "watched"} {
+		if obj, ok := inf.Get("a", name); !ok || obj.ManagedFields != nil {
+			t.Errorf("a/%s cached %v with managedFields %v, want none", name, ok, obj.ManagedFields)
+		}
+	}
+}
+
+func stripManagedFields(cm *corev1.ConfigMap) *corev1.ConfigMap {
+	cm.ManagedFields = nil
+	return cm
+}
+
 func TestLabelSelector(t *testing.T) {
 	srv := setpointtest.Start(t, setpointtest.Options{})
 	c := newClient(t, srv)
