@@ -21,6 +21,11 @@
 // The queue's state changes only under its lock, in the calling goroutine;
 // one goroutine per queue, started by the first delayed add and stopped by
 // ShutDown, wakes blocked Get calls when a delayed key becomes ready.
+//
+// Where it differs from client-go's workqueue: one type does what the
+// rate-limiting, delaying and plain queues do there; after ShutDown, Get
+// hands out no more keys (client-go's still hands out the queued ones),
+// since a level-triggered controller finds the work again when it starts.
 package workqueue
 
 import (
@@ -132,7 +137,8 @@ func New[K comparable](opts Options) *Queue[K] {
 }
 
 // Add queues k unless it is already queued. A key being processed is
-// queued again when its worker calls Done. Add does nothing after shutdown.
+// queued again when its worker calls Done. A delayed add of k still pending
+// stays pending. Add does nothing after shutdown.
 func (q *Queue[K]) Add(k K) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
