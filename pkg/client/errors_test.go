@@ -2,9 +2,11 @@ package client_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -144,5 +146,49 @@ func TestErrorsWithoutStatus(t *testing.T) {
 		if !errors.As(err, &se) || !tc.check(err) || se.Status().Code != int32(tc.code) {
 			t.Errorf("answer %d: %v (%T)", tc.code, err, err)
 		}
+	}
+}
+
+// TestRetryAfter checks that answers asking for a retry are retried, up
+// to a bound, for reads, writes and watches.
+func TestRetryAfter(t *testing.T) {
+	var calls atomic.Int64
+	cfg := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case r.URL.Path == "/api/v1/namespaces/ns/configmaps/busy":
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","code":429}`, http.StatusTooManyRequests)
+		case n%3 != 0:
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+		case r.Method == http.MethodPost && !strings.Contains(string(body), `"name":"a"`):
+			http.Error(w, "the body was not sent again", http.StatusBadRequest)
+		case r.URL.Query().Get("watch") == "true":
+			_, _ = w.Write([]byte(`{"type":"ADDED","object":{"metadata":{"name":"a"}}}`))
+		default:
+			_, _ = w.Write([]byte(`{"metadata":{"name":"a"}}`))
+		}
+	})
+	c := newClient[corev1.ConfigMap](t, cfg, configMapsRes)
+	ctx := t.Context()
+	if cm, err := c.Get(ctx, "ns", "a"); err != nil || cm.Name != "a" || calls.Load() != 3 {
+		t.Fatalf("Get after two 503s = %v, %v after %d calls", cm, err, calls.Load())
+	}
+	if _, err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}}, metav1.CreateOptions{}); err != nil || calls.Load() != 6 {
+		t.Fatalf("Create after two 503s: %v after %d calls", err, calls.Load())
+	}
+	w, err := c.Watch(ctx, "ns", metav1.ListOptions{})
+	if err != nil || calls.Load() != 9 {
+		t.Fatalf("Watch after two 503s: %v after %d calls", err, calls.Load())
+	}
+	if ev := next(t, w); ev.Object.Name != "a" {
+		t.Fatalf("event %+v", ev)
+	}
+	w.Stop()
+	calls.Store(0)
+	if _, err := c.Get(ctx, "ns", "busy"); !apierrors.IsTooManyRequests(err) || calls.Load() != 11 {
+		t.Fatalf("Get of an always busy object: %v after %d calls, want TooManyRequests after 11", err, calls.Load())
 	}
 }
