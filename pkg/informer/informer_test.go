@@ -2,6 +2,7 @@ package informer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -720,6 +721,44 @@ func TestIndexers(t *testing.T) {
 	rec.expect(t, "delete b/two")
 	if got := keys("team", "red"); got != nil {
 		t.Errorf("team red after the delete: %v", got)
+	}
+}
+
+func TestServerDownBeforeSync(t *testing.T) {
+	srv := setpointtest.Start(t, setpointtest.Options{})
+	c := newClient(t, srv)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waits := make(pauses, 100)
+	inf := informer.New(newSource(c), informer.Options[*corev1.ConfigMap]{Logger: logger(t), After: waits.after})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- inf.Run(ctx) }()
+	// The list fails, so the informer backs off, unsynced; WaitForSync
+	// gives up with its context, and Run returns when its context ends.
+	if p := waits.next(t); p.d != 100*time.Millisecond {
+		t.Errorf("first wait %v, want the default 100ms", p.d)
+	}
+	if inf.HasSynced() {
+		t.Error("synced without a list")
+	}
+	wctx, wcancel := context.WithCancel(context.Background())
+	wcancel()
+	if err := inf.WaitForSync(wctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitForSync = %v, want context.Canceled", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if err := inf.Run(context.Background()); err == nil {
+		t.Error("a second Run did not fail")
 	}
 }
 
