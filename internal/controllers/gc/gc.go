@@ -58,12 +58,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// meta is what the collector reads of every object: its type and
-// metadata.
-type meta struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-}
+// meta is what the collector reads of every object: its metadata alone,
+// which the client asks the server for (PartialObjectMetadata).
+type meta = metav1.PartialObjectMetadata
 
 // metaClient reads and writes the metadata of one resource.
 type metaClient = client.Client[meta, *meta]
