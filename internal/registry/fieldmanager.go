@@ -37,7 +37,10 @@ type fieldManagers struct {
 	// engine and the typed empty object a create starts from.
 	creates *merge.Updater
 	empty   *smdtyped.TypedValue
-	err     error
+	// updaters are the merge engines of trackUpdateFast, by
+	// subresource, configured as the FieldManagers' own.
+	updaters map[string]*merge.Updater
+	err      error
 }
 
 // fieldManagerKey identifies what a Resource's FieldManagers depend on.
@@ -128,6 +131,14 @@ func (r *Registry) buildFieldManagers(res *Resource, fm *fieldManagers) {
 		return managedfields.NewDefaultCRDFieldManager(tc, conv, noDefaulter{}, conv, gvk, hub, sub, resetFilter(reset))
 	}
 	fm.creates = (&merge.UpdaterBuilder{IgnoreFilter: resetFilter("status")}).BuildUpdater()
+	same := sameVersion(res.apiVersion())
+	fm.updaters = map[string]*merge.Updater{
+		"":      {Converter: same, IgnoreFilter: resetFilter("status")},
+		"scale": {Converter: same, IgnoreFilter: resetFilter("")},
+	}
+	if res.HasStatus {
+		fm.updaters["status"] = &merge.Updater{Converter: same, IgnoreFilter: resetFilter("spec")}
+	}
 	if fm.empty, fm.err = fm.types.ObjectToTyped(emptyObject(res)); fm.err != nil {
 		return
 	}
@@ -145,6 +156,16 @@ func (r *Registry) buildFieldManagers(res *Resource, fm *fieldManagers) {
 // way Kubernetes does on every create, update and non-apply patch. A
 // failure leaves live's managedFields in place, as Kubernetes does.
 func (r *Registry) trackUpdate(res *Resource, live, obj map[string]any, opts WriteOptions) map[string]any {
+	if live != nil {
+		if out, ok := r.trackUpdateFast(res, live, obj, opts.Subresource, opts.FieldManager); ok {
+			return out
+		}
+	}
+	return r.trackUpdateLibrary(res, live, obj, opts)
+}
+
+// trackUpdateLibrary is trackUpdate computed by the FieldManager.
+func (r *Registry) trackUpdateLibrary(res *Resource, live, obj map[string]any, opts WriteOptions) map[string]any {
 	fm, err := r.fieldManager(res, opts.Subresource)
 	if err != nil {
 		return obj
@@ -187,7 +208,7 @@ var metaFields = fieldpath.NewSet(
 // result.
 func (r *Registry) trackCreate(res *Resource, obj map[string]any, opts WriteOptions) map[string]any {
 	if _, ok := metadata(obj)["managedFields"]; ok {
-		return r.trackUpdate(res, nil, obj, opts)
+		return r.trackUpdateLibrary(res, nil, obj, opts)
 	}
 	fm := r.managersOf(res)
 	if fm.err != nil {
@@ -210,12 +231,8 @@ func (r *Registry) trackCreate(res *Resource, obj map[string]any, opts WriteOpti
 	if set.Empty() {
 		return obj
 	}
-	js, err := set.ToJSON()
+	fields, err := fieldsFromSet(set)
 	if err != nil {
-		return obj
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(js, &fields); err != nil {
 		return obj
 	}
 	manager := opts.FieldManager
