@@ -29,3 +29,10 @@ func (r *Registry) TrackUpdate(res *Resource, live, obj map[string]any, manager,
 	}
 	return r.trackUpdateFast(res, live, obj, sub, manager)
 }
+
+// CreateFieldsFromSchema reports whether the fields of a create of obj
+// are read from the schema rather than computed by the merge engine.
+func (r *Registry) CreateFieldsFromSchema(res *Resource, obj map[string]any) bool {
+	_, ok := r.managersOf(res).create.fields(res, obj)
+	return ok
+}

@@ -10,8 +10,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/kube-openapi/pkg/schemaconv"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
 	smdtyped "sigs.k8s.io/structured-merge-diff/v6/typed"
+	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
 // The FieldManager's update costs mostly in round trips of managedFields
@@ -405,4 +408,251 @@ func encodeManaged(managed fieldpath.ManagedFields, infos map[string]managerInfo
 		out[i] = e.m
 	}
 	return out, true
+}
+
+// createSchema is the structured-merge-diff schema of a resource's
+// objects and the name of their type, for its fields method.
+type createSchema struct {
+	schema smdschema.Schema
+	root   string
+}
+
+// newCreateSchema builds res's schema as managedfields.NewTypeConverter
+// does; nil when res has none (its fields are then deduced).
+func newCreateSchema(res *Resource) *createSchema {
+	if res.OpenAPISchema == nil {
+		return nil
+	}
+	models, err := applyModels(res)
+	if err != nil {
+		return nil
+	}
+	s, err := schemaconv.ToSchemaFromOpenAPI(models, false)
+	if err != nil {
+		return nil
+	}
+	return &createSchema{schema: smdschema.Schema{Types: s.Types}, root: kindModelName(res)}
+}
+
+// unownedMeta are the fields of metadata nobody owns (metaFields).
+var unownedMeta = map[string]bool{
+	"name": true, "namespace": true, "creationTimestamp": true, "selfLink": true, "uid": true,
+	"clusterName": true, "generation": true, "managedFields": true, "resourceVersion": true,
+}
+
+// fields is the fieldsV1 a create of obj records for its manager, what
+// trackCreate computes with the merge engine, read straight from the
+// object with the schema: every field the object sets, containers
+// marked "." but metadata, list items by their keys (k:) or values (v:),
+// atomic lists and maps as leaves; apiVersion, kind, the fields of
+// metadata nobody owns, and status where a subresource sets it left out.
+// It reports false where it cannot vouch for the merge engine's answer:
+// no schema, a value the schema does not admit, null, duplicates in a
+// list of keys or values, an item without its key.
+func (s *createSchema) fields(res *Resource, obj map[string]any) (map[string]any, bool) {
+	if s == nil {
+		return nil, false
+	}
+	atom, ok := s.schema.Resolve(smdschema.TypeRef{NamedType: &s.root})
+	if !ok || atom.Map == nil {
+		return nil, false
+	}
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		t, ok := fieldType(atom.Map, k)
+		if !ok {
+			return nil, false
+		}
+		switch {
+		case k == "apiVersion" || k == "kind" || (k == "status" && res.HasStatus):
+			if _, ok := s.child(v, t); !ok {
+				return nil, false
+			}
+		case k == "metadata":
+			md, isMap := v.(map[string]any)
+			mdAtom, ok := s.schema.Resolve(t)
+			if !isMap || !ok || mdAtom.Map == nil || mdAtom.Map.ElementRelationship == smdschema.Atomic {
+				return nil, false
+			}
+			fields := map[string]any{}
+			for mk, mv := range md {
+				mt, ok := fieldType(mdAtom.Map, mk)
+				if !ok {
+					return nil, false
+				}
+				if unownedMeta[mk] {
+					sub, ok := s.child(mv, mt)
+					if !ok || sub != nil {
+						return nil, false
+					}
+					continue
+				}
+				if !s.add(fields, "f:"+mk, mv, mt) {
+					return nil, false
+				}
+			}
+			if len(fields) > 0 {
+				out["f:metadata"] = fields
+			}
+		default:
+			if !s.add(out, "f:"+k, v, t) {
+				return nil, false
+			}
+		}
+	}
+	return out, true
+}
+
+// fieldType is the type of m's field name.
+func fieldType(m *smdschema.Map, name string) (smdschema.TypeRef, bool) {
+	if f, ok := m.FindField(name); ok {
+		return f.Type, true
+	}
+	return m.ElementType, m.ElementType != (smdschema.TypeRef{})
+}
+
+// add records v, of type t, under key in out: a leaf as {}, a container
+// with what it holds and "." for itself.
+func (s *createSchema) add(out map[string]any, key string, v any, t smdschema.TypeRef) bool {
+	sub, ok := s.child(v, t)
+	if !ok {
+		return false
+	}
+	if len(sub) == 0 {
+		out[key] = map[string]any{}
+		return true
+	}
+	sub["."] = map[string]any{}
+	out[key] = sub
+	return true
+}
+
+// child is the fields within v, of type t: nil for a leaf.
+func (s *createSchema) child(v any, t smdschema.TypeRef) (map[string]any, bool) {
+	atom, ok := s.schema.Resolve(t)
+	if !ok {
+		return nil, false
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if atom.Map == nil {
+			return nil, false
+		}
+		switch atom.Map.ElementRelationship {
+		case smdschema.Atomic:
+			return s.atomic(x, atom.Map)
+		case "", smdschema.Separable:
+		default:
+			return nil, false
+		}
+		out := make(map[string]any, len(x))
+		for k, cv := range x {
+			ct, ok := fieldType(atom.Map, k)
+			if !ok || !s.add(out, "f:"+k, cv, ct) {
+				return nil, false
+			}
+		}
+		return out, true
+	case []any:
+		if atom.List == nil {
+			return nil, false
+		}
+		switch atom.List.ElementRelationship {
+		case smdschema.Atomic:
+			for _, item := range x {
+				if _, ok := s.child(item, atom.List.ElementType); !ok {
+					return nil, false
+				}
+			}
+			return nil, true
+		case smdschema.Associative:
+			return s.associative(x, atom.List)
+		}
+		return nil, false
+	case string, int64, float64, bool:
+		return nil, atom.Scalar != nil && scalarFits(*atom.Scalar, x)
+	}
+	return nil, false
+}
+
+// atomic checks the items of an atomic map, a leaf.
+func (s *createSchema) atomic(m map[string]any, atom *smdschema.Map) (map[string]any, bool) {
+	for k, cv := range m {
+		ct, ok := fieldType(atom, k)
+		if !ok {
+			return nil, false
+		}
+		if _, ok := s.child(cv, ct); !ok {
+			return nil, false
+		}
+	}
+	return nil, true
+}
+
+// associative is the items of a list of keys (k:) or of values (v:).
+func (s *createSchema) associative(items []any, list *smdschema.List) (map[string]any, bool) {
+	out := make(map[string]any, len(items))
+	for _, item := range items {
+		var pe fieldpath.PathElement
+		if len(list.Keys) == 0 {
+			if !isScalar(item) {
+				return nil, false
+			}
+			v := value.NewValueInterface(item)
+			pe.Value = &v
+		} else {
+			m, isMap := item.(map[string]any)
+			if !isMap {
+				return nil, false
+			}
+			keys := make(value.FieldList, 0, len(list.Keys))
+			for _, k := range list.Keys {
+				if kv, has := m[k]; !has || !isScalar(kv) {
+					return nil, false
+				}
+				keys = append(keys, value.Field{Name: k, Value: value.NewValueInterface(m[k])})
+			}
+			keys.Sort()
+			pe.Key = &keys
+		}
+		key, err := fieldpath.SerializePathElement(pe)
+		if err != nil {
+			return nil, false
+		}
+		if _, dup := out[key]; dup {
+			return nil, false
+		}
+		if !s.add(out, key, item, list.ElementType) {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// isScalar reports whether v is a string, number or boolean.
+func isScalar(v any) bool {
+	switch v.(type) {
+	case string, int64, float64, bool:
+		return true
+	}
+	return false
+}
+
+// scalarFits reports whether v is a value of scalar type t.
+func scalarFits(t smdschema.Scalar, v any) bool {
+	switch t {
+	case smdschema.Numeric:
+		switch v.(type) {
+		case int64, float64:
+			return true
+		}
+		return false
+	case smdschema.String:
+		_, ok := v.(string)
+		return ok
+	case smdschema.Boolean:
+		_, ok := v.(bool)
+		return ok
+	}
+	return t == smdschema.Untyped
 }
