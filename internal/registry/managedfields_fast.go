@@ -656,3 +656,106 @@ func scalarFits(t smdschema.Scalar, v any) bool {
 	}
 	return t == smdschema.Untyped
 }
+
+// managedEntryKeys are the fields of a managedFields entry.
+var managedEntryKeys = map[string]bool{
+	"manager": true, "operation": true, "apiVersion": true, "time": true,
+	"fieldsType": true, "fieldsV1": true, "subresource": true,
+}
+
+// plainManagedFields reads a managedFields list of plain entries (maps
+// of the entry's fields only, strings where they are strings, times in
+// RFC 3339, fieldsV1 maps) without the reflection of the unstructured
+// converter: what the metadata checks read (fieldsV1 left out). It
+// reports false for anything else, which the converter reads.
+func plainManagedFields(list []any) ([]metav1.ManagedFieldsEntry, bool) {
+	out := make([]metav1.ManagedFieldsEntry, len(list))
+	for i, e := range list {
+		entry, ok := e.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		for k, v := range entry {
+			if !managedEntryKeys[k] {
+				return nil, false
+			}
+			if k == "fieldsV1" {
+				if _, ok := v.(map[string]any); !ok {
+					return nil, false
+				}
+				continue
+			}
+			s, ok := v.(string)
+			if !ok {
+				return nil, false
+			}
+			switch k {
+			case "manager":
+				out[i].Manager = s
+			case "operation":
+				out[i].Operation = metav1.ManagedFieldsOperationType(s)
+			case "apiVersion":
+				out[i].APIVersion = s
+			case "fieldsType":
+				out[i].FieldsType = s
+			case "subresource":
+				out[i].Subresource = s
+			case "time":
+				t, err := time.Parse(time.RFC3339, s)
+				if err != nil {
+					return nil, false
+				}
+				out[i].Time = &metav1.Time{Time: t.Local()}
+			}
+		}
+	}
+	return out, true
+}
+
+// metaObject is an object for the metadata checks, whose managedFields
+// are read once, cheaply where they are plain.
+type metaObject struct {
+	*unstructured.Unstructured
+	managed []metav1.ManagedFieldsEntry
+}
+
+func newMetaObject(obj map[string]any) *metaObject {
+	u := &unstructured.Unstructured{Object: obj}
+	list, isList := metadata(obj)["managedFields"].([]any)
+	managed, ok := plainManagedFields(list)
+	if !isList || !ok {
+		managed = u.GetManagedFields()
+	}
+	return &metaObject{Unstructured: u, managed: managed}
+}
+
+func (o *metaObject) GetManagedFields() []metav1.ManagedFieldsEntry { return o.managed }
+
+// checkManagedFieldsShape checks what decoding metadata into ObjectMeta
+// checks of managedFields, for plain entries; false for the others,
+// which the decoding checks.
+func checkManagedFieldsShape(v any) bool {
+	list, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	_, ok = plainManagedFields(list)
+	return ok
+}
+
+// withoutPlainManagedFields is md without its managedFields where they
+// are plain, whose checks as part of ObjectMeta would pass: the rest of
+// md is what is left to decode.
+func withoutPlainManagedFields(md map[string]any) map[string]any {
+	mf, ok := md["managedFields"]
+	if !ok || !checkManagedFieldsShape(mf) {
+		return md
+	}
+	out := make(map[string]any, len(md))
+	for k, v := range md {
+		if k != "managedFields" {
+			out[k] = v
+		}
+	}
+	return out
+}
