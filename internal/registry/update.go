@@ -120,7 +120,7 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		metadata(obj)["resourceVersion"] = strconv.FormatInt(cur.Revision, 10)
 	}
 	obj = mergeForUpdate(res, obj, old, opts.Subresource)
-	if err := prepareBuiltinUpdate(res, obj, old); err != nil {
+	if err := prepareBuiltin(r, res, obj, old); err != nil {
 		return Result{}, err
 	}
 	if res.StorageKey == crdStorageKey {
