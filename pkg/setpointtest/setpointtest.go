@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -118,4 +119,29 @@ func (s *Server) Stop() error { return s.stop() }
 // client-side rate limits.
 func (s *Server) RESTConfig() *rest.Config {
 	return &rest.Config{Host: s.URL, QPS: -1}
+}
+
+// New runs a server outside a test, such as in TestMain or an Example
+// function; the caller stops it with Stop. Without opts.DataDir it uses a
+// new temporary directory, which Stop removes.
+func New(opts Options) (*Server, error) {
+	if opts.DataDir != "" {
+		return start(opts)
+	}
+	dir, err := os.MkdirTemp("", "setpointtest-")
+	if err != nil {
+		return nil, err
+	}
+	opts.DataDir = dir
+	s, err := start(opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	stop := s.stop
+	s.stop = sync.OnceValue(func() error {
+		err := stop()
+		return errors.Join(err, os.RemoveAll(dir))
+	})
+	return s, nil
 }

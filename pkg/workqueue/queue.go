@@ -21,6 +21,11 @@
 // The queue's state changes only under its lock, in the calling goroutine;
 // one goroutine per queue, started by the first delayed add and stopped by
 // ShutDown, wakes blocked Get calls when a delayed key becomes ready.
+//
+// Where it differs from client-go's workqueue: one type does what the
+// rate-limiting, delaying and plain queues do there; after ShutDown, Get
+// hands out no more keys (client-go's still hands out the queued ones),
+// since a level-triggered controller finds the work again when it starts.
 package workqueue
 
 import (

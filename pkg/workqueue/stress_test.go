@@ -28,7 +28,7 @@ func TestStress(t *testing.T) {
 		numWorkers   = 16
 		numProducers = 4
 	)
-	opsPerProducer := 5000
+	opsPerProducer := 20000
 	if testing.Short() {
 		opsPerProducer = 500
 	}
