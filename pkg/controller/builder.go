@@ -131,8 +131,8 @@ func (b *Builder) WithOptions(opts Options) *Builder {
 	if opts.Workers < 0 {
 		b.errs = append(b.errs, fmt.Errorf("controller: Options.Workers is %d, want 0 (default 1) or more", opts.Workers))
 	}
-	if opts.BaseDelay < 0 || opts.MaxDelay < 0 {
-		b.errs = append(b.errs, errors.New("controller: Options.BaseDelay and MaxDelay must not be negative"))
+	if opts.BaseDelay < 0 || opts.MaxDelay < 0 || opts.RateLimit < 0 || opts.Burst < 0 {
+		b.errs = append(b.errs, errors.New("controller: Options.BaseDelay, MaxDelay, RateLimit and Burst must not be negative"))
 	}
 	b.opts = opts
 	return b
@@ -169,8 +169,11 @@ func (b *Builder) Complete(r Reconciler) (*Controller, error) {
 		queue: workqueue.New[Request](workqueue.Options{
 			BaseDelay: opts.BaseDelay,
 			MaxDelay:  opts.MaxDelay,
+			RateLimit: opts.RateLimit,
+			Burst:     opts.Burst,
 			Now:       opts.Now,
 			Name:      opts.Name,
+			Metrics:   opts.QueueMetrics,
 		}),
 		log:     opts.Logger,
 		metrics: opts.Metrics,

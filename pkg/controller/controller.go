@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -27,6 +28,12 @@ type Options struct {
 	// MaxDelay caps a key's retry delay. Default 1000s (the work queue's
 	// default).
 	MaxDelay time.Duration
+	// RateLimit caps the retries of all keys together, per second, on top
+	// of each key's backoff. Default 0: no overall limit.
+	RateLimit float64
+	// Burst is how many retries may go ahead at once before RateLimit
+	// applies. Default 1; ignored without RateLimit.
+	Burst int
 	// Now is the clock of the work queue's delays, for tests. Default
 	// time.Now.
 	Now func() time.Time
@@ -36,6 +43,9 @@ type Options struct {
 	// Metrics, when set, receives the controller's reconcile outcomes,
 	// durations and queue depth. Default: no metrics.
 	Metrics *Metrics
+	// QueueMetrics, when set, receives the work queue's own metrics (adds,
+	// latency, work duration, retries), labelled with Name. Default: none.
+	QueueMetrics *workqueue.Metrics
 }
 
 // Controller calls a Reconciler for the keys its sources enqueue, from
@@ -88,7 +98,8 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // processNext reconciles one key from the queue and reports whether the
-// queue is still open.
+// queue is still open. It logs once per key handed out, after the queue
+// has been told what to do with the key.
 func (c *Controller) processNext(ctx context.Context) bool {
 	req, shutdown := c.queue.Get()
 	if shutdown {
@@ -96,30 +107,36 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	}
 	defer c.queue.Done(req)
 	start := c.now()
-	res, panicked, err := c.reconcile(ctx, req)
-	outcome := OutcomeSuccess
+	res, err := c.reconcile(ctx, req)
+	log := c.log.With("controller", c.name, "request", req.String())
+	var outcome string
+	var p *panicError
 	switch {
-	case panicked:
+	case errors.As(err, &p):
 		outcome = OutcomePanic
 		c.queue.AddRateLimited(req)
-	case err != nil && isTerminal(err):
+		log.Error("reconciler panicked; retrying", "panic", fmt.Sprint(p.value), "retries", c.queue.NumRequeues(req), "stack", p.stack)
+	case isTerminal(err):
 		outcome = OutcomeTerminalError
 		c.queue.Forget(req)
-		c.log.Error("reconcile failed; not retrying", "controller", c.name, "request", req.String(), "error", err)
+		log.Error("reconcile failed; not retrying", "error", err)
 	case err != nil:
 		outcome = OutcomeError
 		c.queue.AddRateLimited(req)
-		c.log.Error("reconcile failed; retrying", "controller", c.name, "request", req.String(),
-			"error", err, "retries", c.queue.NumRequeues(req))
+		log.Error("reconcile failed; retrying", "error", err, "retries", c.queue.NumRequeues(req))
 	case res.RequeueAfter > 0:
 		outcome = OutcomeRequeueAfter
 		c.queue.Forget(req)
 		c.queue.AddAfter(req, res.RequeueAfter)
+		log.Debug("reconciled", "outcome", outcome, "after", res.RequeueAfter)
 	case res.Requeue:
 		outcome = OutcomeRequeue
 		c.queue.AddRateLimited(req)
+		log.Debug("reconciled", "outcome", outcome, "retries", c.queue.NumRequeues(req))
 	default:
+		outcome = OutcomeSuccess
 		c.queue.Forget(req)
+		log.Debug("reconciled", "outcome", outcome)
 	}
 	if c.metrics != nil {
 		c.metrics.observe(c.name, outcome, c.now().Sub(start).Seconds())
@@ -127,18 +144,22 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	return true
 }
 
-// reconcile calls the reconciler, turning a panic into an error.
-func (c *Controller) reconcile(ctx context.Context, req Request) (res Result, panicked bool, err error) {
+// panicError is a panic recovered from a reconciler.
+type panicError struct {
+	value any
+	stack string
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("reconciler panicked: %v", e.value) }
+
+// reconcile calls the reconciler, turning a panic into a *panicError.
+func (c *Controller) reconcile(ctx context.Context, req Request) (res Result, err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			panicked = true
-			err = fmt.Errorf("reconciler panicked: %v", p)
-			c.log.Error("reconciler panicked; retrying", "controller", c.name, "request", req.String(),
-				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if v := recover(); v != nil {
+			err = &panicError{value: v, stack: string(debug.Stack())}
 		}
 	}()
-	res, err = c.do.Reconcile(ctx, req)
-	return res, false, err
+	return c.do.Reconcile(ctx, req)
 }
 
 // enqueue adds reqs to the queue; sources call it from their handlers.

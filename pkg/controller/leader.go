@@ -203,27 +203,46 @@ func (e *elector) tryAcquireOrRenew(ctx context.Context) (bool, error) {
 }
 
 // release empties holderIdentity, so others need not wait for the Lease to
-// expire, as client-go does on ReleaseOnCancel. Only a holder releases.
+// expire, as client-go does on ReleaseOnCancel. It reads the Lease first (a
+// renewal cut short by cancellation may have been written), releases it only
+// if this replica holds it, and retries after a conflict until ctx ends.
 func (e *elector) release(ctx context.Context) {
-	if e.lease == nil || deref(e.lease.Spec.HolderIdentity) != e.cfg.Identity {
-		return
+	for {
+		err := e.tryRelease(ctx)
+		if err == nil {
+			return
+		}
+		if !client.IsConflict(err) || ctx.Err() != nil {
+			e.log.Warn("releasing the lease failed; others take it over when it expires", "error", err)
+			return
+		}
 	}
+}
+
+func (e *elector) tryRelease(ctx context.Context) error {
 	now := e.cfg.Now()
-	lease := e.lease.DeepCopy()
+	lease, err := e.leases.Get(ctx, e.cfg.Namespace, e.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("reading lease: %w", err)
+	}
+	if deref(lease.Spec.HolderIdentity) != e.cfg.Identity {
+		return nil
+	}
+	lease = lease.DeepCopy()
 	lease.Spec = coordinationv1.LeaseSpec{
 		HolderIdentity:       new(""),
 		LeaseDurationSeconds: new(int32(1)),
 		AcquireTime:          &metav1.MicroTime{Time: now},
 		RenewTime:            &metav1.MicroTime{Time: now},
-		LeaseTransitions:     new(deref(e.lease.Spec.LeaseTransitions)),
+		LeaseTransitions:     new(deref(lease.Spec.LeaseTransitions)),
 	}
 	updated, err := e.leases.Update(ctx, lease, metav1.UpdateOptions{})
 	if err != nil {
-		e.log.Warn("releasing the lease failed; others take it over when it expires", "error", err)
-		return
+		return fmt.Errorf("updating lease: %w", err)
 	}
 	e.observe(updated, now)
 	e.log.Info("released the lease")
+	return nil
 }
 
 // spec is the Lease spec naming this replica the holder at now. A renewal
