@@ -98,50 +98,64 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // processNext reconciles one key from the queue and reports whether the
-// queue is still open. It logs once per key handed out, after the queue
-// has been told what to do with the key.
+// queue is still open. It logs once per key handed out, after the queue is
+// done with the key, so a test that reads the log knows the queue's state.
 func (c *Controller) processNext(ctx context.Context) bool {
 	req, shutdown := c.queue.Get()
 	if shutdown {
 		return false
 	}
-	defer c.queue.Done(req)
 	start := c.now()
 	res, err := c.reconcile(ctx, req)
-	log := c.log.With("controller", c.name, "request", req.String())
-	var outcome string
-	var p *panicError
-	switch {
-	case errors.As(err, &p):
-		outcome = OutcomePanic
-		c.queue.AddRateLimited(req)
-		log.Error("reconciler panicked; retrying", "panic", fmt.Sprint(p.value), "retries", c.queue.NumRequeues(req), "stack", p.stack)
-	case isTerminal(err):
-		outcome = OutcomeTerminalError
-		c.queue.Forget(req)
-		log.Error("reconcile failed; not retrying", "error", err)
-	case err != nil:
-		outcome = OutcomeError
-		c.queue.AddRateLimited(req)
-		log.Error("reconcile failed; retrying", "error", err, "retries", c.queue.NumRequeues(req))
-	case res.RequeueAfter > 0:
-		outcome = OutcomeRequeueAfter
-		c.queue.Forget(req)
-		c.queue.AddAfter(req, res.RequeueAfter)
-		log.Debug("reconciled", "outcome", outcome, "after", res.RequeueAfter)
-	case res.Requeue:
-		outcome = OutcomeRequeue
-		c.queue.AddRateLimited(req)
-		log.Debug("reconciled", "outcome", outcome, "retries", c.queue.NumRequeues(req))
-	default:
-		outcome = OutcomeSuccess
-		c.queue.Forget(req)
-		log.Debug("reconciled", "outcome", outcome)
-	}
+	outcome := c.settle(req, res, err)
+	retries := c.queue.NumRequeues(req)
+	c.queue.Done(req)
 	if c.metrics != nil {
 		c.metrics.observe(c.name, outcome, c.now().Sub(start).Seconds())
 	}
+	log := c.log.With("controller", c.name, "request", req.String())
+	var p *panicError
+	switch outcome {
+	case OutcomePanic:
+		errors.As(err, &p)
+		log.Error("reconciler panicked; retrying", "panic", fmt.Sprint(p.value), "retries", retries, "stack", p.stack)
+	case OutcomeTerminalError:
+		log.Error("reconcile failed; not retrying", "error", err)
+	case OutcomeError:
+		log.Error("reconcile failed; retrying", "error", err, "retries", retries)
+	case OutcomeRequeueAfter:
+		log.Debug("reconciled", "outcome", outcome, "after", res.RequeueAfter)
+	default:
+		log.Debug("reconciled", "outcome", outcome, "retries", retries)
+	}
 	return true
+}
+
+// settle tells the queue what to do with req after a reconcile, and returns
+// the outcome.
+func (c *Controller) settle(req Request, res Result, err error) string {
+	var p *panicError
+	switch {
+	case errors.As(err, &p):
+		c.queue.AddRateLimited(req)
+		return OutcomePanic
+	case isTerminal(err):
+		c.queue.Forget(req)
+		return OutcomeTerminalError
+	case err != nil:
+		c.queue.AddRateLimited(req)
+		return OutcomeError
+	case res.RequeueAfter > 0:
+		c.queue.Forget(req)
+		c.queue.AddAfter(req, res.RequeueAfter)
+		return OutcomeRequeueAfter
+	case res.Requeue:
+		c.queue.AddRateLimited(req)
+		return OutcomeRequeue
+	default:
+		c.queue.Forget(req)
+		return OutcomeSuccess
+	}
 }
 
 // panicError is a panic recovered from a reconciler.

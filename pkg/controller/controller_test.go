@@ -74,7 +74,7 @@ func TestReconcilerConvergesWidgets(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 	widgets := e.widgetInformer()
-	cms := informer.New(e.cms, informer.Options{Namespace: "default"})
+	cms := informer.New(e.cms, informer.Options[*corev1.ConfigMap]{Namespace: "default"})
 	metrics := controller.NewMetrics()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics)

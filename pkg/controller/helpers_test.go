@@ -199,7 +199,7 @@ func manage(t *testing.T, runnables ...controller.Runnable) {
 
 // widgetInformer returns an informer of the default namespace's widgets.
 func (e *env) widgetInformer() *informer.Informer[Widget, *Widget] {
-	return informer.New(e.widgets, informer.Options{Namespace: "default"})
+	return informer.New(e.widgets, informer.Options[*Widget]{Namespace: "default"})
 }
 
 // await receives from ch, failing the test if the test's deadline comes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,10 +58,13 @@ func (a attrs) Handle(_ context.Context, rec slog.Record) error {
 	return nil
 }
 
-// timed is a controller for one widget under a fake clock, with its logs
-// and metrics in the test's hands.
+// timed is a one-worker controller for a widget "t" under a fake clock,
+// with its logs and metrics in the test's hands. Widgets named b1, b2...
+// are barriers the test creates; they are reconciled at once.
 type timed struct {
-	clock   *fakeClock
+	e        *env
+	barriers int
+	clock    *fakeClock
 	logs    records
 	reg     *prometheus.Registry
 	metrics *controller.Metrics
@@ -70,6 +74,7 @@ func startTimed(t *testing.T, r controller.Reconciler) *timed {
 	t.Helper()
 	e := newEnv(t)
 	tm := &timed{
+		e:     e,
 		clock:   newFakeClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)),
 		logs:    make(records, 64),
 		reg:     prometheus.NewRegistry(),
@@ -79,7 +84,12 @@ func startTimed(t *testing.T, r controller.Reconciler) *timed {
 	widgets := e.widgetInformer()
 	c, err := controller.For(widgets).WithOptions(controller.Options{
 		BaseDelay: time.Second, Now: tm.clock.Now, Logger: slog.New(tm.logs), Metrics: tm.metrics,
-	}).Complete(r)
+	}).Complete(controller.ReconcilerFunc(func(ctx context.Context, req controller.Request) (controller.Result, error) {
+		if req.Name != "t" {
+			return controller.Result{}, nil
+		}
+		return r.Reconcile(ctx, req)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,17 +114,30 @@ func (tm *timed) depth(t *testing.T) float64 {
 	return gather(t, tm.reg)[`setpoint_controller_queue_depth{controller="widget"}`]
 }
 
-// wantDueAfter checks that the delayed key becomes ready exactly d after the
-// last reconcile, on the fake clock.
+// wantDueAfter checks that widget t, just reconciled, is due again exactly
+// d later on the fake clock. A barrier widget created 1ms before that is
+// reconciled before t: every add first takes in the delayed keys that are
+// due, and one worker takes keys in order. Reading the queue depth 1ms later
+// takes t in.
 func (tm *timed) wantDueAfter(t *testing.T, d time.Duration) {
 	t.Helper()
 	tm.clock.Advance(d - time.Millisecond)
-	if got := tm.depth(t); got != 0 {
-		t.Fatalf("key ready %v early (depth %v)", time.Millisecond, got)
-	}
+	tm.barrier(t)
 	tm.clock.Advance(time.Millisecond)
-	if got := tm.depth(t); got != 1 {
-		t.Fatalf("key not ready after %v (depth %v)", d, got)
+	tm.depth(t)
+}
+
+// barrier creates the next barrier widget and checks that it is the next
+// key reconciled.
+func (tm *timed) barrier(t *testing.T) {
+	t.Helper()
+	tm.barriers++
+	name := "b" + strconv.Itoa(tm.barriers)
+	if _, err := tm.e.widgets.Create(t.Context(), widget(name, 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := tm.next(t); rec["request"] != "default/"+name {
+		t.Fatalf("%s was reconciled before barrier %s: %v", rec["request"], name, rec)
 	}
 }
 
@@ -165,7 +188,7 @@ func TestErrorBackoff(t *testing.T) {
 		t.Fatalf("success: %v", rec)
 	}
 	got := gather(t, tm.reg)
-	for outcome, want := range map[string]float64{"error": 3, "requeue": 1, "success": 1} {
+	for outcome, want := range map[string]float64{"error": 3, "requeue": 1, "success": 1 + float64(tm.barriers)} {
 		if v := got[`setpoint_controller_reconcile_total{controller="widget",result="`+outcome+`"}`]; v != want {
 			t.Errorf("%s reconciles = %v, want %v", outcome, v, want)
 		}
@@ -184,8 +207,9 @@ func TestTerminalErrorNotRetried(t *testing.T) {
 		t.Fatalf("terminal failure: %v", rec)
 	}
 	tm.clock.Advance(time.Hour)
-	if got := tm.depth(t); got != 0 || calls.Load() != 1 {
-		t.Fatalf("after a terminal error: queue depth %v, %d calls", got, calls.Load())
+	tm.barrier(t)
+	if calls.Load() != 1 {
+		t.Fatalf("a terminal error was retried: %d calls", calls.Load())
 	}
 	if v := gather(t, tm.reg)[`setpoint_controller_reconcile_total{controller="widget",result="terminal_error"}`]; v != 1 {
 		t.Errorf("terminal errors counted %v, want 1", v)
