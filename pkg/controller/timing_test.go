@@ -65,16 +65,16 @@ type timed struct {
 	e        *env
 	barriers int
 	clock    *fakeClock
-	logs    records
-	reg     *prometheus.Registry
-	metrics *controller.Metrics
+	logs     records
+	reg      *prometheus.Registry
+	metrics  *controller.Metrics
 }
 
 func startTimed(t *testing.T, r controller.Reconciler) *timed {
 	t.Helper()
 	e := newEnv(t)
 	tm := &timed{
-		e:     e,
+		e:       e,
 		clock:   newFakeClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)),
 		logs:    make(records, 64),
 		reg:     prometheus.NewRegistry(),
