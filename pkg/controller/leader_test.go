@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -326,4 +327,52 @@ func waitLease(t *testing.T, leases *client.Client[coordinationv1.Lease, *coordi
 	}
 	t.Fatalf("the lease's watch ended before the condition held: %v", w.Err())
 	return nil
+}
+
+// TestLeaderElectionLost takes the Lease away from a leader behind its back:
+// it stops its leader-only work once it has failed to renew for
+// RenewDeadline, and Run returns ErrLeaderElectionLost.
+func TestLeaderElectionLost(t *testing.T) {
+	s := setpointtest.Start(t, setpointtest.Options{})
+	cfg := s.RESTConfig()
+	leases := must(client.New[coordinationv1.Lease](cfg, leaseResource))
+	var tl timeline
+	m, err := controller.NewManager(controller.ManagerOptions{LeaderElection: election(cfg, "a", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add(leaderWork(&tl, "a")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(t.Context()) }()
+	await(t, m.Elected(), "a to lead")
+
+	l := waitLease(t, leases, func(l *coordinationv1.Lease) bool { return holder(l) == "a" })
+	now := metav1.NewMicroTime(time.Now())
+	l.Spec.HolderIdentity = new("usurper")
+	l.Spec.LeaseDurationSeconds = new(int32(3600))
+	l.Spec.RenewTime = &now
+	for {
+		_, err := leases.Update(t.Context(), l, metav1.UpdateOptions{})
+		if err == nil {
+			break
+		}
+		if !client.IsConflict(err) { // a renewed in between: take the new version
+			t.Fatal(err)
+		}
+		l = must(leases.Get(t.Context(), "default", "widget-controller"))
+		l.Spec.HolderIdentity = new("usurper")
+		l.Spec.LeaseDurationSeconds = new(int32(3600))
+		l.Spec.RenewTime = &now
+	}
+	if err := await(t, done, "a to give up"); !errors.Is(err, controller.ErrLeaderElectionLost) {
+		t.Fatalf("Run returned %v, want ErrLeaderElectionLost", err)
+	}
+	if want := []string{"a start", "a stop"}; !slices.Equal(tl.get(), want) {
+		t.Errorf("timeline %q, want %q", tl.get(), want)
+	}
+	if l := must(leases.Get(t.Context(), "default", "widget-controller")); holder(l) != "usurper" {
+		t.Errorf("the lease's holder is %q after a lost it, want usurper", holder(l))
+	}
 }
