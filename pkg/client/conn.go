@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -88,10 +89,57 @@ type request struct {
 	name     string
 }
 
+// maxRetries is how many times a request is sent again when the server
+// asks for it (429 or 5xx with Retry-After), as client-go does.
+const maxRetries = 10
+
 // send makes the request and returns the answer once its status says
-// success. Other answers become *apierrors.StatusError. The caller closes
-// the body.
+// success. Answers of 429 or 5xx with Retry-After are sent again after
+// the time the server asks for, up to maxRetries times. Other answers become
+// *apierrors.StatusError. The caller closes the body.
 func (c *conn) send(ctx context.Context, r request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := c.sendOnce(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return resp, nil
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("client: %s %s: read error answer %d: %w", r.verb, r.resource, resp.StatusCode, err)
+		}
+		wait, retry := retryAfter(resp)
+		if !retry || attempt == maxRetries {
+			return nil, statusError(resp, data, r)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("client: %s %s: waiting to retry: %w", r.verb, r.resource, ctx.Err())
+		}
+	}
+}
+
+// retryAfter says whether resp asks to send the request again, and when:
+// a 429 or 5xx answer with Retry-After in seconds, as client-go reads it.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	return time.Duration(secs) * time.Second, true
+}
+
+// sendOnce sends the request once.
+func (c *conn) sendOnce(ctx context.Context, r request) (*http.Response, error) {
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("client: %s %s: rate limiter: %w", r.verb, r.resource, err)
@@ -117,15 +165,7 @@ func (c *conn) send(ctx context.Context, r request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", r.verb, r.resource, err)
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: read error answer %d: %w", r.verb, r.resource, resp.StatusCode, err)
-	}
-	return nil, statusError(resp, data, r)
+	return resp, nil
 }
 
 // do makes the request and returns the answer's body, at most limit bytes.

@@ -137,7 +137,8 @@ func New[K comparable](opts Options) *Queue[K] {
 }
 
 // Add queues k unless it is already queued. A key being processed is
-// queued again when its worker calls Done. Add does nothing after shutdown.
+// queued again when its worker calls Done. A delayed add of k still pending
+// stays pending. Add does nothing after shutdown.
 func (q *Queue[K]) Add(k K) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
