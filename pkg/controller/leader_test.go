@@ -55,10 +55,12 @@ func (l *timeline) get() []string {
 	return slices.Clone(l.events)
 }
 
-// leaderWork is a leader-only runnable that records its start and stop.
-func leaderWork(l *timeline, id string) controller.Runnable {
+// leaderWork is a leader-only runnable that records its start and stop,
+// and closes started once it started.
+func leaderWork(l *timeline, id string, started chan<- struct{}) controller.Runnable {
 	return controller.RunnableFunc(func(ctx context.Context) error {
 		l.add(id + " start")
+		close(started)
 		<-ctx.Done()
 		l.add(id + " stop")
 		return nil
@@ -87,7 +89,7 @@ func TestLeaderElectionHandsOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Add(leaderWork(&tl, "a")); err != nil {
+	if err := a.Add(leaderWork(&tl, "a", make(chan struct{}))); err != nil {
 		t.Fatal(err)
 	}
 	stopA := run(t, a)
@@ -104,7 +106,8 @@ func TestLeaderElectionHandsOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Add(leaderWork(&tl, "b")); err != nil {
+	bStarted := make(chan struct{})
+	if err := b.Add(leaderWork(&tl, "b", bStarted)); err != nil {
 		t.Fatal(err)
 	}
 	run(t, b)
@@ -128,6 +131,7 @@ func TestLeaderElectionHandsOver(t *testing.T) {
 	if *second.Spec.LeaseTransitions != 1 || !second.Spec.AcquireTime.After(first.Spec.AcquireTime.Time) {
 		t.Errorf("lease after b took over: %+v, before: %+v", second.Spec, first.Spec)
 	}
+	await(t, bStarted, "b to start its work")
 	if want := []string{"a start", "a stop", "b start"}; !slices.Equal(tl.get(), want) {
 		t.Errorf("timeline %q, want %q", tl.get(), want)
 	}
@@ -341,7 +345,7 @@ func TestLeaderElectionLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Add(leaderWork(&tl, "a")); err != nil {
+	if err := m.Add(leaderWork(&tl, "a", make(chan struct{}))); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
