@@ -54,6 +54,13 @@ func (r Resource) GroupVersionResource() schema.GroupVersionResource {
 // Client reads and writes the objects of one resource as values of T.
 // It is safe for concurrent use. Objects it returns belong to the caller;
 // objects passed to it are not modified.
+//
+// Create and Update send all of T, so a T that leaves out fields of the
+// resource clears them on Update; change such objects with Patch. With T
+// metav1.PartialObjectMetadata the client asks the server for metadata
+// alone (as client-go's metadata client does), which makes lists and
+// watches of large objects cheap; returned objects carry the resource's
+// apiVersion and kind.
 type Client[T any, PT interface {
 	*T
 	Object
@@ -64,6 +71,9 @@ type Client[T any, PT interface {
 	// unstructured is set when T is unstructured.Unstructured, whose
 	// objects are decoded as maps.
 	unstructured bool
+	// metadataOnly is set when T is metav1.PartialObjectMetadata: the
+	// server is asked for metadata alone.
+	metadataOnly bool
 }
 
 // Unstructured is the client for a resource without a Go type: objects
@@ -86,7 +96,8 @@ func New[T any, PT interface {
 		return nil, err
 	}
 	_, isUnstructured := any(new(T)).(*unstructured.Unstructured)
-	return &Client[T, PT]{conn: c, res: res, gvk: res.GroupVersionKind(), unstructured: isUnstructured}, nil
+	_, isMetadata := any(new(T)).(*metav1.PartialObjectMetadata)
+	return &Client[T, PT]{conn: c, res: res, gvk: res.GroupVersionKind(), unstructured: isUnstructured, metadataOnly: isMetadata}, nil
 }
 
 // NewUnstructured returns a client for res whose objects are
@@ -131,7 +142,7 @@ func (c *Client[T, PT]) List(ctx context.Context, namespace string, opts metav1.
 	if err != nil {
 		return nil, err
 	}
-	data, err := c.conn.do(ctx, request{method: http.MethodGet, path: c.collectionPath(namespace), query: q, verb: "list", resource: c.groupResource()}, c.conn.maxListBytes)
+	data, err := c.conn.do(ctx, request{method: http.MethodGet, path: c.collectionPath(namespace), query: q, verb: "list", resource: c.groupResource(), accept: c.accept()}, c.conn.maxListBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -260,12 +271,25 @@ func (c *Client[T, PT]) Delete(ctx context.Context, namespace, name string, opts
 
 // call makes a request whose answer is one object.
 func (c *Client[T, PT]) call(ctx context.Context, r request) (PT, error) {
-	r.resource = c.groupResource()
+	r.resource, r.accept = c.groupResource(), c.accept()
 	data, err := c.conn.do(ctx, r, c.conn.maxObjectBytes)
 	if err != nil {
 		return nil, err
 	}
 	return c.decode(data)
+}
+
+// metadataAccept asks for PartialObjectMetadata (or its list, whichever
+// fits the verb), else the full object.
+const metadataAccept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1," +
+	"application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+// accept is the Accept header of the client's requests.
+func (c *Client[T, PT]) accept() string {
+	if c.metadataOnly {
+		return metadataAccept
+	}
+	return ""
 }
 
 func (c *Client[T, PT]) groupResource() schema.GroupResource {
@@ -347,8 +371,10 @@ func (c *Client[T, PT]) decode(data []byte) (PT, error) {
 	return obj, nil
 }
 
+// setKind sets the resource's apiVersion and kind on obj when the server
+// left them out, or sent those of PartialObjectMetadata.
 func (c *Client[T, PT]) setKind(obj PT) {
-	if obj.GetObjectKind().GroupVersionKind().Empty() {
+	if c.metadataOnly || obj.GetObjectKind().GroupVersionKind().Empty() {
 		obj.GetObjectKind().SetGroupVersionKind(c.gvk)
 	}
 }

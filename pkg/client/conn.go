@@ -82,6 +82,8 @@ type request struct {
 	query       url.Values
 	contentType string
 	body        []byte
+	// accept is the Accept header; default application/json.
+	accept string
 	// verb, resource and name describe the call in errors built from
 	// answers that carry no Status.
 	verb     string
@@ -157,7 +159,11 @@ func (c *conn) sendOnce(ctx context.Context, r request) (*http.Response, error) 
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", r.verb, r.resource, err)
 	}
-	req.Header.Set("Accept", "application/json")
+	if r.accept != "" {
+		req.Header.Set("Accept", r.accept)
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}

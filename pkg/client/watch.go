@@ -51,7 +51,7 @@ func (c *Client[T, PT]) Watch(ctx context.Context, namespace string, opts metav1
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := c.conn.send(ctx, request{method: http.MethodGet, path: c.collectionPath(namespace), query: q, verb: "watch", resource: c.groupResource()})
+	resp, err := c.conn.send(ctx, request{method: http.MethodGet, path: c.collectionPath(namespace), query: q, verb: "watch", resource: c.groupResource(), accept: c.accept()})
 	if err != nil {
 		cancel()
 		return nil, err
