@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -190,12 +189,12 @@ func (c *Client[T, PT]) ListAll(ctx context.Context, namespace string, opts meta
 // apiVersion and kind are sent from the client's Resource. A taken name is
 // an error for which IsAlreadyExists is true.
 func (c *Client[T, PT]) Create(ctx context.Context, obj PT, opts metav1.CreateOptions) (PT, error) {
-	if c.res.Namespaced && obj.GetNamespace() == "" {
-		return nil, fmt.Errorf("create %s %q: %w", c.res.Kind, obj.GetName(), ErrNoNamespace)
-	}
 	body, err := c.encode(obj)
 	if err != nil {
 		return nil, err
+	}
+	if c.res.Namespaced && obj.GetNamespace() == "" {
+		return nil, fmt.Errorf("create %s %q: %w", c.res.Kind, obj.GetName(), ErrNoNamespace)
 	}
 	q, err := encodeParams(&opts)
 	if err != nil {
@@ -219,11 +218,11 @@ func (c *Client[T, PT]) UpdateStatus(ctx context.Context, obj PT, opts metav1.Up
 }
 
 func (c *Client[T, PT]) put(ctx context.Context, obj PT, opts metav1.UpdateOptions, verb string, sub ...string) (PT, error) {
-	path, err := c.objectPath(obj.GetNamespace(), obj.GetName(), sub...)
+	body, err := c.encode(obj)
 	if err != nil {
 		return nil, err
 	}
-	body, err := c.encode(obj)
+	path, err := c.objectPath(obj.GetNamespace(), obj.GetName(), sub...)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +327,7 @@ func (c *Client[T, PT]) objectPath(namespace, name string, sub ...string) (strin
 // leaving obj unchanged.
 func (c *Client[T, PT]) encode(obj PT) ([]byte, error) {
 	if obj == nil {
-		return nil, errors.New("client: nil object")
+		return nil, ErrNilObject
 	}
 	var v any = obj
 	if obj.GetObjectKind().GroupVersionKind() != c.gvk {

@@ -20,8 +20,15 @@
 //	w, err := widgets.Get(ctx, "default", "w1")
 //	if client.IsNotFound(err) { ... }
 //
-// Response bodies are decoded straight into the Go type. Requests go
-// through client-go's rest transport (TLS, authentication and proxies from
-// the rest.Config); failed requests return *apierrors.StatusError, so the
-// predicates IsNotFound, IsConflict and the others apply.
+// Response bodies are decoded straight into the Go type, without an
+// unstructured round trip. A client of metav1.PartialObjectMetadata asks
+// the server for metadata alone.
+//
+// Requests go through client-go's rest transport (TLS, authentication and
+// proxies from the rest.Config) and its rate limit settings. Answers of
+// 429 or 5xx that carry Retry-After are retried as client-go retries them;
+// other failures return *apierrors.StatusError, so the predicates
+// IsNotFound, IsConflict and the others apply. The client reads at most
+// 32 MiB for one object or watch event and 512 MiB for one page of a list
+// (ErrResponseTooLarge); ListAll reads pages of 500.
 package client

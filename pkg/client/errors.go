@@ -15,6 +15,8 @@ var (
 	// ErrNoNamespace is returned when a verb that acts on one object of
 	// a namespaced resource gets an empty namespace.
 	ErrNoNamespace = errors.New("client: namespaced object needs a namespace")
+	// ErrNilObject is returned when a write gets a nil object.
+	ErrNilObject = errors.New("client: nil object")
 	// ErrResponseTooLarge is returned when an answer, or one watch event,
 	// is larger than the client reads.
 	ErrResponseTooLarge = errors.New("client: response too large")

@@ -182,6 +182,12 @@ func runVerbs[T any, PT interface {
 	if _, err := c.Get(ctx, "", "two"); !errors.Is(err, client.ErrNoNamespace) {
 		t.Fatalf("Get without a namespace: %v, want ErrNoNamespace", err)
 	}
+	if _, err := c.Create(ctx, nil, metav1.CreateOptions{}); !errors.Is(err, client.ErrNilObject) {
+		t.Fatalf("Create of nil: %v, want ErrNilObject", err)
+	}
+	if _, err := c.Update(ctx, nil, metav1.UpdateOptions{}); !errors.Is(err, client.ErrNilObject) {
+		t.Fatalf("Update of nil: %v, want ErrNilObject", err)
+	}
 	if _, err := c.Create(ctx, k.newObj("", "x", "a"), metav1.CreateOptions{}); !errors.Is(err, client.ErrNoNamespace) {
 		t.Fatalf("Create without a namespace: %v, want ErrNoNamespace", err)
 	}
