@@ -343,3 +343,42 @@ func TestBuilderCollectsErrors(t *testing.T) {
 		t.Error("two controllers named widget report to one Metrics")
 	}
 }
+
+// TestWatchesMapsOtherKinds maps ConfigMaps to the widget their "widget"
+// label names: creating or changing such a ConfigMap reconciles the widget.
+func TestWatchesMapsOtherKinds(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	widgets := e.widgetInformer()
+	cms := informer.New(e.cms, informer.Options[*corev1.ConfigMap]{Namespace: "default"})
+	reconciled := make(chan controller.Request, 16)
+	r := controller.ReconcilerFunc(func(ctx context.Context, req controller.Request) (controller.Result, error) {
+		reconciled <- req
+		return controller.Result{}, nil
+	})
+	c, err := controller.For(widgets).
+		Watches(controller.Kind(cms), func(obj client.Object) []controller.Request {
+			if name := obj.GetLabels()["widget"]; name != "" {
+				return []controller.Request{{Namespace: obj.GetNamespace(), Name: name}}
+			}
+			return nil
+		}).
+		Complete(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.widgets.Create(ctx, widget("watched", 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	manage(t, widgets, cms, c)
+	if got := await(t, reconciled, "the widget's own reconcile"); got.Name != "watched" {
+		t.Fatalf("reconciled %s, want default/watched", got)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "settings", Labels: map[string]string{"widget": "watched"}}}
+	if _, err := e.cms.Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := await(t, reconciled, "the reconcile the ConfigMap maps to"); got != (controller.Request{Namespace: "default", Name: "watched"}) {
+		t.Fatalf("reconciled %s, want default/watched", got)
+	}
+}

@@ -67,6 +67,18 @@ func leaderWork(l *timeline, id string, started chan<- struct{}) controller.Runn
 	})
 }
 
+// cacheLike is a runnable with HasSynced, as informers have: a Manager runs
+// it whether it leads or not.
+type cacheLike struct{ started chan struct{} }
+
+func (c *cacheLike) Run(ctx context.Context) error {
+	close(c.started)
+	<-ctx.Done()
+	return nil
+}
+
+func (c *cacheLike) HasSynced() bool { return true }
+
 func elected(m *controller.Manager) bool {
 	select {
 	case <-m.Elected():
@@ -110,7 +122,12 @@ func TestLeaderElectionHandsOver(t *testing.T) {
 	if err := b.Add(leaderWork(&tl, "b", bStarted)); err != nil {
 		t.Fatal(err)
 	}
+	bCache := &cacheLike{started: make(chan struct{})}
+	if err := b.Add(bCache); err != nil {
+		t.Fatal(err)
+	}
 	run(t, b)
+	await(t, bCache.started, "b's cache to run while b waits") // caches run on standbys too
 	if got := await(t, seenByB, "b to see the leader"); got != "a" {
 		t.Fatalf("b sees %q lead, want a", got)
 	}
