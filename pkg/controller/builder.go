@@ -38,10 +38,14 @@ type EventHandler struct {
 type MapFunc func(obj client.Object) []Request
 
 // Kind adapts an informer to a Source, for Builder.Owns and Builder.Watches.
+// A nil informer gives a nil Source, which the Builder reports.
 func Kind[T any, PT interface {
 	*T
 	client.Object
 }](inf *informer.Informer[T, PT]) Source {
+	if inf == nil {
+		return nil
+	}
 	return kindSource[T, PT]{inf: inf}
 }
 

@@ -67,7 +67,7 @@ func (r widgetReconciler) Reconcile(ctx context.Context, req controller.Request)
 func converged(w *Widget) bool { return w.Status.ObservedSize == w.Spec.Size }
 
 // TestReconcilerConvergesWidgets runs a controller for a CRD and its owned
-// ConfigMaps: every widget gets its child and its status, a spec change is
+// ConfigMaps, starting its workers only once both informers synced: every widget gets its child and its status, a spec change is
 // converged again, and a deleted or altered child is restored because Owns
 // maps it to its owner. The metrics count the reconciles.
 func TestReconcilerConvergesWidgets(t *testing.T) {
@@ -78,10 +78,17 @@ func TestReconcilerConvergesWidgets(t *testing.T) {
 	metrics := controller.NewMetrics()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics)
+	var unsynced atomic.Bool // a reconcile ran before both informers synced
+	r := controller.ReconcilerFunc(func(ctx context.Context, req controller.Request) (controller.Result, error) {
+		if !widgets.HasSynced() || !cms.HasSynced() {
+			unsynced.Store(true)
+		}
+		return widgetReconciler{e}.Reconcile(ctx, req)
+	})
 	c, err := controller.For(widgets).
 		Owns(controller.Kind(cms)).
 		WithOptions(controller.Options{Workers: 3, Metrics: metrics}).
-		Complete(widgetReconciler{e})
+		Complete(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +135,9 @@ func TestReconcilerConvergesWidgets(t *testing.T) {
 	}
 	e.waitForChild(t, "w1-child", "2")
 
+	if unsynced.Load() {
+		t.Error("a reconcile ran before the informers synced")
+	}
 	got := gather(t, reg)
 	if v := got[`setpoint_controller_reconcile_total{controller="widget",result="success"}`]; v < n {
 		t.Errorf("successful reconciles = %v, want at least %d; metrics: %v", v, n, got)
@@ -319,8 +329,9 @@ func (b *syncBuffer) String() string {
 func TestBuilderCollectsErrors(t *testing.T) {
 	e := newEnv(t)
 	widgets := e.widgetInformer()
+	var noInformer *informer.Informer[corev1.ConfigMap, *corev1.ConfigMap]
 	_, err := controller.For(widgets).
-		Owns(nil).
+		Owns(controller.Kind(noInformer)).
 		Watches(controller.Kind(widgets), nil).
 		WithOptions(controller.Options{Workers: -1}).
 		Complete(nil)
