@@ -32,6 +32,9 @@ type Options struct {
 	CompactionInterval time.Duration
 	// MaxBodyBytes bounds request bodies; default 3 MiB.
 	MaxBodyBytes int64
+	// DisableGarbageCollector turns the server's owner-reference garbage
+	// collector off; default false (it runs).
+	DisableGarbageCollector bool
 	// Logs receives the server's logs; default discarded.
 	Logs io.Writer
 	// LogLevel is the lowest level written to Logs; default slog.LevelInfo.
@@ -80,13 +83,14 @@ func start(opts Options) (*Server, error) {
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	srv, err := server.New(server.Config{
-		DataDir:            dir,
-		Listener:           ln,
-		MaxBodyBytes:       opts.MaxBodyBytes,
-		CompactionWindow:   opts.CompactionWindow,
-		CompactionInterval: opts.CompactionInterval,
-		KubeconfigPath:     kubeconfig,
-		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: opts.LogLevel})),
+		DataDir:                 dir,
+		Listener:                ln,
+		MaxBodyBytes:            opts.MaxBodyBytes,
+		CompactionWindow:        opts.CompactionWindow,
+		CompactionInterval:      opts.CompactionInterval,
+		KubeconfigPath:          kubeconfig,
+		DisableGarbageCollector: opts.DisableGarbageCollector,
+		Logger:                  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: opts.LogLevel})),
 	})
 	if err != nil {
 		ln.Close()

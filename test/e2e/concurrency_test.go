@@ -203,7 +203,6 @@ func TestConcurrentWriters(t *testing.T) {
 // deletes the owner and keeps the dependent.
 func TestDeletePropagationPolicies(t *testing.T) {
 	t.Parallel()
-	t.Skip("garbage collector: issue 6")
 	s := startServer(t)
 	c := newClients(t, s)
 	ctx := testContext(t, time.Minute)
