@@ -65,7 +65,7 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if res.HasStatus && builtinFor(res) == nil {
 		delete(obj, "status")
 	}
-	if err := prepareBuiltin(r, res, obj); err != nil {
+	if err := prepareBuiltin(r, res, obj, nil); err != nil {
 		return Result{}, err
 	}
 	if res.StorageKey == crdStorageKey {

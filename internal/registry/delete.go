@@ -58,8 +58,13 @@ func checkPreconditions(res *Resource, name string, opts *metav1.DeleteOptions, 
 // Delete deletes the object, or marks it with deletionTimestamp while it has
 // finalizers. It returns the last state and whether it is gone now.
 //
-// Until the garbage collector exists every propagationPolicy behaves as
-// Background: dependents are not touched.
+// The options' propagation policy is recorded as Kubernetes records it, in
+// finalizers the garbage collector acts on: Foreground adds
+// foregroundDeletion (the object stays until its dependents are gone),
+// Orphan (or orphanDependents=true) adds orphan (the object stays until its
+// dependents no longer reference it), Background deletes at once and leaves
+// the dependents to the collector. A later delete may switch the policy of
+// an object already being deleted.
 func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name string, opts *metav1.DeleteOptions) (*unstructured.Unstructured, bool, error) {
 	if err := checkDeleteOptions(opts); err != nil {
 		return nil, false, err
@@ -83,17 +88,23 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name st
 		if err := checkPreconditions(res, name, opts, obj, cur.Revision); err != nil {
 			return nil, false, err
 		}
+		fs, changed := propagationFinalizers(finalizers(obj), opts)
+		if changed {
+			setFinalizers(obj, fs)
+		}
 		pending, err := r.prepareDeletion(res, obj)
 		if err != nil {
 			return nil, false, err
 		}
 		if pending {
-			if deletionTimestamp(obj) != "" {
+			if deletionTimestamp(obj) != "" && !changed {
 				// A second delete returns the object unchanged.
 				return servedMap(res, obj, cur.Revision), false, nil
 			}
-			metadata(obj)["deletionTimestamp"] = r.now().UTC().Format(timeLayout)
-			metadata(obj)["deletionGracePeriodSeconds"] = int64(0)
+			if deletionTimestamp(obj) == "" {
+				metadata(obj)["deletionTimestamp"] = r.now().UTC().Format(timeLayout)
+				metadata(obj)["deletionGracePeriodSeconds"] = int64(0)
+			}
 			if dryRun {
 				return servedMap(res, obj, cur.Revision), false, nil
 			}
@@ -127,6 +138,40 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name st
 		return servedMap(res, obj, del.Revision), true, nil
 	}
 	return nil, false, storageError(ctx.Err(), res, name)
+}
+
+// propagationFinalizers returns the finalizers of an object being deleted
+// with opts: current without the orphan and foregroundDeletion finalizers,
+// plus the one the options ask for, and whether that differs from current.
+// Without an explicit policy a finalizer already present is kept, and
+// otherwise the type's default applies: Background for every type served
+// here (Kubernetes defaults to orphan only for the legacy workload API
+// versions, which are not served).
+func propagationFinalizers(current []string, opts *metav1.DeleteOptions) ([]string, bool) {
+	orphan := slices.Contains(current, metav1.FinalizerOrphanDependents)
+	foreground := !orphan && slices.Contains(current, metav1.FinalizerDeleteDependents)
+	switch {
+	case opts == nil:
+	case opts.OrphanDependents != nil: //nolint:staticcheck // still sent by clients
+		orphan, foreground = *opts.OrphanDependents, false //nolint:staticcheck // still sent by clients
+	case opts.PropagationPolicy != nil:
+		orphan = *opts.PropagationPolicy == metav1.DeletePropagationOrphan
+		foreground = *opts.PropagationPolicy == metav1.DeletePropagationForeground
+	}
+	out := slices.DeleteFunc(slices.Clone(current), func(f string) bool {
+		return f == metav1.FinalizerOrphanDependents || f == metav1.FinalizerDeleteDependents
+	})
+	if orphan {
+		out = append(out, metav1.FinalizerOrphanDependents)
+	}
+	if foreground {
+		out = append(out, metav1.FinalizerDeleteDependents)
+	}
+	changed := len(out) != len(current)
+	for _, f := range out {
+		changed = changed || !slices.Contains(current, f)
+	}
+	return out, changed
 }
 
 // prepareDeletion adds what the type's deletion needs to obj (CRD cleanup

@@ -126,8 +126,10 @@ func builtinFor(res *Resource) *builtin {
 // BuiltIn reports whether res is served without a CRD (a Kubernetes type).
 func (res *Resource) BuiltIn() bool { return builtinFor(res) != nil }
 
-// prepareBuiltin runs the prepare hook of res, if any, on a created object.
-func prepareBuiltin(r *Registry, res *Resource, obj map[string]any) error {
+// prepareBuiltin runs the hooks of res, if any, on an object being
+// written: the decode check, then prepare on a create (old nil) or
+// prepareUpdate on an update (old is the stored object).
+func prepareBuiltin(r *Registry, res *Resource, obj, old map[string]any) error {
 	b := builtinFor(res)
 	if b == nil {
 		return nil
@@ -137,28 +139,13 @@ func prepareBuiltin(r *Registry, res *Resource, obj map[string]any) error {
 			return err
 		}
 	}
-	if b.prepare == nil {
-		return nil
+	switch {
+	case old == nil && b.prepare != nil:
+		return b.prepare(r, obj)
+	case old != nil && b.prepareUpdate != nil:
+		return b.prepareUpdate(obj, servedForm(res, old))
 	}
-	return b.prepare(r, obj)
-}
-
-// prepareBuiltinUpdate runs the prepareUpdate hook of res, if any, on an
-// updated object; old is the stored object.
-func prepareBuiltinUpdate(res *Resource, obj, old map[string]any) error {
-	b := builtinFor(res)
-	if b == nil {
-		return nil
-	}
-	if b.decodes != nil {
-		if err := b.decodes(obj); err != nil {
-			return err
-		}
-	}
-	if b.prepareUpdate == nil {
-		return nil
-	}
-	return b.prepareUpdate(obj, servedForm(res, old))
+	return nil
 }
 
 // validateBuiltin runs the validate hook of res, if any; old is the stored

@@ -120,7 +120,7 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		metadata(obj)["resourceVersion"] = strconv.FormatInt(cur.Revision, 10)
 	}
 	obj = mergeForUpdate(res, obj, old, opts.Subresource)
-	if err := prepareBuiltinUpdate(res, obj, old); err != nil {
+	if err := prepareBuiltin(r, res, obj, old); err != nil {
 		return Result{}, err
 	}
 	if res.StorageKey == crdStorageKey {
@@ -150,6 +150,25 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	if bytes.Equal(value, mustEncode(old)) || opts.DryRun {
 		return Result{Object: servedMap(res, obj, cur.Revision), Warnings: warnings}, nil
 	}
+	if deletionTimestamp(obj) != "" && len(finalizers(obj)) == 0 && res.StorageKey != namespaceResource().StorageKey {
+		// The last finalizer went: as Kubernetes, delete the object
+		// instead of writing it, so watchers see it deleted (with the
+		// finalizers it had) and never without finalizers.
+		del, err := r.store.Delete(ctx, cur.Key, storage.Precondition{Revision: cur.Revision})
+		if errors.Is(err, storage.ErrConflict) {
+			return Result{}, errWriteConflict
+		}
+		if err != nil {
+			return Result{}, storageError(err, res, name)
+		}
+		if res.StorageKey == crdStorageKey {
+			r.applyCRD(name, del.Revision, nil)
+			if err := r.waitForFeed(ctx, del.Revision); err != nil {
+				return Result{}, err
+			}
+		}
+		return Result{Object: servedMap(res, obj, del.Revision), Warnings: warnings}, nil
+	}
 	stored, err := r.store.Update(ctx, cur.Key, value, labelsOf(obj), storage.Precondition{Revision: cur.Revision})
 	if errors.Is(err, storage.ErrConflict) {
 		return Result{}, errWriteConflict
@@ -161,9 +180,8 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		return Result{}, err
 	}
 	if deletionTimestamp(obj) != "" && len(finalizers(obj)) == 0 {
-		if err := r.finishDeletion(ctx, res, stored); err != nil {
-			return Result{}, err
-		}
+		// A namespace: its cleanup deletes it.
+		r.wake()
 	}
 	return Result{Object: servedMap(res, obj, stored.Revision), Warnings: warnings}, nil
 }
@@ -248,23 +266,4 @@ func mergeForUpdate(res *Resource, obj, old map[string]any, sub string) map[stri
 	}
 	md["generation"] = gen
 	return obj
-}
-
-// finishDeletion removes an object whose deletion was pending on
-// finalizers that are now gone. Namespaces are left to their cleanup.
-func (r *Registry) finishDeletion(ctx context.Context, res *Resource, stored storage.Object) error {
-	if res.StorageKey == namespaceResource().StorageKey {
-		r.wake()
-		return nil
-	}
-	del, err := r.store.Delete(ctx, stored.Key, storage.Precondition{Revision: stored.Revision})
-	if err != nil {
-		// Someone changed it since; the next writer finishes the deletion.
-		return ignoreNotFound(ignoreConflict(err))
-	}
-	if res.StorageKey == crdStorageKey {
-		r.applyCRD(stored.Name, del.Revision, nil)
-		return r.waitForFeed(ctx, del.Revision)
-	}
-	return nil
 }

@@ -17,8 +17,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/rest"
 
 	"github.com/setpoint/setpoint/internal/apiserver"
+	"github.com/setpoint/setpoint/internal/controllers/gc"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/storage"
@@ -48,6 +50,10 @@ type Config struct {
 	// KubeconfigPath, when not empty, is written once the server listens,
 	// pointing at it. Default "" (the CLI sets DataDir/kubeconfig).
 	KubeconfigPath string
+	// DisableGarbageCollector turns the owner-reference garbage collector
+	// off, as kube-controller-manager's --enable-garbage-collector=false.
+	// Default false: the collector runs.
+	DisableGarbageCollector bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -201,6 +207,15 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			ln.Close()
 			return err
 		}
+	}
+	if !s.cfg.DisableGarbageCollector {
+		// The collector uses the public API, like any controller.
+		collector, err := gc.New(&rest.Config{Host: "http://" + s.addr, QPS: -1}, gc.Options{Logger: s.cfg.Logger})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: %w", err)
+		}
+		wg.Go(func() { fail("garbage collector", collector.Run(ctx)) })
 	}
 	return s.serve(ctx, ln, handler)
 }

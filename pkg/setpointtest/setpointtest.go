@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -31,6 +32,9 @@ type Options struct {
 	CompactionInterval time.Duration
 	// MaxBodyBytes bounds request bodies; default 3 MiB.
 	MaxBodyBytes int64
+	// DisableGarbageCollector turns the server's owner-reference garbage
+	// collector off; default false (it runs).
+	DisableGarbageCollector bool
 	// Logs receives the server's logs; default discarded.
 	Logs io.Writer
 	// LogLevel is the lowest level written to Logs; default slog.LevelInfo.
@@ -79,13 +83,14 @@ func start(opts Options) (*Server, error) {
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	srv, err := server.New(server.Config{
-		DataDir:            dir,
-		Listener:           ln,
-		MaxBodyBytes:       opts.MaxBodyBytes,
-		CompactionWindow:   opts.CompactionWindow,
-		CompactionInterval: opts.CompactionInterval,
-		KubeconfigPath:     kubeconfig,
-		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: opts.LogLevel})),
+		DataDir:                 dir,
+		Listener:                ln,
+		MaxBodyBytes:            opts.MaxBodyBytes,
+		CompactionWindow:        opts.CompactionWindow,
+		CompactionInterval:      opts.CompactionInterval,
+		KubeconfigPath:          kubeconfig,
+		DisableGarbageCollector: opts.DisableGarbageCollector,
+		Logger:                  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: opts.LogLevel})),
 	})
 	if err != nil {
 		ln.Close()
@@ -118,4 +123,29 @@ func (s *Server) Stop() error { return s.stop() }
 // client-side rate limits.
 func (s *Server) RESTConfig() *rest.Config {
 	return &rest.Config{Host: s.URL, QPS: -1}
+}
+
+// New runs a server outside a test, such as in TestMain or an Example
+// function; the caller stops it with Stop. Without opts.DataDir it uses a
+// new temporary directory, which Stop removes.
+func New(opts Options) (*Server, error) {
+	if opts.DataDir != "" {
+		return start(opts)
+	}
+	dir, err := os.MkdirTemp("", "setpointtest-")
+	if err != nil {
+		return nil, err
+	}
+	opts.DataDir = dir
+	s, err := start(opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	stop := s.stop
+	s.stop = sync.OnceValue(func() error {
+		err := stop()
+		return errors.Join(err, os.RemoveAll(dir))
+	})
+	return s, nil
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -193,8 +194,13 @@ func TestConcurrentWriters(t *testing.T) {
 	})
 }
 
-// TestDeletePropagationPolicies deletes objects without dependents under
-// each propagationPolicy: every one must go away.
+// TestDeletePropagationPolicies deletes an owner Widget with a dependent
+// Widget under each propagationPolicy and follows the watch, as Kubernetes
+// behaves: Background deletes the owner at once and the dependent after
+// it; Foreground first marks the owner with the foregroundDeletion
+// finalizer and deletes it only after its dependent; Orphan marks the owner
+// with the orphan finalizer, removes the dependent's owner reference, then
+// deletes the owner and keeps the dependent.
 func TestDeletePropagationPolicies(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
@@ -205,23 +211,79 @@ func TestDeletePropagationPolicies(t *testing.T) {
 	wc := c.widgets("policy")
 	for _, p := range []metav1.DeletionPropagation{metav1.DeletePropagationBackground, metav1.DeletePropagationForeground, metav1.DeletePropagationOrphan} {
 		t.Run(string(p), func(t *testing.T) {
-			name := strings.ToLower(string(p))
-			obj := mustCreate(t, ctx, wc, widget("policy", name, nil, validSpec()))
-			w, err := wc.Watch(ctx, metav1.ListOptions{ResourceVersion: obj.GetResourceVersion()})
+			ownerName := strings.ToLower(string(p))
+			depName := ownerName + "-dep"
+			owner := mustCreate(t, ctx, wc, widget("policy", ownerName, nil, validSpec()))
+			dep := widget("policy", depName, nil, validSpec())
+			dep.SetOwnerReferences([]metav1.OwnerReference{{
+				APIVersion: owner.GetAPIVersion(), Kind: owner.GetKind(), Name: ownerName, UID: owner.GetUID(),
+				BlockOwnerDeletion: new(true),
+			}})
+			dep = mustCreate(t, ctx, wc, dep)
+			w, err := wc.Watch(ctx, metav1.ListOptions{ResourceVersion: dep.GetResourceVersion()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer w.Stop()
-			if err := wc.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &p, GracePeriodSeconds: new(int64)}); err != nil {
+			if err := wc.Delete(ctx, ownerName, metav1.DeleteOptions{PropagationPolicy: &p}); err != nil {
 				t.Fatalf("delete with propagationPolicy %s: %v", p, err)
 			}
-			for {
+			// history records what happened to each object, in order:
+			// "marked <finalizers>", "disowned", "deleted"; order records
+			// "<name> <what>" across both.
+			history := map[string][]string{}
+			var order []string
+			record := func(name, what string) {
+				history[name] = append(history[name], what)
+				order = append(order, name+" "+what)
+			}
+			done := func() bool {
+				if p == metav1.DeletePropagationOrphan {
+					return slices.Contains(history[ownerName], "deleted") && slices.Contains(history[depName], "disowned")
+				}
+				return slices.Contains(history[ownerName], "deleted") && slices.Contains(history[depName], "deleted")
+			}
+			for !done() {
 				ev := nextEvent(t, w)
-				if ev.Type == watch.Deleted {
-					break
+				u, ok := ev.Object.(*unstructured.Unstructured)
+				if !ok {
+					continue
+				}
+				switch {
+				case ev.Type == watch.Deleted:
+					record(u.GetName(), "deleted")
+				case u.GetName() == ownerName && u.GetDeletionTimestamp() != nil:
+					record(ownerName, "marked "+strings.Join(u.GetFinalizers(), ","))
+				case u.GetName() == depName && len(u.GetOwnerReferences()) == 0:
+					record(depName, "disowned")
 				}
 			}
-			wantNotFound(t, ctx, wc, name)
+			var want []string
+			first, then := ownerName+" deleted", depName+" deleted"
+			switch p {
+			case metav1.DeletePropagationBackground:
+				want = []string{"deleted"}
+			case metav1.DeletePropagationForeground:
+				want = []string{"marked " + metav1.FinalizerDeleteDependents, "deleted"}
+				first, then = depName+" deleted", ownerName+" deleted"
+			case metav1.DeletePropagationOrphan:
+				want = []string{"marked " + metav1.FinalizerOrphanDependents, "deleted"}
+				first, then = depName+" disowned", ownerName+" deleted"
+			}
+			if got := slices.Compact(history[ownerName]); !slices.Equal(got, want) {
+				t.Errorf("owner under %s: %v, want %v", p, got, want)
+			}
+			if i, j := slices.Index(order, first), slices.Index(order, then); i > j {
+				t.Errorf("under %s: %v, want %q before %q", p, order, first, then)
+			}
+			if p == metav1.DeletePropagationOrphan {
+				if got := mustGet(t, ctx, wc, depName); len(got.GetOwnerReferences()) != 0 || got.GetDeletionTimestamp() != nil {
+					t.Errorf("orphaned dependent: ownerReferences %v deletionTimestamp %v, want it kept without them", got.GetOwnerReferences(), got.GetDeletionTimestamp())
+				}
+				return
+			}
+			wantNotFound(t, ctx, wc, ownerName)
+			wantNotFound(t, ctx, wc, depName)
 		})
 	}
 }

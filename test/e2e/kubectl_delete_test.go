@@ -35,7 +35,7 @@ func TestKubectlDeleteFinalizer(t *testing.T) {
 		if out := e.kn(t, "get", "knob", "f1", "-o", "jsonpath={.metadata.deletionTimestamp}"); out != got.GetDeletionTimestamp().UTC().Format(time.RFC3339) {
 			t.Errorf("kubectl get prints deletionTimestamp %q, client-go reads %v", out, got.GetDeletionTimestamp())
 		}
-		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=1s"), "timed out waiting for the condition on knobs/f1")
+		wantOutput(t, e.fail(t, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=2s"), "timed out waiting for the condition on knobs/f1")
 		w := e.start(t, nil, "-n", e.ns, "wait", "--for=delete", "knob/f1", "--timeout=30s", "-v=6")
 		w.waitWatching(t)
 		wantOutput(t, e.kn(t, "patch", "knob", "f1", "--type", "json", "-p", `[{"op":"remove","path":"/metadata/finalizers"}]`), knobsResource+"/f1 patched")

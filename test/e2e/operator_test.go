@@ -654,7 +654,6 @@ func waitResourceGone(t *testing.T, cl dynamic.ResourceInterface, what, name str
 // Stages without the owner reference.
 func TestControllerRuntimeGarbageCollection(t *testing.T) {
 	t.Parallel()
-	t.Skip("garbage collector: issue 6")
 	s := startServer(t)
 	c := newClients(t, s)
 	installOperatorCRDs(t, c)
