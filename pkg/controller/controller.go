@@ -113,20 +113,23 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	if c.metrics != nil {
 		c.metrics.observe(c.name, outcome, c.now().Sub(start).Seconds())
 	}
+	if outcome == OutcomeSuccess || outcome == OutcomeRequeue || outcome == OutcomeRequeueAfter {
+		if c.log.Enabled(ctx, slog.LevelDebug) {
+			c.log.Debug("reconciled", "controller", c.name, "request", req.String(),
+				"outcome", outcome, "retries", retries, "after", res.RequeueAfter)
+		}
+		return true
+	}
 	log := c.log.With("controller", c.name, "request", req.String())
-	var p *panicError
 	switch outcome {
 	case OutcomePanic:
+		var p *panicError
 		errors.As(err, &p)
 		log.Error("reconciler panicked; retrying", "panic", fmt.Sprint(p.value), "retries", retries, "stack", p.stack)
 	case OutcomeTerminalError:
 		log.Error("reconcile failed; not retrying", "error", err)
-	case OutcomeError:
-		log.Error("reconcile failed; retrying", "error", err, "retries", retries)
-	case OutcomeRequeueAfter:
-		log.Debug("reconciled", "outcome", outcome, "after", res.RequeueAfter)
 	default:
-		log.Debug("reconciled", "outcome", outcome, "retries", retries)
+		log.Error("reconcile failed; retrying", "error", err, "retries", retries)
 	}
 	return true
 }

@@ -91,7 +91,7 @@ type env struct {
 	cms     *client.Client[corev1.ConfigMap, *corev1.ConfigMap]
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	s := setpointtest.Start(t, setpointtest.Options{})
 	cfg := s.RESTConfig()
@@ -107,7 +107,7 @@ func must[T any](v T, err error) T {
 }
 
 // installWidgetCRD creates the Widget CRD and watches it until Established.
-func installWidgetCRD(t *testing.T, cfg *rest.Config) {
+func installWidgetCRD(t testing.TB, cfg *rest.Config) {
 	t.Helper()
 	ctx := t.Context()
 	crds := must(client.New[apiextv1.CustomResourceDefinition](cfg, crdResource))
