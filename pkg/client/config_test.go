@@ -1,6 +1,9 @@
 package client_test
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,5 +58,45 @@ func TestNewConfigAndDiscover(t *testing.T) {
 	}
 	if _, err := client.New[corev1.ConfigMap](nil, res); err == nil {
 		t.Fatal("New accepted a nil config")
+	}
+}
+
+// countingLimiter is a flowcontrol.RateLimiter that counts the requests
+// it lets through.
+type countingLimiter struct{ waits atomic.Int64 }
+
+func (l *countingLimiter) TryAccept() bool                { return true }
+func (l *countingLimiter) Accept()                        {}
+func (l *countingLimiter) Stop()                          {}
+func (l *countingLimiter) QPS() float32                   { return 0 }
+func (l *countingLimiter) Wait(ctx context.Context) error { l.waits.Add(1); return ctx.Err() }
+
+// TestRateLimiter checks that every request, watches included, waits for
+// the configuration's rate limiter, and that a limiter that refuses fails
+// the request.
+func TestRateLimiter(t *testing.T) {
+	cfg := start(t, setpointtest.Options{})
+	limiter := &countingLimiter{}
+	cfg.RateLimiter = limiter
+	c := newClient[corev1.ConfigMap](t, cfg, configMapsRes)
+	ctx := t.Context()
+	if _, err := c.List(ctx, "default", metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Watch(ctx, "default", metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	if err := c.Delete(ctx, "default", "none", metav1.DeleteOptions{}); !client.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	if n := limiter.waits.Load(); n != 3 {
+		t.Fatalf("the limiter saw %d requests, want 3", n)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Get(done, "default", "none"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with an ended context: %v, want context.Canceled", err)
 	}
 }

@@ -3,6 +3,8 @@ package client_test
 import (
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -62,4 +64,28 @@ func TestUpdateStatus(t *testing.T) {
 			t.Fatalf("UpdateStatus = %+v, %v", u, err)
 		}
 	})
+}
+
+// TestStrategicMergePatch checks that the client sends a strategic merge
+// patch as such: built-in types take it, custom resources answer 415.
+func TestStrategicMergePatch(t *testing.T) {
+	cfg := start(t, setpointtest.Options{})
+	installWidgets(t, cfg)
+	ctx := t.Context()
+	cms := newClient[corev1.ConfigMap](t, cfg, configMapsRes)
+	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "smp"}, Data: map[string]string{"a": "1"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := cms.Patch(ctx, "default", "smp", types.StrategicMergePatchType, []byte(`{"data":{"b":"2"}}`), metav1.PatchOptions{})
+	if err != nil || cm.Data["a"] != "1" || cm.Data["b"] != "2" {
+		t.Fatalf("strategic merge Patch = %+v, %v", cm, err)
+	}
+	widgets := newClient[Widget](t, cfg, widgetsRes)
+	if _, err := widgets.Create(ctx, &Widget{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "smp"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = widgets.Patch(ctx, "default", "smp", types.StrategicMergePatchType, []byte(`{"spec":{"color":"red"}}`), metav1.PatchOptions{})
+	if !apierrors.IsUnsupportedMediaType(err) {
+		t.Fatalf("strategic merge Patch of a custom resource: %v, want 415", err)
+	}
 }
