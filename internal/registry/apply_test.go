@@ -472,6 +472,9 @@ func TestCreateManagedFieldsMatchFieldManager(t *testing.T) {
 				if c.name != "only_meta" && fast == nil {
 					t.Fatal("no managedFields")
 				}
+				if (c.name == "schema" || c.name == "configmap" || c.name == "empty_containers") && !e.reg.CreateFieldsFromSchema(c.res, c.obj) {
+					t.Fatal("fields not read from the schema")
+				}
 			})
 		}
 	}

@@ -164,7 +164,7 @@ func checkTypeMeta(res *Resource, obj map[string]any) error {
 	if _, isMap := md.(map[string]any); !isMap {
 		return apierrors.NewBadRequest("metadata must be an object")
 	}
-	b, err := json.Marshal(md)
+	b, err := json.Marshal(withoutPlainManagedFields(md.(map[string]any)))
 	if err == nil {
 		err = json.Unmarshal(b, &metav1.ObjectMeta{})
 	}
@@ -198,9 +198,8 @@ func validateMeta(res *Resource, obj, old map[string]any) field.ErrorList {
 	if b := builtinFor(res); b != nil && b.nameIsLabel {
 		nameFn = apivalidation.NameIsDNSLabel
 	}
-	u := &unstructured.Unstructured{Object: obj}
-	var accessor metav1.Object = u
-	errs := apivalidation.ValidateObjectMetaAccessor(accessor, res.Namespaced, nameFn, field.NewPath("metadata"))
+	u := newMetaObject(obj)
+	errs := apivalidation.ValidateObjectMetaAccessor(u, res.Namespaced, nameFn, field.NewPath("metadata"))
 	if old != nil {
 		errs = append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(u, &unstructured.Unstructured{Object: old}, field.NewPath("metadata"))...)
 	}

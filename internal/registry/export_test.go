@@ -13,3 +13,26 @@ func (r *Registry) CreateManagedFields(res *Resource, obj map[string]any, manage
 	slow = metadata(r.trackUpdate(res, nil, deepCopy(obj), opts))["managedFields"]
 	return fast, slow
 }
+
+// TrackCreate returns obj with the managedFields a create by manager
+// records.
+func (r *Registry) TrackCreate(res *Resource, obj map[string]any, manager string) map[string]any {
+	return r.trackCreate(res, obj, WriteOptions{FieldManager: manager})
+}
+
+// TrackUpdate returns obj with the managedFields an update of live by
+// manager through subresource sub records, computed by the FieldManager
+// (library) or by trackUpdateFast, which may decline (ok false).
+func (r *Registry) TrackUpdate(res *Resource, live, obj map[string]any, manager, sub string, library bool) (out map[string]any, ok bool) {
+	if library {
+		return r.trackUpdateLibrary(res, live, obj, WriteOptions{FieldManager: manager, Subresource: sub}), true
+	}
+	return r.trackUpdateFast(res, live, obj, sub, manager)
+}
+
+// CreateFieldsFromSchema reports whether the fields of a create of obj
+// are read from the schema rather than computed by the merge engine.
+func (r *Registry) CreateFieldsFromSchema(res *Resource, obj map[string]any) bool {
+	_, ok := r.managersOf(res).create.fields(res, obj)
+	return ok
+}

@@ -37,7 +37,13 @@ type fieldManagers struct {
 	// engine and the typed empty object a create starts from.
 	creates *merge.Updater
 	empty   *smdtyped.TypedValue
-	err     error
+	// updaters are the merge engines of trackUpdateFast, by
+	// subresource, configured as the FieldManagers' own.
+	updaters map[string]*merge.Updater
+	// create reads a create's fields straight from the object; nil for
+	// resources without a schema.
+	create *createSchema
+	err    error
 }
 
 // fieldManagerKey identifies what a Resource's FieldManagers depend on.
@@ -128,6 +134,15 @@ func (r *Registry) buildFieldManagers(res *Resource, fm *fieldManagers) {
 		return managedfields.NewDefaultCRDFieldManager(tc, conv, noDefaulter{}, conv, gvk, hub, sub, resetFilter(reset))
 	}
 	fm.creates = (&merge.UpdaterBuilder{IgnoreFilter: resetFilter("status")}).BuildUpdater()
+	fm.create = newCreateSchema(res)
+	same := sameVersion(res.apiVersion())
+	fm.updaters = map[string]*merge.Updater{
+		"":      {Converter: same, IgnoreFilter: resetFilter("status")},
+		"scale": {Converter: same, IgnoreFilter: resetFilter("")},
+	}
+	if res.HasStatus {
+		fm.updaters["status"] = &merge.Updater{Converter: same, IgnoreFilter: resetFilter("spec")}
+	}
 	if fm.empty, fm.err = fm.types.ObjectToTyped(emptyObject(res)); fm.err != nil {
 		return
 	}
@@ -145,6 +160,16 @@ func (r *Registry) buildFieldManagers(res *Resource, fm *fieldManagers) {
 // way Kubernetes does on every create, update and non-apply patch. A
 // failure leaves live's managedFields in place, as Kubernetes does.
 func (r *Registry) trackUpdate(res *Resource, live, obj map[string]any, opts WriteOptions) map[string]any {
+	if live != nil {
+		if out, ok := r.trackUpdateFast(res, live, obj, opts.Subresource, opts.FieldManager); ok {
+			return out
+		}
+	}
+	return r.trackUpdateLibrary(res, live, obj, opts)
+}
+
+// trackUpdateLibrary is trackUpdate computed by the FieldManager.
+func (r *Registry) trackUpdateLibrary(res *Resource, live, obj map[string]any, opts WriteOptions) map[string]any {
 	fm, err := r.fieldManager(res, opts.Subresource)
 	if err != nil {
 		return obj
@@ -179,43 +204,29 @@ var metaFields = fieldpath.NewSet(
 
 // trackCreate is trackUpdate for a create: the same result (the
 // manager's Update entry owning every field the object sets, but
-// status where a subresource sets it) computed with the same merge
-// engine, without the FieldManager's round trips of managedFields through
-// their typed form (about a sixth of the cost of tracking a create). A
-// body that carries managedFields of its own takes the FieldManager's
-// path; TestCreateManagedFieldsMatchFieldManager holds both to the same
-// result.
+// status where a subresource sets it), read straight from the object
+// with the schema (createSchema.fields) or, where that declines,
+// computed with the merge engine, without the FieldManager's round trips
+// of managedFields through their typed form. A body that carries
+// managedFields of its own takes the FieldManager's path;
+// TestCreateManagedFieldsMatchFieldManager and
+// TestRandomCreateManagedFieldsMatchFieldManager hold them all to the
+// same result.
 func (r *Registry) trackCreate(res *Resource, obj map[string]any, opts WriteOptions) map[string]any {
 	if _, ok := metadata(obj)["managedFields"]; ok {
-		return r.trackUpdate(res, nil, obj, opts)
+		return r.trackUpdateLibrary(res, nil, obj, opts)
 	}
 	fm := r.managersOf(res)
 	if fm.err != nil {
 		return obj
 	}
-	created, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: obj}, smdtyped.AllowDuplicates)
-	if err != nil {
-		return obj
-	}
-	version := fieldpath.APIVersion(res.apiVersion())
-	_, managed, err := fm.creates.Update(fm.empty, created, version, fieldpath.ManagedFields{}, opts.FieldManager)
-	if err != nil {
-		return obj
-	}
-	owned, ok := managed[opts.FieldManager]
+	fields, ok := fm.create.fields(res, obj)
 	if !ok {
-		return obj
+		if fields, ok = r.engineCreateFields(res, fm, obj, opts.FieldManager); !ok {
+			return obj
+		}
 	}
-	set := owned.Set().Difference(metaFields)
-	if set.Empty() {
-		return obj
-	}
-	js, err := set.ToJSON()
-	if err != nil {
-		return obj
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(js, &fields); err != nil {
+	if len(fields) == 0 {
 		return obj
 	}
 	manager := opts.FieldManager
@@ -231,6 +242,30 @@ func (r *Registry) trackCreate(res *Resource, obj map[string]any, opts WriteOpti
 		"fieldsV1":   fields,
 	}}
 	return obj
+}
+
+// engineCreateFields is the fieldsV1 of a create of obj by manager,
+// computed by the merge engine; false when it fails.
+func (r *Registry) engineCreateFields(res *Resource, fm *fieldManagers, obj map[string]any, manager string) (map[string]any, bool) {
+	created, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: obj}, smdtyped.AllowDuplicates)
+	if err != nil {
+		return nil, false
+	}
+	version := fieldpath.APIVersion(res.apiVersion())
+	_, managed, err := fm.creates.Update(fm.empty, created, version, fieldpath.ManagedFields{}, manager)
+	if err != nil {
+		return nil, false
+	}
+	owned, ok := managed[manager]
+	if !ok {
+		return nil, true
+	}
+	set := owned.Set().Difference(metaFields)
+	if set.Empty() {
+		return nil, true
+	}
+	fields, err := fieldsFromSet(set)
+	return fields, err == nil
 }
 
 // emptyObject is the live object of a create: nothing but its type.
