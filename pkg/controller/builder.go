@@ -27,8 +27,11 @@ type Source interface {
 
 // EventHandler receives a Source's events.
 type EventHandler struct {
-	OnAdd    func(obj client.Object)
+	// OnAdd is called for an object the source sees for the first time.
+	OnAdd func(obj client.Object)
+	// OnUpdate is called when an object changes, with its old and new state.
 	OnUpdate func(old, new client.Object)
+	// OnDelete is called with the last known state of a deleted object.
 	OnDelete func(obj client.Object)
 }
 
