@@ -342,7 +342,7 @@ func (m *Member) step(ctx context.Context) error {
 	defer cancel()
 
 	leases, err := m.store.list(ctx)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		m.log.Warn("listing member leases failed", "error", err)
 	}
 	var view []string
@@ -363,7 +363,9 @@ func (m *Member) step(ctx context.Context) error {
 	m.mu.Unlock()
 
 	if err := m.renew(ctx, now, drained); err != nil {
-		m.log.Warn("renewing the membership lease failed", "error", err)
+		if ctx.Err() == nil {
+			m.log.Warn("renewing the membership lease failed", "error", err)
+		}
 		if m.opts.Now().Sub(m.lastRenew) >= m.opts.RenewDeadline {
 			return m.lose()
 		}
