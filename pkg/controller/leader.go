@@ -119,7 +119,11 @@ func (e *elector) acquire(ctx context.Context) error {
 	e.log.Info("waiting for leadership")
 	for {
 		ok, err := e.tryAcquireOrRenew(ctx)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case client.IsConflict(err) || client.IsAlreadyExists(err):
+			e.log.Debug("another replica wrote the lease first", "error", err)
+		default:
 			e.log.Warn("acquiring the lease failed", "error", err)
 		}
 		if ok {

@@ -83,13 +83,16 @@ type Collector struct {
 	clients map[client.Resource]*metaClient
 	running map[client.Resource]*watcher
 	absent  map[absentKey]struct{}
+	// parked holds the uids waiting for every informer to sync.
+	parked map[types.UID]struct{}
 }
 
 // watcher is the informer of one resource.
 type watcher struct {
 	inf    *informer.Informer[meta, *meta]
 	cancel context.CancelFunc
-	done   chan struct{}
+	// wg tracks the informer and the goroutine waiting for its sync.
+	wg sync.WaitGroup
 }
 
 // absentKey names an owner verified not to exist: its uid, and the
@@ -132,6 +135,7 @@ func New(cfg *rest.Config, opts Options) (*Collector, error) {
 		clients:    map[client.Resource]*metaClient{},
 		running:    map[client.Resource]*watcher{},
 		absent:     map[absentKey]struct{}{},
+		parked:     map[types.UID]struct{}{},
 	}, nil
 }
 
@@ -278,14 +282,16 @@ func (c *Collector) start(ctx context.Context, res client.Resource) error {
 		},
 	})
 	wctx, cancel := context.WithCancel(ctx)
-	w := &watcher{inf: inf, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		_ = inf.Run(wctx)
-	}()
+	w := &watcher{inf: inf, cancel: cancel}
 	c.mu.Lock()
 	c.running[res] = w
 	c.mu.Unlock()
+	w.wg.Go(func() { _ = inf.Run(wctx) })
+	w.wg.Go(func() {
+		if inf.WaitForSync(wctx) == nil {
+			c.unpark()
+		}
+	})
 	c.log.Debug("gc: watching", "resource", res.GroupVersionResource().String())
 	return nil
 }
@@ -298,7 +304,9 @@ func (c *Collector) stop(res client.Resource) {
 	c.mu.Unlock()
 	if w != nil {
 		w.cancel()
-		<-w.done
+		w.wg.Wait()
+		// The stopped informer no longer holds parked work back.
+		c.unpark()
 	}
 }
 
@@ -315,11 +323,37 @@ func (c *Collector) stopAll() {
 	}
 }
 
-// synced reports whether every informer has loaded its first list, so
-// that the graph knows every dependent that existed before it started.
-func (c *Collector) synced() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+// park holds uid back, and reports true, while some informer has not
+// loaded its first list; unpark queues the held uids once all have.
+func (c *Collector) park(uid types.UID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.syncedLocked() {
+		return false
+	}
+	c.parked[uid] = struct{}{}
+	return true
+}
+
+// unpark queues the parked uids if every informer has synced.
+func (c *Collector) unpark() {
+	c.mu.Lock()
+	if !c.syncedLocked() {
+		c.mu.Unlock()
+		return
+	}
+	parked := c.parked
+	c.parked = map[types.UID]struct{}{}
+	c.mu.Unlock()
+	for uid := range parked {
+		c.queue.Add(uid)
+	}
+}
+
+// syncedLocked reports whether every informer has loaded its first list,
+// so that the graph knows every object that existed before it started.
+// c.mu is held.
+func (c *Collector) syncedLocked() bool {
 	for _, w := range c.running {
 		if !w.inf.HasSynced() {
 			return false

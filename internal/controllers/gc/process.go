@@ -6,17 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/setpoint/setpoint/pkg/client"
 )
-
-// unsyncedDelay is how long an owner waiting for its dependents is put
-// back while some informer has not loaded its first list.
-const unsyncedDelay = 100 * time.Millisecond
 
 // process brings the object uid one step towards what its owners and
 // finalizers ask for.
@@ -25,20 +20,21 @@ func (c *Collector) process(ctx context.Context, uid types.UID) error {
 	if !ok {
 		return nil
 	}
-	switch {
-	case n.orphaning() || n.deletingDependents():
-		// Both act on the dependents the graph knows: wait until it
-		// knows all of them.
-		if !c.synced() {
-			c.queue.AddAfter(uid, unsyncedDelay)
-			return nil
-		}
-		if n.orphaning() {
-			return c.orphanDependents(ctx, n)
-		}
-		return c.awaitDependents(ctx, n)
-	case n.deleting || len(n.owners) == 0 || c.graph.solidOwners(n):
+	if !n.orphaning() && !n.deletingDependents() && (n.deleting || len(n.owners) == 0 || c.graph.solidOwners(n)) {
 		return nil
+	}
+	// What is left acts on the graph's dependents or asks the server
+	// about owners the graph does not know: wait until every informer
+	// has loaded its first list, so that the graph knows every object
+	// (and a restart does not read every owner from the server).
+	if c.park(uid) {
+		return nil
+	}
+	switch {
+	case n.orphaning():
+		return c.orphanDependents(ctx, n)
+	case n.deletingDependents():
+		return c.awaitDependents(ctx, n)
 	}
 	return c.collect(ctx, n)
 }
@@ -111,7 +107,15 @@ func (c *Collector) collect(ctx context.Context, n node) error {
 		return c.dropOwners(ctx, cl, latest, gone)
 	case foreground && c.graph.hasDependents(n.uid):
 		// An owner waits for n: delete n in foreground too, so that the
-		// owner waits for n's own blocking dependents.
+		// owner waits for n's own blocking dependents. When one of those
+		// is itself waiting for its dependents, the references may form
+		// a cycle: n stops blocking its owners, as in Kubernetes, so
+		// that the cycle cannot wait for itself forever.
+		if c.graph.dependentWaiting(n.uid) {
+			if err := c.unblock(ctx, cl, latest); err != nil {
+				return err
+			}
+		}
 		return c.delete(ctx, cl, latest, metav1.DeletePropagationForeground)
 	}
 	policy := metav1.DeletePropagationBackground
@@ -226,6 +230,24 @@ func (c *Collector) dropOwners(ctx context.Context, cl *metaClient, obj *meta, u
 	}
 	var p metadataPatch
 	p.Metadata.OwnerReferences = &keep
+	return c.patch(ctx, cl, obj, &p)
+}
+
+// unblock clears blockOwnerDeletion on every owner reference of obj.
+func (c *Collector) unblock(ctx context.Context, cl *metaClient, obj *meta) error {
+	refs := slices.Clone(obj.OwnerReferences)
+	changed := false
+	for i := range refs {
+		if blocks(refs[i]) {
+			refs[i].BlockOwnerDeletion = new(false)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	var p metadataPatch
+	p.Metadata.OwnerReferences = &refs
 	return c.patch(ctx, cl, obj, &p)
 }
 
