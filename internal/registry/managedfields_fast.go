@@ -1,10 +1,10 @@
 package registry
 
 import (
-	"encoding/json"
 	"errors"
 	"reflect"
 	"sort"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -58,15 +58,16 @@ type managerInfo struct {
 	time                                        *time.Time
 }
 
-// managerID is the FieldManager's identifier of an entry: its manager,
-// operation, subresource and, for updates, apiVersion, as JSON.
-func managerID(manager, operation, apiVersion, subresource string) (string, error) {
-	e := metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationType(operation), Subresource: subresource}
-	if operation != string(metav1.ManagedFieldsOperationApply) {
-		e.APIVersion = apiVersion
+// managerID identifies an entry as the FieldManager does: by manager,
+// operation, subresource and, for updates, apiVersion. (The
+// FieldManager's identifiers are JSON; only their order would matter,
+// when it merges the oldest of too many update entries, which
+// trackUpdateFast leaves to it.)
+func managerID(manager, operation, apiVersion, subresource string) string {
+	if operation == string(metav1.ManagedFieldsOperationApply) {
+		apiVersion = ""
 	}
-	b, err := json.Marshal(&e)
-	return string(b), err
+	return strconv.Quote(manager) + strconv.Quote(operation) + strconv.Quote(apiVersion) + strconv.Quote(subresource)
 }
 
 // managedFieldsPath is where managedFields live; sets that name it are
@@ -146,10 +147,7 @@ func decodeManaged(list any, version string) (fieldpath.ManagedFields, map[strin
 		if info.operation != string(metav1.ManagedFieldsOperationApply) && info.operation != string(metav1.ManagedFieldsOperationUpdate) {
 			return nil, nil, false
 		}
-		id, err := managerID(info.manager, info.operation, info.apiVersion, info.subresource)
-		if err != nil {
-			return nil, nil, false
-		}
+		id := managerID(info.manager, info.operation, info.apiVersion, info.subresource)
 		if _, dup := infos[id]; dup {
 			return nil, nil, false
 		}
@@ -315,10 +313,7 @@ func (r *Registry) trackUpdateFast(res *Resource, live, obj map[string]any, sub,
 			if manager == "" {
 				manager = "unknown"
 			}
-			id, err := managerID(manager, string(metav1.ManagedFieldsOperationUpdate), version, sub)
-			if err != nil {
-				return nil, false
-			}
+			id := managerID(manager, string(metav1.ManagedFieldsOperationUpdate), version, sub)
 			if prev, ok := managed[id]; ok {
 				set = set.Union(prev.Set())
 			}

@@ -74,6 +74,7 @@ func (s kindSource[T, PT]) WaitForSync(ctx context.Context) error { return s.inf
 type Builder struct {
 	name    string // default controller name, from the For kind
 	lookup  func(namespace, name string) (client.Object, bool)
+	list    func() []Request
 	watches []watch
 	opts    Options
 	errs    []error
@@ -98,6 +99,14 @@ func For[T any, PT interface {
 	b.lookup = func(namespace, name string) (client.Object, bool) {
 		obj, ok := inf.Get(namespace, name)
 		return obj, ok
+	}
+	b.list = func() []Request {
+		objs := inf.List()
+		reqs := make([]Request, len(objs))
+		for i, obj := range objs {
+			reqs[i] = Request{Namespace: obj.GetNamespace(), Name: obj.GetName()}
+		}
+		return reqs
 	}
 	b.watches = append(b.watches, watch{src: Kind(inf), fn: func(obj client.Object) []Request {
 		return []Request{{Namespace: obj.GetNamespace(), Name: obj.GetName()}}
@@ -185,6 +194,8 @@ func (b *Builder) Complete(r Reconciler) (*Controller, error) {
 		log:     opts.Logger,
 		metrics: opts.Metrics,
 		now:     opts.Now,
+		shard:   opts.Shard,
+		list:    b.list,
 	}
 	if c.metrics != nil {
 		if err := c.metrics.addQueue(c.name, c.queue.Len); err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/setpoint/setpoint/pkg/shard"
 	"github.com/setpoint/setpoint/pkg/workqueue"
 )
 
@@ -46,6 +47,12 @@ type Options struct {
 	// QueueMetrics, when set, receives the work queue's own metrics (adds,
 	// latency, work duration, retries), labelled with Name. Default: none.
 	QueueMetrics *workqueue.Metrics
+	// Shard, when set, shares the keys among the replicas in its group:
+	// this controller reconciles only the keys the member lets it start,
+	// drops the others when it dequeues them, and when a new view becomes
+	// active enqueues the keys of the For informer's cache it owns. Run the
+	// Member too (for example in the same Manager). Default nil: every key.
+	Shard *shard.Member
 }
 
 // Controller calls a Reconciler for the keys its sources enqueue, from
@@ -59,6 +66,8 @@ type Controller struct {
 	log     *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
+	shard   *shard.Member
+	list    func() []Request // the For informer's keys, for Shard
 	running atomic.Bool
 }
 
@@ -74,6 +83,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("controller %s: Run called twice", c.name)
 	}
 	defer c.queue.ShutDown()
+	var changed <-chan struct{}
+	if c.shard != nil {
+		changed = c.shard.Changed()
+	}
 	for _, src := range c.sources {
 		if err := src.WaitForSync(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -84,6 +97,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.log.Info("controller started", "controller", c.name, "workers", c.workers)
 	var wg sync.WaitGroup
+	if c.shard != nil {
+		wg.Go(func() { c.followShard(ctx, changed) })
+	}
 	for range c.workers {
 		wg.Go(func() {
 			for c.processNext(ctx) {
@@ -104,6 +120,15 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	req, shutdown := c.queue.Get()
 	if shutdown {
 		return false
+	}
+	if c.shard != nil {
+		done, ok := c.shard.Start(req.String())
+		if !ok {
+			c.queue.Forget(req)
+			c.queue.Done(req)
+			return true
+		}
+		defer done()
 	}
 	start := c.now()
 	res, err := c.reconcile(ctx, req)
@@ -177,6 +202,24 @@ func (c *Controller) reconcile(ctx context.Context, req Request) (res Result, er
 		}
 	}()
 	return c.do.Reconcile(ctx, req)
+}
+
+// followShard enqueues the owned keys of the For informer's cache each time
+// the shard member activates a new view, from the first channel changed on.
+func (c *Controller) followShard(ctx context.Context, changed <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		changed = c.shard.Changed()
+		for _, r := range c.list() {
+			if c.shard.Owns(r.String()) {
+				c.queue.Add(r)
+			}
+		}
+	}
 }
 
 // enqueue adds reqs to the queue; sources call it from their handlers.

@@ -18,11 +18,12 @@ import (
 )
 
 // contended is the client's retry schedule for conflicts among the
-// suite's own concurrent writers: quick tries, as many as the test's
-// context allows. On a loaded machine one writer can lose hundreds of
-// rounds in a row; what the tests check is that no write is lost, not
-// that the scheduler is fair.
-var contended = wait.Backoff{Steps: 1 << 20, Duration: time.Millisecond, Factor: 1.1, Jitter: 1, Cap: 50 * time.Millisecond}
+// suite's own concurrent writers: quick jittered tries, as many as the
+// test's context allows. On a loaded machine one writer can lose hundreds
+// of rounds in a row; what the tests check is that no write is lost, not
+// that the scheduler is fair. (No Cap: wait.Backoff ends the steps once
+// its delay reaches the cap, so the delay stays constant instead.)
+var contended = wait.Backoff{Steps: 1 << 20, Duration: 2 * time.Millisecond, Jitter: 1}
 
 // TestConcurrentWriters checks compare-and-swap from many clients at once:
 // read-modify-write loops lose no increment, server-side patches lose no

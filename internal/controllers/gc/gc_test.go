@@ -466,3 +466,20 @@ func TestServerRunsCollector(t *testing.T) {
 	e.remove(cmGVR, owner, background)
 	e.waitGone(cmGVR, "default", "kid")
 }
+
+// TestForegroundCycle deletes in foreground one of two objects that own
+// each other, both blocking: the collector breaks the cycle and both go.
+func TestForegroundCycle(t *testing.T) {
+	e := newEnv(t)
+	e.collector()
+	e.installCRDs()
+	a := e.widget("a", nil)
+	b := e.widget("b", nil, ref(a, true))
+	a.SetOwnerReferences([]metav1.OwnerReference{ref(b, true)})
+	if _, err := e.res(widgetGVR, "default").Update(e.ctx(), a, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.remove(widgetGVR, a, foreground)
+	e.waitGone(widgetGVR, "default", "a")
+	e.waitGone(widgetGVR, "default", "b")
+}

@@ -220,6 +220,19 @@ func (g *graph) hasDependents(owner types.UID) bool {
 	return len(g.dependents[owner]) > 0
 }
 
+// dependentWaiting reports whether a known dependent of owner is itself
+// in foreground deletion, waiting for its own dependents.
+func (g *graph) dependentWaiting(owner types.UID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for d := range g.dependents[owner] {
+		if n, ok := g.nodes[d]; ok && n.deletingDependents() {
+			return true
+		}
+	}
+	return false
+}
+
 // solidOwners reports whether every owner n references is a known object
 // that is plainly alive: of the right scope for n and not waiting for its
 // dependents. Only then may the collector leave n alone without asking the

@@ -107,7 +107,15 @@ func (c *Collector) collect(ctx context.Context, n node) error {
 		return c.dropOwners(ctx, cl, latest, gone)
 	case foreground && c.graph.hasDependents(n.uid):
 		// An owner waits for n: delete n in foreground too, so that the
-		// owner waits for n's own blocking dependents.
+		// owner waits for n's own blocking dependents. When one of those
+		// is itself waiting for its dependents, the references may form
+		// a cycle: n stops blocking its owners, as in Kubernetes, so
+		// that the cycle cannot wait for itself forever.
+		if c.graph.dependentWaiting(n.uid) {
+			if err := c.unblock(ctx, cl, latest); err != nil {
+				return err
+			}
+		}
 		return c.delete(ctx, cl, latest, metav1.DeletePropagationForeground)
 	}
 	policy := metav1.DeletePropagationBackground
@@ -222,6 +230,24 @@ func (c *Collector) dropOwners(ctx context.Context, cl *metaClient, obj *meta, u
 	}
 	var p metadataPatch
 	p.Metadata.OwnerReferences = &keep
+	return c.patch(ctx, cl, obj, &p)
+}
+
+// unblock clears blockOwnerDeletion on every owner reference of obj.
+func (c *Collector) unblock(ctx context.Context, cl *metaClient, obj *meta) error {
+	refs := slices.Clone(obj.OwnerReferences)
+	changed := false
+	for i := range refs {
+		if blocks(refs[i]) {
+			refs[i].BlockOwnerDeletion = new(false)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	var p metadataPatch
+	p.Metadata.OwnerReferences = &refs
 	return c.patch(ctx, cl, obj, &p)
 }
 
