@@ -76,15 +76,15 @@ type Member struct {
 	active    []string   // the view keys are started under; nil before the first
 	pending   [][]string // views seen since active became active, oldest first
 	published string     // the view hash this member's Lease holds
+	renewed   time.Time  // when the last successful renewal began
 	inflight  map[string]int
 	changed   chan struct{} // closed when a view becomes active
 	stopped   bool
 	wake      chan struct{} // a reconcile ended; check the drain
 
 	// Owned by the goroutine in Run.
-	own       *coordinationv1.Lease
-	lastRenew time.Time
-	seen      map[string]seenLease
+	own  *coordinationv1.Lease
+	seen map[string]seenLease
 }
 
 type seenLease struct {
@@ -174,7 +174,8 @@ func (m *Member) NeedLeaderElection() bool { return false }
 // Start reports whether this replica may reconcile key now, and if so
 // records the reconcile as in flight until done is called. It is false for
 // keys other members own, before the first view is active, during a handoff
-// for keys that move, and after the member stopped.
+// for keys that move, once RenewDeadline has passed since the last
+// successful renewal, and after the member stopped.
 func (m *Member) Start(key string) (done func(), ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -203,7 +204,8 @@ func (m *Member) Owns(key string) bool {
 }
 
 func (m *Member) ownsLocked(key string) bool {
-	if m.stopped || m.active == nil || Owner(key, m.active) != m.opts.Identity {
+	if m.stopped || m.active == nil || m.opts.Now().Sub(m.renewed) >= m.opts.RenewDeadline ||
+		Owner(key, m.active) != m.opts.Identity {
 		return false
 	}
 	for _, v := range m.pending {
@@ -231,21 +233,32 @@ func (m *Member) Members() []string {
 	return slices.Clone(m.active)
 }
 
-// Run joins the group and keeps the membership until ctx ends, then stops
-// starting keys, waits up to RenewDeadline for reconciles in flight to end
-// and deletes the Lease. It returns nil after ctx ends, ErrLost if a renewal
-// failed for RenewDeadline, or the error that stopped it from joining.
+// Run joins the group, retrying every RenewPeriod until it can write its
+// Lease, and keeps the membership until ctx ends; then it stops starting
+// keys, waits up to RenewDeadline for reconciles in flight to end and
+// deletes the Lease. It returns nil after ctx ends, or ErrLost if a renewal
+// failed for RenewDeadline.
 func (m *Member) Run(ctx context.Context) error {
-	m.lastRenew = m.opts.Now()
-	if err := m.join(ctx); err != nil {
+	t := time.NewTimer(m.opts.RenewPeriod)
+	defer t.Stop()
+	for {
+		err := m.join(ctx)
+		if err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return err
+		m.log.Warn("joining failed; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			t.Reset(m.opts.RenewPeriod)
+		}
 	}
 	m.log.Info("joined")
-	t := time.NewTimer(m.opts.RenewPeriod)
-	defer t.Stop()
+	t.Reset(m.opts.RenewPeriod)
 	for {
 		select {
 		case <-ctx.Done():
@@ -271,8 +284,9 @@ func (m *Member) Run(ctx context.Context) error {
 // join creates this member's Lease, or takes it over if a process of the
 // same identity left it behind.
 func (m *Member) join(ctx context.Context) error {
+	now := m.opts.Now()
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: m.lease}}
-	m.fill(lease, m.opts.Now(), "")
+	m.fill(lease, now, "")
 	created, err := m.store.create(ctx, lease)
 	if client.IsAlreadyExists(err) {
 		if created, err = m.store.get(ctx, m.lease); err == nil {
@@ -285,7 +299,22 @@ func (m *Member) join(ctx context.Context) error {
 		return fmt.Errorf("shard: creating lease %s: %w", m.lease, err)
 	}
 	m.own = created
+	m.setRenewed(now)
 	return nil
+}
+
+// setRenewed records a successful renewal that began at now.
+func (m *Member) setRenewed(now time.Time) {
+	m.mu.Lock()
+	m.renewed = now
+	m.mu.Unlock()
+}
+
+// lastRenewal returns when the last successful renewal began.
+func (m *Member) lastRenewal() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.renewed
 }
 
 // fill sets lease's spec and annotation to this member's at now.
@@ -326,7 +355,7 @@ func (m *Member) renew(ctx context.Context, now time.Time, drained string) error
 		return err
 	}
 	m.own = updated
-	m.lastRenew = now
+	m.setRenewed(now)
 	return nil
 }
 
@@ -334,7 +363,7 @@ func (m *Member) renew(ctx context.Context, now time.Time, drained string) error
 // view, renew the Lease, and activate the view once all have published it.
 func (m *Member) step(ctx context.Context) error {
 	now := m.opts.Now()
-	left := m.lastRenew.Add(m.opts.RenewDeadline).Sub(now)
+	left := m.lastRenewal().Add(m.opts.RenewDeadline).Sub(now)
 	if left <= 0 {
 		return m.lose()
 	}
@@ -366,7 +395,7 @@ func (m *Member) step(ctx context.Context) error {
 		if ctx.Err() == nil {
 			m.log.Warn("renewing the membership lease failed", "error", err)
 		}
-		if m.opts.Now().Sub(m.lastRenew) >= m.opts.RenewDeadline {
+		if m.opts.Now().Sub(m.lastRenewal()) >= m.opts.RenewDeadline {
 			return m.lose()
 		}
 		return nil

@@ -135,7 +135,6 @@ func (g *group) join(id string) *Member {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	m.lastRenew = g.clock.Now()
 	if err := m.join(context.Background()); err != nil {
 		g.t.Fatal(err)
 	}
@@ -283,6 +282,10 @@ func TestLostRenewalStops(t *testing.T) {
 		t.Fatal("a stopped after one failed renewal")
 	}
 	g.clock.Step(time.Second)
+	// Workers stop starting keys at the deadline, before the next round.
+	if a.Owns("ns/x") {
+		t.Fatal("a starts keys RenewDeadline after its last renewal")
+	}
 	if err := a.step(context.Background()); !errors.Is(err, ErrLost) {
 		t.Fatalf("step 2s after the last renewal = %v, want ErrLost", err)
 	}
