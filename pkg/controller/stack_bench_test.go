@@ -110,6 +110,7 @@ func benchStack(b *testing.B, e *env, n, replicas, workers int, work func(contex
 	}
 
 	var elapsed time.Duration
+	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
 		var mu sync.Mutex
