@@ -108,15 +108,14 @@ func (o *ownership) recorder(id string) func(event, key string) {
 }
 
 // createWidgets creates n widgets w0..w(n-1) with size 1, from 8 goroutines.
-func createWidgets(t testing.TB, widgets *client.Client[Widget, *Widget], n int) {
-	t.Helper()
+func createWidgets(widgets *client.Client[Widget, *Widget], n int) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := range 8 {
 		wg.Go(func() {
 			for i := g; i < n; i += 8 {
 				if _, err := widgets.Create(context.Background(), widget("w"+strconv.Itoa(i), 1), metav1.CreateOptions{}); err != nil {
-					errs <- err
+					errs <- fmt.Errorf("creating widgets: %w", err)
 					return
 				}
 			}
@@ -124,9 +123,7 @@ func createWidgets(t testing.TB, widgets *client.Client[Widget, *Widget], n int)
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatalf("creating widgets: %v", err)
-	}
+	return <-errs
 }
 
 // awaitConverged watches the widgets until n of them have status.observedSize
@@ -189,7 +186,9 @@ func awaitConverged(t testing.TB, widgets *client.Client[Widget, *Widget], n int
 func TestShardedReplicasShareWork(t *testing.T) {
 	e := newEnv(t)
 	const n = 300
-	createWidgets(t, e.widgets, n)
+	if err := createWidgets(e.widgets, n); err != nil {
+		t.Fatal(err)
+	}
 	own := &ownership{running: map[string]string{}, count: map[string]int{}}
 	so := shard.Options{LeaseDuration: 5 * time.Second, RenewDeadline: 4 * time.Second, RenewPeriod: 100 * time.Millisecond}
 	ids := []string{"r0", "r1", "r2"}
