@@ -37,7 +37,9 @@ func BenchmarkStack(b *testing.B) {
 		}
 	}
 	e := newEnv(b)
-	createWidgets(b, e.widgets, n)
+	if err := createWidgets(e.widgets, n); err != nil {
+		b.Fatal(err)
+	}
 	noop := func(context.Context) {}
 	io5ms := func(ctx context.Context) {
 		t := time.NewTimer(5 * time.Millisecond)
