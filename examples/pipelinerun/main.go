@@ -22,6 +22,7 @@ import (
 	"github.com/setpoint/setpoint/pkg/client"
 	"github.com/setpoint/setpoint/pkg/controller"
 	"github.com/setpoint/setpoint/pkg/informer"
+	"github.com/setpoint/setpoint/pkg/shard"
 )
 
 func main() {
@@ -31,6 +32,8 @@ func main() {
 	identity := flag.String("identity", fmt.Sprintf("%s-%d", host, os.Getpid()), "this worker's name in step claims; unique per worker")
 	workers := flag.Int("workers", 4, "runs this worker advances at once")
 	lease := flag.Duration("lease", 10*time.Second, "how long a step claim lasts unless renewed; a crashed worker's steps are retried after it")
+	sharded := flag.Bool("shard", false, "share the runs among the workers with pkg/shard, so each run has one worker; -identity must then be lowercase letters, digits and '-'")
+	shardNamespace := flag.String("shard-namespace", "default", "with -shard: namespace of the workers' membership Leases")
 	flag.Parse()
 
 	cfg, err := client.NewConfig(*kubeconfig)
@@ -40,7 +43,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, options{Namespace: *namespace, Identity: *identity, Workers: *workers, Lease: *lease}); err != nil {
+	o := options{Namespace: *namespace, Identity: *identity, Workers: *workers, Lease: *lease}
+	if *sharded {
+		o.Shard = &shard.Options{Namespace: *shardNamespace}
+	}
+	if err := run(ctx, cfg, o); err != nil {
 		fmt.Fprintln(os.Stderr, "pipelinerun:", err)
 		os.Exit(1)
 	}
@@ -54,6 +61,12 @@ type options struct {
 	Lease      time.Duration
 	OnStepDone func(run controller.Request, step string)
 	Logger     *slog.Logger
+	// Shard, when set, shares the runs among the workers: each run is
+	// reconciled by the one worker that owns it, and moves to another when
+	// that worker leaves or its membership Lease lapses. The claims stay
+	// the guarantee that a step has one holder. Config, Name, Identity and
+	// Logger are filled in.
+	Shard *shard.Options
 }
 
 // run runs one worker until ctx ends.
@@ -72,9 +85,17 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		// The worker reads no managedFields: dropping them halves the cache.
 		Transform: func(r *PipelineRun) *PipelineRun { r.ManagedFields = nil; return r },
 	})
+	var member *shard.Member
+	if o.Shard != nil {
+		so := *o.Shard
+		so.Config, so.Name, so.Identity, so.Logger = cfg, "pipelinerun", o.Identity, logger
+		if member, err = shard.New(so); err != nil {
+			return fmt.Errorf("joining the workers' shard group: %w", err)
+		}
+	}
 	w := &Worker{Identity: o.Identity, Lease: o.Lease, Client: runs, Cache: inf, OnStepDone: o.OnStepDone, Logger: logger}
 	c, err := controller.For(inf).
-		WithOptions(controller.Options{Name: "pipelinerun", Workers: o.Workers, Logger: logger}).
+		WithOptions(controller.Options{Name: "pipelinerun", Workers: o.Workers, Logger: logger, Shard: member}).
 		Complete(w)
 	if err != nil {
 		return fmt.Errorf("building the controller: %w", err)
@@ -83,7 +104,11 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	for _, r := range []controller.Runnable{inf, c} {
+	runnables := []controller.Runnable{inf, c}
+	if member != nil {
+		runnables = append(runnables, member)
+	}
+	for _, r := range runnables {
 		if err := m.Add(r); err != nil {
 			return fmt.Errorf("adding to the manager: %w", err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/setpoint/setpoint/pkg/client"
 	"github.com/setpoint/setpoint/pkg/controller"
 	"github.com/setpoint/setpoint/pkg/setpointtest"
+	"github.com/setpoint/setpoint/pkg/shard"
 )
 
 var crdResource = client.Resource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions", Kind: "CustomResourceDefinition"}
@@ -124,12 +125,12 @@ type worker struct {
 	changed   chan struct{} // closed and replaced on every completion
 }
 
-func startWorker(t *testing.T, cfg *rest.Config, id string, lease time.Duration) *worker {
+func startWorker(t *testing.T, cfg *rest.Config, id string, lease time.Duration, so *shard.Options) *worker {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &worker{id: id, cancel: cancel, done: make(chan error, 1), completed: map[string]int{}, changed: make(chan struct{})}
 	go func() {
 		w.done <- run(ctx, cfg, options{
-			Namespace: "default", Identity: id, Workers: 2, Lease: lease,
+			Namespace: "default", Identity: id, Workers: 2, Lease: lease, Shard: so,
 			Logger: slog.New(slog.DiscardHandler),
 			OnStepDone: func(r controller.Request, step string) {
 				w.mu.Lock()
@@ -189,8 +190,16 @@ func (w *worker) awaitCompletions(ctx context.Context, n int) error {
 // whichever is first seen holding a claim, and checks that every run
 // succeeds: each step recorded as done exactly once, and every step the
 // stopped worker had claimed without finishing taken over and finished by
-// the other worker in a second attempt.
+// the other worker in a second attempt. The workers coordinate by claims
+// alone, or also share the runs with pkg/shard.
 func TestCrashedWorkersStepsAreRetried(t *testing.T) {
+	t.Run("claims", func(t *testing.T) { testCrashedWorker(t, nil) })
+	t.Run("sharded", func(t *testing.T) {
+		testCrashedWorker(t, &shard.Options{Namespace: "default", LeaseDuration: 2 * time.Second, RenewDeadline: time.Second, RenewPeriod: 200 * time.Millisecond})
+	})
+}
+
+func testCrashedWorker(t *testing.T, so *shard.Options) {
 	cfg, runs := newRuns(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
@@ -215,7 +224,7 @@ func TestCrashedWorkersStepsAreRetried(t *testing.T) {
 	const lease = time.Second
 	workers := map[string]*worker{}
 	for _, id := range []string{"worker-a", "worker-b"} {
-		workers[id] = startWorker(t, cfg, id, lease)
+		workers[id] = startWorker(t, cfg, id, lease, so)
 	}
 
 	// claimed is every run/step each worker was seen holding.

@@ -16,6 +16,9 @@ import (
 // decodeValue parses a stored JSON document. Numbers keep their integer
 // form (int64) as unstructured objects expect.
 func decodeValue(b []byte) (map[string]any, error) {
+	if m, ok := fastDecode(b); ok {
+		return m, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var m map[string]any
