@@ -179,16 +179,26 @@ func awaitConverged(t testing.TB, widgets *client.Client[Widget, *Widget], n int
 	t.Fatalf("widget watch ended at %d of %d converged: %v", c, n, errors.Join(w.Err(), ctx.Err()))
 }
 
+// awaitView waits until m's active view is members.
+func awaitView(t *testing.T, m *shard.Member, members []string) {
+	t.Helper()
+	for {
+		changed := m.Changed()
+		if slices.Equal(m.Members(), members) {
+			return
+		}
+		await(t, changed, fmt.Sprintf("%s to activate %v", m.Identity(), members))
+	}
+}
+
 // TestShardedReplicasShareWork runs three sharded replicas of a controller
-// in one process on one server: they split 300 widgets, one of them stops
+// in one process on one server: once all three share a view they split 300
+// new widgets, one of them stops
 // cleanly while they work, and the other two finish every widget, with no
 // widget ever reconciled by two replicas at once.
 func TestShardedReplicasShareWork(t *testing.T) {
 	e := newEnv(t)
 	const n = 300
-	if err := createWidgets(e.widgets, n); err != nil {
-		t.Fatal(err)
-	}
 	own := &ownership{running: map[string]string{}, count: map[string]int{}}
 	so := shard.Options{LeaseDuration: 5 * time.Second, RenewDeadline: 4 * time.Second, RenewPeriod: 100 * time.Millisecond}
 	ids := []string{"r0", "r1", "r2"}
@@ -202,21 +212,19 @@ func TestShardedReplicasShareWork(t *testing.T) {
 		reps = append(reps, r)
 		stops = append(stops, run(t, r.manager))
 	}
+	for _, r := range reps {
+		awaitView(t, r.member, ids)
+	}
+	created := make(chan error, 1)
+	go func() { created <- createWidgets(e.widgets, n) }()
 
 	// Stop r1 once a third of the widgets converged.
-	stopped := make(chan struct{})
-	changed := reps[0].member.Changed()
-	awaitConverged(t, e.widgets, n/3, func(c int) {
-		if c == n/3 {
-			stops[1]()
-			close(stopped)
-		}
-	})
-	await(t, stopped, "r1 to stop")
-	for !slices.Equal(reps[0].member.Members(), []string{"r0", "r2"}) {
-		await(t, changed, "r0 to drop r1")
-		changed = reps[0].member.Changed()
+	awaitConverged(t, e.widgets, n/3, func(int) {})
+	stops[1]()
+	if err := await(t, created, "the widgets to be created"); err != nil {
+		t.Fatal(err)
 	}
+	awaitView(t, reps[0].member, []string{"r0", "r2"})
 	awaitConverged(t, e.widgets, n, func(int) {})
 
 	own.mu.Lock()
