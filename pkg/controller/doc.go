@@ -20,4 +20,10 @@
 // only while it holds a coordination.k8s.io/v1 Lease, written the way
 // client-go's leaderelection package writes it, so Setpoint managers and
 // client-go based controllers can share one lease.
+//
+// Instead of electing one leader, replicas can share the keys: set
+// Options.Shard to a pkg/shard Member and run the Member in the Manager. The
+// controller then reconciles only the keys the member owns, dropping others
+// as it dequeues them, and enqueues its newly owned keys from the For
+// informer's cache whenever the membership changes.
 package controller

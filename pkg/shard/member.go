@@ -29,6 +29,11 @@ const (
 	DrainedAnnotation = "shard.setpoint.dev/drained"
 )
 
+// staleLeases is how many LeaseDurations a member's Lease must stay
+// unchanged before the others delete it: a replica killed without leaving
+// leaves its Lease behind.
+const staleLeases = 10
+
 // ErrLost is returned by Member.Run when the member could not renew its
 // Lease within RenewDeadline: the others may already own its keys, so it
 // stopped starting any. Exit the process, or run a new Member.
@@ -76,15 +81,15 @@ type Member struct {
 	active    []string   // the view keys are started under; nil before the first
 	pending   [][]string // views seen since active became active, oldest first
 	published string     // the view hash this member's Lease holds
+	renewed   time.Time  // when the last successful renewal began
 	inflight  map[string]int
 	changed   chan struct{} // closed when a view becomes active
 	stopped   bool
 	wake      chan struct{} // a reconcile ended; check the drain
 
 	// Owned by the goroutine in Run.
-	own       *coordinationv1.Lease
-	lastRenew time.Time
-	seen      map[string]seenLease
+	own  *coordinationv1.Lease
+	seen map[string]seenLease
 }
 
 type seenLease struct {
@@ -137,6 +142,9 @@ func newMember(opts Options, st store) (*Member, error) {
 		return nil, fmt.Errorf("shard: want 0 < RenewPeriod < RenewDeadline < LeaseDuration; got %v, %v, %v",
 			opts.RenewPeriod, opts.RenewDeadline, opts.LeaseDuration)
 	}
+	if errs := validation.IsValidLabelValue(opts.Name); len(errs) > 0 {
+		return nil, fmt.Errorf("shard: Options.Name %q labels the Leases: %s", opts.Name, strings.Join(errs, "; "))
+	}
 	name := opts.Name + "-shard-" + opts.Identity
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return nil, fmt.Errorf("shard: lease name %q: %s", name, strings.Join(errs, "; "))
@@ -174,7 +182,8 @@ func (m *Member) NeedLeaderElection() bool { return false }
 // Start reports whether this replica may reconcile key now, and if so
 // records the reconcile as in flight until done is called. It is false for
 // keys other members own, before the first view is active, during a handoff
-// for keys that move, and after the member stopped.
+// for keys that move, once RenewDeadline has passed since the last
+// successful renewal, and after the member stopped.
 func (m *Member) Start(key string) (done func(), ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -203,7 +212,8 @@ func (m *Member) Owns(key string) bool {
 }
 
 func (m *Member) ownsLocked(key string) bool {
-	if m.stopped || m.active == nil || Owner(key, m.active) != m.opts.Identity {
+	if m.stopped || m.active == nil || m.opts.Now().Sub(m.renewed) >= m.opts.RenewDeadline ||
+		Owner(key, m.active) != m.opts.Identity {
 		return false
 	}
 	for _, v := range m.pending {
@@ -231,21 +241,32 @@ func (m *Member) Members() []string {
 	return slices.Clone(m.active)
 }
 
-// Run joins the group and keeps the membership until ctx ends, then stops
-// starting keys, waits up to RenewDeadline for reconciles in flight to end
-// and deletes the Lease. It returns nil after ctx ends, ErrLost if a renewal
-// failed for RenewDeadline, or the error that stopped it from joining.
+// Run joins the group, retrying every RenewPeriod until it can write its
+// Lease, and keeps the membership until ctx ends; then it stops starting
+// keys, waits up to RenewDeadline for reconciles in flight to end and
+// deletes the Lease. It returns nil after ctx ends, or ErrLost if a renewal
+// failed for RenewDeadline.
 func (m *Member) Run(ctx context.Context) error {
-	m.lastRenew = m.opts.Now()
-	if err := m.join(ctx); err != nil {
+	t := time.NewTimer(m.opts.RenewPeriod)
+	defer t.Stop()
+	for {
+		err := m.join(ctx)
+		if err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return err
+		m.log.Warn("joining failed; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			t.Reset(m.opts.RenewPeriod)
+		}
 	}
 	m.log.Info("joined")
-	t := time.NewTimer(m.opts.RenewPeriod)
-	defer t.Stop()
+	t.Reset(m.opts.RenewPeriod)
 	for {
 		select {
 		case <-ctx.Done():
@@ -271,8 +292,9 @@ func (m *Member) Run(ctx context.Context) error {
 // join creates this member's Lease, or takes it over if a process of the
 // same identity left it behind.
 func (m *Member) join(ctx context.Context) error {
+	now := m.opts.Now()
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: m.lease}}
-	m.fill(lease, m.opts.Now(), "")
+	m.fill(lease, now, "")
 	created, err := m.store.create(ctx, lease)
 	if client.IsAlreadyExists(err) {
 		if created, err = m.store.get(ctx, m.lease); err == nil {
@@ -285,7 +307,22 @@ func (m *Member) join(ctx context.Context) error {
 		return fmt.Errorf("shard: creating lease %s: %w", m.lease, err)
 	}
 	m.own = created
+	m.setRenewed(now)
 	return nil
+}
+
+// setRenewed records a successful renewal that began at now.
+func (m *Member) setRenewed(now time.Time) {
+	m.mu.Lock()
+	m.renewed = now
+	m.mu.Unlock()
+}
+
+// lastRenewal returns when the last successful renewal began.
+func (m *Member) lastRenewal() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.renewed
 }
 
 // fill sets lease's spec and annotation to this member's at now.
@@ -326,7 +363,7 @@ func (m *Member) renew(ctx context.Context, now time.Time, drained string) error
 		return err
 	}
 	m.own = updated
-	m.lastRenew = now
+	m.setRenewed(now)
 	return nil
 }
 
@@ -334,7 +371,7 @@ func (m *Member) renew(ctx context.Context, now time.Time, drained string) error
 // view, renew the Lease, and activate the view once all have published it.
 func (m *Member) step(ctx context.Context) error {
 	now := m.opts.Now()
-	left := m.lastRenew.Add(m.opts.RenewDeadline).Sub(now)
+	left := m.lastRenewal().Add(m.opts.RenewDeadline).Sub(now)
 	if left <= 0 {
 		return m.lose()
 	}
@@ -348,7 +385,14 @@ func (m *Member) step(ctx context.Context) error {
 	var view []string
 	published := map[string]string{}
 	if err == nil {
-		view, published = m.observe(leases, now)
+		var stale []*coordinationv1.Lease
+		view, published, stale = m.observe(leases, now)
+		for _, l := range stale {
+			// Only at the version seen: a replica that came back keeps its Lease.
+			if err := m.store.delete(ctx, l.Name, l.ResourceVersion); err == nil {
+				m.log.Info("deleted the lease of a member gone long ago", "lease", l.Name)
+			}
+		}
 	}
 
 	m.mu.Lock()
@@ -366,7 +410,7 @@ func (m *Member) step(ctx context.Context) error {
 		if ctx.Err() == nil {
 			m.log.Warn("renewing the membership lease failed", "error", err)
 		}
-		if m.opts.Now().Sub(m.lastRenew) >= m.opts.RenewDeadline {
+		if m.opts.Now().Sub(m.lastRenewal()) >= m.opts.RenewDeadline {
 			return m.lose()
 		}
 		return nil
@@ -393,10 +437,11 @@ func (m *Member) step(ctx context.Context) error {
 }
 
 // observe records the resourceVersions of the group's Leases and returns the
-// live members, sorted, with the view each has published.
-func (m *Member) observe(leases []coordinationv1.Lease, now time.Time) ([]string, map[string]string) {
-	live := []string{m.opts.Identity}
-	published := map[string]string{}
+// live members, sorted, with the view each has published, and the Leases
+// unchanged for staleLeases LeaseDurations.
+func (m *Member) observe(leases []coordinationv1.Lease, now time.Time) (live []string, published map[string]string, stale []*coordinationv1.Lease) {
+	live = []string{m.opts.Identity}
+	published = map[string]string{}
 	seen := map[string]seenLease{}
 	for i := range leases {
 		l := &leases[i]
@@ -416,14 +461,17 @@ func (m *Member) observe(leases []coordinationv1.Lease, now time.Time) ([]string
 		if l.Spec.LeaseDurationSeconds != nil {
 			d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
 		}
-		if s.observed.Add(d).After(now) {
+		switch {
+		case s.observed.Add(d).After(now):
 			live = append(live, id)
 			published[id] = l.Annotations[DrainedAnnotation]
+		case s.observed.Add(staleLeases * d).Before(now):
+			stale = append(stale, l)
 		}
 	}
 	m.seen = seen
 	slices.Sort(live)
-	return live, published
+	return live, published, stale
 }
 
 // current is the newest view seen. m.mu is held.
@@ -497,7 +545,7 @@ func (m *Member) leave() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.RenewDeadline)
 	defer cancel()
-	if err := m.store.delete(ctx, m.lease); err != nil && !client.IsNotFound(err) {
+	if err := m.store.delete(ctx, m.lease, ""); err != nil && !client.IsNotFound(err) {
 		m.log.Warn("deleting the membership lease failed; it expires instead", "error", err)
 		return
 	}
