@@ -28,7 +28,7 @@ const (
 	envIdentity   = "SETPOINT_SHARD_ID"
 	envLog        = "SETPOINT_SHARD_LOG"
 	// envObjects sets the number of widgets of TestShardProcessesSurviveKill;
-	// default 2000. The long mode is 10000.
+	// default 10,000, or 2,000 under the race detector.
 	envObjects = "SETPOINT_SHARD_OBJECTS"
 )
 
@@ -181,8 +181,8 @@ func readOwnership(t *testing.T, p *proc, openEnd int64, into map[string][]inter
 }
 
 // TestShardProcessesSurviveKill runs three replica processes of a sharded
-// controller against one server and creates widgets (2000, or
-// $SETPOINT_SHARD_OBJECTS) for them. When a third have converged it kills
+// controller against one server and creates widgets for them (10,000;
+// 2,000 under the race detector; or $SETPOINT_SHARD_OBJECTS). When a third have converged it kills
 // one replica with SIGKILL. Every widget still converges, the dead
 // replica's keys move to the others, and the replicas' ownership logs show
 // no key reconciled by two replicas at overlapping times.
@@ -190,7 +190,10 @@ func TestShardProcessesSurviveKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs replica processes")
 	}
-	n := 2000
+	n := 10000
+	if raceEnabled {
+		n = 2000
+	}
 	if v := os.Getenv(envObjects); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil {

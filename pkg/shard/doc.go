@@ -23,7 +23,8 @@
 // it renew, it has stopped; its keys move to the others within about one
 // LeaseDuration plus two RenewPeriods. On a clean shutdown a member stops,
 // waits for its reconciles to end and deletes its Lease, so its keys move at
-// the others' next renewal.
+// the others' next renewal. The Lease of a replica killed without leaving is
+// deleted by the others once it has been unchanged for ten LeaseDurations.
 //
 // A reconcile still running when its replica loses its Lease is the one
 // gap, as with leader election: reconcilers should return soon after their

@@ -29,6 +29,11 @@ const (
 	DrainedAnnotation = "shard.setpoint.dev/drained"
 )
 
+// staleLeases is how many LeaseDurations a member's Lease must stay
+// unchanged before the others delete it: a replica killed without leaving
+// leaves its Lease behind.
+const staleLeases = 10
+
 // ErrLost is returned by Member.Run when the member could not renew its
 // Lease within RenewDeadline: the others may already own its keys, so it
 // stopped starting any. Exit the process, or run a new Member.
@@ -136,6 +141,9 @@ func newMember(opts Options, st store) (*Member, error) {
 	if opts.RenewPeriod <= 0 || opts.RenewDeadline <= opts.RenewPeriod || opts.RenewDeadline >= opts.LeaseDuration {
 		return nil, fmt.Errorf("shard: want 0 < RenewPeriod < RenewDeadline < LeaseDuration; got %v, %v, %v",
 			opts.RenewPeriod, opts.RenewDeadline, opts.LeaseDuration)
+	}
+	if errs := validation.IsValidLabelValue(opts.Name); len(errs) > 0 {
+		return nil, fmt.Errorf("shard: Options.Name %q labels the Leases: %s", opts.Name, strings.Join(errs, "; "))
 	}
 	name := opts.Name + "-shard-" + opts.Identity
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
@@ -377,7 +385,14 @@ func (m *Member) step(ctx context.Context) error {
 	var view []string
 	published := map[string]string{}
 	if err == nil {
-		view, published = m.observe(leases, now)
+		var stale []*coordinationv1.Lease
+		view, published, stale = m.observe(leases, now)
+		for _, l := range stale {
+			// Only at the version seen: a replica that came back keeps its Lease.
+			if err := m.store.delete(ctx, l.Name, l.ResourceVersion); err == nil {
+				m.log.Info("deleted the lease of a member gone long ago", "lease", l.Name)
+			}
+		}
 	}
 
 	m.mu.Lock()
@@ -422,10 +437,11 @@ func (m *Member) step(ctx context.Context) error {
 }
 
 // observe records the resourceVersions of the group's Leases and returns the
-// live members, sorted, with the view each has published.
-func (m *Member) observe(leases []coordinationv1.Lease, now time.Time) ([]string, map[string]string) {
-	live := []string{m.opts.Identity}
-	published := map[string]string{}
+// live members, sorted, with the view each has published, and the Leases
+// unchanged for staleLeases LeaseDurations.
+func (m *Member) observe(leases []coordinationv1.Lease, now time.Time) (live []string, published map[string]string, stale []*coordinationv1.Lease) {
+	live = []string{m.opts.Identity}
+	published = map[string]string{}
 	seen := map[string]seenLease{}
 	for i := range leases {
 		l := &leases[i]
@@ -445,14 +461,17 @@ func (m *Member) observe(leases []coordinationv1.Lease, now time.Time) ([]string
 		if l.Spec.LeaseDurationSeconds != nil {
 			d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
 		}
-		if s.observed.Add(d).After(now) {
+		switch {
+		case s.observed.Add(d).After(now):
 			live = append(live, id)
 			published[id] = l.Annotations[DrainedAnnotation]
+		case s.observed.Add(staleLeases * d).Before(now):
+			stale = append(stale, l)
 		}
 	}
 	m.seen = seen
 	slices.Sort(live)
-	return live, published
+	return live, published, stale
 }
 
 // current is the newest view seen. m.mu is held.
@@ -526,7 +545,7 @@ func (m *Member) leave() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.RenewDeadline)
 	defer cancel()
-	if err := m.store.delete(ctx, m.lease); err != nil && !client.IsNotFound(err) {
+	if err := m.store.delete(ctx, m.lease, ""); err != nil && !client.IsNotFound(err) {
 		m.log.Warn("deleting the membership lease failed; it expires instead", "error", err)
 		return
 	}

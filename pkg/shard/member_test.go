@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,11 +92,15 @@ func (s *memStore) list(context.Context) ([]coordinationv1.Lease, error) {
 	return out, nil
 }
 
-func (s *memStore) delete(_ context.Context, name string) error {
+func (s *memStore) delete(_ context.Context, name, rv string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.leases[name]; !ok {
+	l, ok := s.leases[name]
+	if !ok {
 		return apierrors.NewNotFound(leaseGR, name)
+	}
+	if rv != "" && rv != l.ResourceVersion {
+		return apierrors.NewConflict(leaseGR, name, errors.New("precondition failed"))
 	}
 	delete(s.leases, name)
 	return nil
@@ -267,6 +272,21 @@ func TestDeadMemberExpires(t *testing.T) {
 	if !a.Owns(bs) || !slices.Equal(a.Members(), []string{"a"}) {
 		t.Fatalf("a did not take b's keys 3s after b's last renewal: members %v", a.Members())
 	}
+	// b's Lease stays until it has been unchanged for 10 lease durations.
+	for range 26 {
+		g.clock.Step(time.Second)
+		g.step(a)
+	}
+	if _, err := g.store.get(context.Background(), "ctl-shard-b"); err != nil {
+		t.Fatalf("b's lease deleted early: %v", err)
+	}
+	g.clock.Step(time.Second)
+	g.step(a)
+	g.clock.Step(time.Second)
+	g.step(a)
+	if _, err := g.store.get(context.Background(), "ctl-shard-b"); !apierrors.IsNotFound(err) {
+		t.Fatalf("b's lease 31s after it last changed: %v, want NotFound", err)
+	}
 }
 
 // TestLostRenewalStops: a member that cannot renew within RenewDeadline
@@ -309,7 +329,7 @@ func TestRevertedViewKeepsHandoffRules(t *testing.T) {
 		t.Fatal("a owns a key moving to c")
 	}
 	// c leaves before its own round; [a b] returns.
-	if err := g.store.delete(context.Background(), "ctl-shard-c"); err != nil {
+	if err := g.store.delete(context.Background(), "ctl-shard-c", ""); err != nil {
 		t.Fatal(err)
 	}
 	g.step(a)
@@ -359,6 +379,7 @@ func TestOptionsChecked(t *testing.T) {
 		{Namespace: "ns", Name: "ctl", LeaseDuration: 1500 * time.Millisecond},
 		{Namespace: "ns", Name: "ctl", RenewDeadline: 20 * time.Second},
 		{Namespace: "ns", Name: "ctl", Identity: "Not_Valid"},
+		{Namespace: "ns", Name: strings.Repeat("c", 64)},
 	} {
 		if _, err := newMember(o, newMemStore()); err == nil {
 			t.Errorf("newMember(%+v) succeeded", o)

@@ -16,7 +16,9 @@ type store interface {
 	create(ctx context.Context, l *coordinationv1.Lease) (*coordinationv1.Lease, error)
 	update(ctx context.Context, l *coordinationv1.Lease) (*coordinationv1.Lease, error)
 	list(ctx context.Context) ([]coordinationv1.Lease, error)
-	delete(ctx context.Context, name string) error
+	// delete deletes the Lease name, only at resourceVersion rv unless rv
+	// is empty.
+	delete(ctx context.Context, name, rv string) error
 }
 
 // apiStore is the store on a server, through pkg/client.
@@ -49,6 +51,10 @@ func (s *apiStore) list(ctx context.Context) ([]coordinationv1.Lease, error) {
 	return l.Items, nil
 }
 
-func (s *apiStore) delete(ctx context.Context, name string) error {
-	return s.leases.Delete(ctx, s.namespace, name, metav1.DeleteOptions{})
+func (s *apiStore) delete(ctx context.Context, name, rv string) error {
+	var opts metav1.DeleteOptions
+	if rv != "" {
+		opts.Preconditions = &metav1.Preconditions{ResourceVersion: &rv}
+	}
+	return s.leases.Delete(ctx, s.namespace, name, opts)
 }
