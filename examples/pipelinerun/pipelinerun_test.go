@@ -195,7 +195,7 @@ func (w *worker) awaitCompletions(ctx context.Context, n int) error {
 func TestCrashedWorkersStepsAreRetried(t *testing.T) {
 	t.Run("claims", func(t *testing.T) { testCrashedWorker(t, nil) })
 	t.Run("sharded", func(t *testing.T) {
-		testCrashedWorker(t, &shard.Options{Namespace: "default", LeaseDuration: 2 * time.Second, RenewDeadline: time.Second, RenewPeriod: 200 * time.Millisecond})
+		testCrashedWorker(t, &shard.Options{Namespace: "default", LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RenewPeriod: 250 * time.Millisecond})
 	})
 }
 

@@ -58,6 +58,9 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 			return
 		}
 	}
+	// A plain PartialObjectMetadata stream takes the metadata the registry
+	// cuts from the stored documents (appendMetadataFrame).
+	opts.MetadataOnly = info.out.target == targetPartial && !info.out.pretty
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	ch, err := s.reg.Watch(ctx, info.res, info.namespace, opts)
@@ -139,6 +142,9 @@ type watchEncoder struct {
 // uses the event's shared cache, so an event is encoded once for all
 // watchers; otherwise it encodes into buf.
 func (e *watchEncoder) encode(buf *bytes.Buffer, ev registry.WatchEvent) ([]byte, error) {
+	if ev.Metadata != nil {
+		return appendMetadataFrame(buf.Bytes(), ev.Type, e.out.metaVersion, ev.Metadata), nil
+	}
 	plain := e.out.target == targetObject && !e.out.pretty
 	if plain && ev.Cache != nil {
 		return ev.Cache.Get(func() ([]byte, error) {
@@ -152,6 +158,19 @@ func (e *watchEncoder) encode(buf *bytes.Buffer, ev registry.WatchEvent) ([]byte
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// appendMetadataFrame appends to dst the line of a PartialObjectMetadata
+// event whose metadata JSON is md: the bytes encodeJSON renders for the
+// watchFrame of partialObject. typ needs no escaping.
+func appendMetadataFrame(dst []byte, typ, metaVersion string, md []byte) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","object":{"apiVersion":"`+metaGroup+"/"...)
+	dst = append(dst, metaVersion...)
+	dst = append(dst, `","kind":"PartialObjectMetadata","metadata":`...)
+	dst = append(dst, md...)
+	return append(dst, "}}\n"...)
 }
 
 // transform converts the object of ev for the negotiated target. ERROR

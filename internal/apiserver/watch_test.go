@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -244,6 +245,21 @@ func TestWatchTransforms(t *testing.T) {
 		ev := w.expect(t, "ADDED", "p1")
 		if ev.Object["kind"] != "PartialObjectMetadata" || ev.Object["apiVersion"] != "meta.k8s.io/v1" || ev.Object["spec"] != nil {
 			t.Fatalf("partial event %v", ev.Object)
+		}
+		// The metadata cut from the stored document is the object's.
+		full := e.expect(t, http.StatusOK, "GET", widgetsPath+"/p1", "").json(t)
+		if !reflect.DeepEqual(ev.Object["metadata"], full["metadata"]) {
+			t.Fatalf("partial event metadata %v, object's %v", ev.Object["metadata"], full["metadata"])
+		}
+		e.expect(t, http.StatusOK, "PATCH", widgetsPath+"/p1", `{"metadata":{"labels":{"a":"b"}}}`, "Content-Type", "application/merge-patch+json")
+		ev = w.expect(t, "MODIFIED", "p1")
+		full = e.expect(t, http.StatusOK, "GET", widgetsPath+"/p1", "").json(t)
+		if !reflect.DeepEqual(ev.Object["metadata"], full["metadata"]) {
+			t.Fatalf("partial event metadata %v, object's %v", ev.Object["metadata"], full["metadata"])
+		}
+		e.expect(t, http.StatusOK, "DELETE", widgetsPath+"/p1", "")
+		if ev = w.expect(t, "DELETED", "p1"); ev.Object["kind"] != "PartialObjectMetadata" {
+			t.Fatalf("partial delete event %v", ev.Object)
 		}
 	})
 }

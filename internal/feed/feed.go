@@ -658,6 +658,9 @@ type Event struct {
 	// Memo lets the registry decode the object once for all watchers that
 	// share the event. The feed never reads it.
 	Memo Memo
+	// MetaMemo lets the registry derive the object's metadata once for all
+	// metadata-only watchers that share the event. The feed never reads it.
+	MetaMemo Memo
 }
 
 // Watcher receives events; see Feed.Watch.

@@ -107,6 +107,10 @@ type ListOptions struct {
 	// Watch only:
 	AllowWatchBookmarks bool
 	SendInitialEvents   *bool
+	// MetadataOnly says the watcher sends only metadata
+	// (PartialObjectMetadata): events may then carry Metadata instead of
+	// Object, which spares decoding the stored object.
+	MetadataOnly bool
 }
 
 // WriteOptions are the query parameters of create, update and patch.
@@ -149,6 +153,11 @@ type WatchEvent struct {
 	// metadata.resourceVersion (and the initial-events-end annotation).
 	// It may be shared with other watchers and must not be modified.
 	Object any
+	// Metadata, on the ADDED, MODIFIED and DELETED events of a
+	// MetadataOnly watch, may replace Object (then nil): the JSON of the
+	// object's metadata exactly as encoding/json renders that of Object,
+	// resourceVersion set. It may be shared and must not be modified.
+	Metadata []byte
 	// Cache, when not nil, lets the HTTP layer encode this event once for all
 	// watchers.
 	Cache *feed.EncodeCache

@@ -46,48 +46,94 @@ func (r *Registry) appendServedJSON(dst []byte, res *Resource, o storage.Object)
 // must already be the served ones and metadata an object without
 // resourceVersion. Otherwise it reports false and dst is unchanged.
 func appendServed(dst, b []byte, apiVersion, kind string, rev int64) ([]byte, bool) {
-	if !utf8.Valid(b) || bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029")) {
+	at, ok := canonical(b, apiVersion, kind)
+	if !ok {
 		return dst, false
+	}
+	dst = append(dst, b[:at.insert]...)
+	dst = appendResourceVersion(dst, b, at.insert, rev)
+	return append(dst, b[at.insert:]...), true
+}
+
+// appendServedMetadata appends to dst the JSON of the metadata of the
+// stored document b as served with resourceVersion rev: exactly what
+// encoding/json renders for the metadata of the object output returns
+// (HTML escaping off). It asks what appendServed asks of b, and reports
+// false, dst unchanged, when b does not qualify.
+func appendServedMetadata(dst, b []byte, apiVersion, kind string, rev int64) ([]byte, bool) {
+	at, ok := canonical(b, apiVersion, kind)
+	if !ok {
+		return dst, false
+	}
+	dst = append(dst, b[at.metaStart:at.insert]...)
+	dst = appendResourceVersion(dst, b, at.insert, rev)
+	return append(dst, b[at.insert:at.metaEnd]...), true
+}
+
+// canonSpans locates, in a document canonical checked, its metadata object
+// (b[metaStart:metaEnd]) and where metadata.resourceVersion belongs
+// (insert, inside the metadata object).
+type canonSpans struct {
+	metaStart, metaEnd, insert int
+}
+
+// canonical checks that b qualifies for appendServed (see there) and
+// returns where its metadata is.
+func canonical(b []byte, apiVersion, kind string) (canonSpans, bool) {
+	var at canonSpans
+	if !utf8.Valid(b) || bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029")) {
+		return at, false
 	}
 	s := canonScanner{b: b}
 	if len(b) < 2 || b[0] != '{' {
-		return dst, false
+		return at, false
 	}
-	insert := -1
+	at.insert = -1
 	sawAPIVersion, sawKind := false, false
 	var prev []byte
 	i := 1
 	for {
 		key, next, ok := s.key(i, prev)
 		if !ok {
-			return dst, false
+			return at, false
 		}
 		prev = key
+		isMeta := false
 		switch string(key) {
 		case "apiVersion":
 			sawAPIVersion = s.isString(next, apiVersion)
 		case "kind":
 			sawKind = s.isString(next, kind)
 		case "metadata":
-			if insert, ok = s.resourceVersionAt(next); !ok {
-				return dst, false
+			if at.insert, ok = s.resourceVersionAt(next); !ok {
+				return at, false
 			}
+			isMeta = true
 		}
 		if i, ok = s.value(next, 1); !ok {
-			return dst, false
+			return at, false
+		}
+		if isMeta {
+			at.metaStart, at.metaEnd = next, i
 		}
 		if s.at(i) == '}' {
 			break
 		}
 		if s.at(i) != ',' {
-			return dst, false
+			return at, false
 		}
 		i++
 	}
-	if i != len(b)-1 || insert < 0 || !sawAPIVersion || !sawKind {
-		return dst, false
+	if i != len(b)-1 || at.insert < 0 || !sawAPIVersion || !sawKind {
+		return at, false
 	}
-	dst = append(dst, b[:insert]...)
+	return at, true
+}
+
+// appendResourceVersion appends the member "resourceVersion":"rev" that
+// belongs at b[insert] (a key or the closing brace of metadata), with the
+// commas it needs.
+func appendResourceVersion(dst, b []byte, insert int, rev int64) []byte {
 	if b[insert] == '}' && b[insert-1] != '{' {
 		dst = append(dst, ',')
 	}
@@ -97,7 +143,7 @@ func appendServed(dst, b []byte, apiVersion, kind string, rev int64) ([]byte, bo
 	if b[insert] != '}' {
 		dst = append(dst, ',')
 	}
-	return append(dst, b[insert:]...), true
+	return dst
 }
 
 // canonScanner checks JSON in encoding/json's canonical form (see

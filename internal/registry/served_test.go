@@ -22,13 +22,18 @@ func servedByDecoding(t testing.TB, b []byte, rev int64) ([]byte, bool) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), true
 }
 
-// checkServed fails if appendServed accepts b but differs from decoding.
+// checkServed fails if appendServed or appendServedMetadata accepts b but
+// differs from decoding, or if only one of them accepts it.
 func checkServed(t testing.TB, b []byte) bool {
 	const rev = 42
 	got, ok := appendServed([]byte("prefix"), b, "example.com/v1", "Widget", rev)
+	gotMeta, metaOK := appendServedMetadata([]byte("prefix"), b, "example.com/v1", "Widget", rev)
+	if ok != metaOK {
+		t.Fatalf("appendServed accepted %s: %v, appendServedMetadata: %v", b, ok, metaOK)
+	}
 	if !ok {
-		if string(got) != "prefix" {
-			t.Fatalf("refused %s but changed dst to %s", b, got)
+		if string(got) != "prefix" || string(gotMeta) != "prefix" {
+			t.Fatalf("refused %s but changed dst to %s / %s", b, got, gotMeta)
 		}
 		return false
 	}
@@ -38,6 +43,13 @@ func checkServed(t testing.TB, b []byte) bool {
 	}
 	if got = bytes.TrimPrefix(got, []byte("prefix")); !bytes.Equal(got, want) {
 		t.Fatalf("stored %s\ngot  %s\nwant %s", b, got, want)
+	}
+	var served map[string]json.RawMessage
+	if err := json.Unmarshal(want, &served); err != nil {
+		t.Fatal(err)
+	}
+	if gotMeta = bytes.TrimPrefix(gotMeta, []byte("prefix")); !bytes.Equal(gotMeta, served["metadata"]) {
+		t.Fatalf("stored %s\ngot metadata  %s\nwant metadata %s", b, gotMeta, served["metadata"])
 	}
 	return true
 }

@@ -28,11 +28,13 @@ type watchPlan struct {
 	after     int64
 	endMarker bool
 	fields    fieldFilter
+	// metadataOnly is ListOptions.MetadataOnly.
+	metadataOnly bool
 }
 
 // planWatch interprets the watch parameters as Kubernetes does.
 func (r *Registry) planWatch(ctx context.Context, res *Resource, namespace string, opts ListOptions) (watchPlan, error) {
-	var p watchPlan
+	p := watchPlan{metadataOnly: opts.MetadataOnly}
 	if !res.Namespaced {
 		namespace = ""
 	}
@@ -203,7 +205,7 @@ func (r *Registry) stream(ctx context.Context, res *Resource, p watchPlan, bookm
 		if p.fields.none || !p.fields.matchKey(ev.Object) {
 			continue
 		}
-		out, err := r.watchEvent(res, ev)
+		out, err := r.watchEvent(res, ev, p.metadataOnly)
 		if err != nil {
 			send(errorEvent(err))
 			return
@@ -218,7 +220,23 @@ func (r *Registry) stream(ctx context.Context, res *Resource, p watchPlan, bookm
 // all watchers of the event (the feed event's Memo); watchers served in the
 // stored apiVersion share that object and its encoding cache, which is why
 // nothing may modify a WatchEvent's object. Other versions get a copy.
-func (r *Registry) watchEvent(res *Resource, ev *feed.Event) (WatchEvent, error) {
+//
+// For a metadata-only watch, the metadata is cut from the stored document
+// when it is in canonical form (appendServedMetadata), once for all such
+// watchers, and the object is not decoded at all.
+func (r *Registry) watchEvent(res *Resource, ev *feed.Event, metadataOnly bool) (WatchEvent, error) {
+	if metadataOnly {
+		md, _ := ev.MetaMemo.Get(func() (any, error) {
+			b, ok := appendServedMetadata(nil, ev.Object.Value, res.apiVersion(), res.Kind, ev.Revision)
+			if !ok {
+				return []byte(nil), nil
+			}
+			return b, nil
+		})
+		if b := md.([]byte); b != nil {
+			return WatchEvent{Type: ev.Type.String(), Metadata: b}, nil
+		}
+	}
 	v, err := ev.Memo.Get(func() (any, error) {
 		m, err := decodeValue(ev.Object.Value)
 		if err != nil {

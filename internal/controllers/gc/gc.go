@@ -257,7 +257,11 @@ func (c *Collector) start(ctx context.Context, res client.Resource) error {
 	if err != nil {
 		return err
 	}
-	inf := informer.New[meta, *meta](cl, informer.Options[*meta]{ResyncPeriod: c.opts.ResyncPeriod, Logger: c.log.With("resource", res.GroupVersionResource().String())})
+	inf := informer.New[meta, *meta](cl, informer.Options[*meta]{
+		ResyncPeriod: c.opts.ResyncPeriod,
+		Transform:    slim,
+		Logger:       c.log.With("resource", res.GroupVersionResource().String()),
+	})
 	isCRD := res.Group == crdResource.Group && res.Resource == crdResource.Resource
 	inf.AddHandler(informer.Handler[*meta]{
 		OnAdd: func(o *meta) {
@@ -294,6 +298,23 @@ func (c *Collector) start(ctx context.Context, res client.Resource) error {
 	})
 	c.log.Debug("gc: watching", "resource", res.GroupVersionResource().String())
 	return nil
+}
+
+// slim keeps of o only what the collector reads (identity,
+// resourceVersion, deletion, finalizers and owner references), so that the
+// informers' caches do not hold the labels, annotations and managedFields
+// of every object.
+func slim(o *meta) *meta {
+	*o = meta{TypeMeta: o.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+		Name:              o.Name,
+		Namespace:         o.Namespace,
+		UID:               o.UID,
+		ResourceVersion:   o.ResourceVersion,
+		DeletionTimestamp: o.DeletionTimestamp,
+		Finalizers:        o.Finalizers,
+		OwnerReferences:   o.OwnerReferences,
+	}}
+	return o
 }
 
 // stop ends the informer of res and waits for it.

@@ -75,8 +75,15 @@ func nodeOf(res client.Resource, obj metav1.Object) *node {
 	}
 }
 
+// needsWork reports whether processing n can do anything: it has owners,
+// or waits for its dependents (see Collector.process). Most objects do
+// not, and are not queued for their own events.
+func (n *node) needsWork() bool {
+	return len(n.owners) > 0 || n.orphaning() || n.deletingDependents()
+}
+
 // upsert records the current state of n and returns the uids to process:
-// n itself, the owners it gained or lost (one waiting for its dependents
+// n itself when it needsWork, the owners it gained or lost (one waiting for its dependents
 // may now be free), every owner when n starts being deleted, and n's
 // dependents when n starts or stops waiting for them.
 func (g *graph) upsert(n *node) []types.UID {
@@ -84,7 +91,10 @@ func (g *graph) upsert(n *node) []types.UID {
 	defer g.mu.Unlock()
 	old := g.nodes[n.uid]
 	g.nodes[n.uid] = n
-	out := []types.UID{n.uid}
+	var out []types.UID
+	if n.needsWork() {
+		out = append(out, n.uid)
+	}
 	var oldOwners []metav1.OwnerReference
 	if old != nil {
 		oldOwners = old.owners

@@ -39,7 +39,9 @@ func sorted(uids []types.UID) []types.UID {
 func TestGraphLinks(t *testing.T) {
 	g := newGraph()
 	a, b := testNode(widgets, "a"), testNode(widgets, "b")
-	g.upsert(a)
+	if got := g.upsert(a); len(got) != 0 {
+		t.Errorf("object without owners or dependents: process %v, want nothing", got)
+	}
 	g.upsert(b)
 	c := testNode(widgets, "c", a, b)
 	if got := sorted(g.upsert(c)); !slices.Equal(got, []types.UID{"a", "b", "c"}) {
