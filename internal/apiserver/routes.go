@@ -206,7 +206,8 @@ func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metric
 
 // resolve turns the path after /api/v1 or /apis/<group>/<version> into a
 // resource request: [watch/][namespaces/<ns>/]<resource>[/<name>[/status|/scale]].
-// /api/v1/namespaces/<name>/status is the namespace's status subresource.
+// /api/v1/namespaces/<name>/status and /finalize are the namespace's
+// subresources.
 func (s *server) resolve(r *http.Request, group, version string, rest []string) (*requestInfo, error) {
 	legacyWatch := false
 	if rest[0] == "watch" {
@@ -214,7 +215,7 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 		rest = rest[1:]
 	}
 	namespace, namespacedPath := "", false
-	if len(rest) >= 3 && rest[0] == "namespaces" && !(group == "" && len(rest) == 3 && rest[2] == "status") {
+	if len(rest) >= 3 && rest[0] == "namespaces" && !(group == "" && len(rest) == 3 && (rest[2] == "status" || rest[2] == "finalize")) {
 		namespace, namespacedPath = rest[1], true
 		rest = rest[2:]
 	}
@@ -232,7 +233,7 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 	gr := schema.GroupResource{Group: res.Group, Resource: res.Resource}
 	if len(rest) > 2 {
 		info.sub = rest[2]
-		if !(info.sub == "status" && res.HasStatus || info.sub == "scale" && res.Scale != nil) {
+		if !(info.sub == "status" && res.HasStatus || info.sub == "scale" && res.Scale != nil || info.sub == "finalize" && isNamespaces(res)) {
 			if res.BuiltIn() {
 				return nil, errNotFound()
 			}
@@ -319,4 +320,10 @@ func verbFor(r *http.Request, info *requestInfo, legacyWatch bool) string {
 		}
 	}
 	return ""
+}
+
+// isNamespaces reports whether res is the core namespaces resource, the
+// one with the finalize subresource.
+func isNamespaces(res *registry.Resource) bool {
+	return res.Group == "" && res.Resource == "namespaces"
 }

@@ -224,12 +224,12 @@ func (r *Registry) DeleteCollection(ctx context.Context, res *Resource, namespac
 	return out, nil
 }
 
-// cleanupInterval is how often terminating CRDs and namespaces are
+// cleanupInterval is how often terminating CRDs are
 // rechecked when nothing wakes the worker (objects waiting for others'
 // finalizers).
 const cleanupInterval = time.Second
 
-// cleanupLoop deletes the content of terminating CRDs and namespaces.
+// cleanupLoop deletes the content of terminating CRDs.
 func (r *Registry) cleanupLoop(ctx context.Context) {
 	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
@@ -244,7 +244,7 @@ func (r *Registry) cleanupLoop(ctx context.Context) {
 	}
 }
 
-// cleanupOnce makes one pass over terminating CRDs and namespaces. Errors
+// cleanupOnce makes one pass over terminating CRDs. Errors
 // are retried on the next pass.
 func (r *Registry) cleanupOnce(ctx context.Context) {
 	r.mu.RLock()
@@ -257,16 +257,6 @@ func (r *Registry) cleanupOnce(ctx context.Context) {
 	r.mu.RUnlock()
 	for _, e := range terminating {
 		_ = r.cleanCRD(ctx, e)
-	}
-	list, err := r.store.List(ctx, storage.ListOptions{Resource: namespaceResource().StorageKey})
-	if err != nil {
-		return
-	}
-	for _, o := range list.Objects {
-		m, err := decodeValue(o.Value)
-		if err == nil && deletionTimestamp(m) != "" {
-			_, _ = r.cleanNamespace(ctx, o.Name)
-		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,8 +16,9 @@ import (
 // protectedNamespaces are created at start and may not be deleted.
 var protectedNamespaces = []string{"default", "kube-system", "kube-public"}
 
-// namespaceFinalizer is the spec.finalizers entry the namespace cleanup
-// removes once the namespace is empty.
+// namespaceFinalizer is the spec.finalizers entry the namespace
+// controller removes, through the finalize subresource, once the
+// namespace is empty.
 const namespaceFinalizer = "kubernetes"
 
 func namespaceResource() *Resource { return &builtins[0].Resource }
@@ -151,70 +151,14 @@ func markNamespaceTerminating(obj map[string]any) {
 
 // specFinalizers returns spec.finalizers of a namespace.
 func specFinalizers(obj map[string]any) []any {
-	spec, _ := obj["spec"].(map[string]any)
-	list, _ := spec["finalizers"].([]any)
+	list, _ := specOf(obj)["finalizers"].([]any)
 	return list
 }
 
-// cleanNamespace deletes every object in the terminating namespace name
-// and, once none is left, removes the namespace. It reports whether the
-// namespace is gone.
-func (r *Registry) cleanNamespace(ctx context.Context, name string) (bool, error) {
-	left := false
-	for _, res := range r.storageKeys(true) {
-		n, err := r.deleteAll(ctx, res, name)
-		if err != nil {
-			return false, err
-		}
-		if n > 0 {
-			left = true
-		}
-	}
-	if left {
-		return false, nil
-	}
-	ns := namespaceResource()
-	for range 5 {
-		o, err := r.store.Get(ctx, storage.Key{Resource: ns.StorageKey, Name: name})
-		if errors.Is(err, storage.ErrNotFound) {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		m, err := decodeValue(o.Value)
-		if err != nil {
-			return false, err
-		}
-		if spec := specFinalizers(m); slices.Contains(spec, any(namespaceFinalizer)) {
-			m["spec"].(map[string]any)["finalizers"] = slices.DeleteFunc(spec, func(f any) bool { return f == namespaceFinalizer })
-			value, err := encodeValue(m)
-			if err != nil {
-				return false, err
-			}
-			_, err = r.store.Update(ctx, o.Key, value, labelsOf(m), storage.Precondition{Revision: o.Revision})
-			if err != nil && !errors.Is(err, storage.ErrConflict) {
-				return false, err
-			}
-			continue
-		}
-		if len(specFinalizers(m)) > 0 || len(finalizers(m)) > 0 {
-			return false, nil
-		}
-		_, err = r.store.Delete(ctx, o.Key, storage.Precondition{Revision: o.Revision})
-		if errors.Is(err, storage.ErrConflict) {
-			continue
-		}
-		return err == nil || errors.Is(err, storage.ErrNotFound), ignoreNotFound(err)
-	}
-	return false, nil
-}
-
-func ignoreNotFound(err error) error {
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	return err
+// specOf returns obj's spec, nil when it has none.
+func specOf(obj map[string]any) map[string]any {
+	spec, _ := obj["spec"].(map[string]any)
+	return spec
 }
 
 // deleteAll deletes every object of res in namespace (all namespaces if
@@ -235,4 +179,12 @@ func (r *Registry) deleteAll(ctx context.Context, res *Resource, namespace strin
 		}
 	}
 	return left, nil
+}
+
+// ignoreNotFound drops storage's not-found error.
+func ignoreNotFound(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
 }

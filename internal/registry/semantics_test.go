@@ -3,6 +3,7 @@ package registry_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -367,6 +368,11 @@ func TestListPaginationAndVersions(t *testing.T) {
 	})
 }
 
+// TestNamespaceDeletion checks the registry's part of namespace deletion:
+// the namespace turns Terminating and refuses new content, an update
+// leaves spec.finalizers alone, and once the finalize subresource removes
+// "kubernetes" the namespace is deleted. Deleting its content is the
+// namespace controller's job (internal/controllers/namespace).
 func TestNamespaceDeletion(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
@@ -375,12 +381,8 @@ func TestNamespaceDeletion(t *testing.T) {
 	if _, err := e.reg.Create(ctx, ns, "", obj(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "team"}}), registry.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	held := widget("held", nil)
-	held.SetFinalizers([]string{"example.com/hold"})
-	for _, o := range []*unstructured.Unstructured{widget("plain", nil), held} {
-		if _, err := e.reg.Create(ctx, res, "team", o, registry.WriteOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := e.reg.Create(ctx, res, "team", widget("plain", nil), registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	got, gone, err := e.reg.Delete(ctx, ns, "", "team", nil)
 	if err != nil || gone {
@@ -391,24 +393,40 @@ func TestNamespaceDeletion(t *testing.T) {
 	}
 	_, err = e.reg.Create(ctx, res, "team", widget("new", nil), registry.WriteOptions{})
 	wantStatus(t, err, http.StatusForbidden, metav1.StatusReasonForbidden)
-	waitFor(t, func() bool {
-		_, err := e.reg.Get(ctx, res, "team", "plain")
-		return apierrors.IsNotFound(err)
-	})
-	// The held object keeps the namespace until its finalizer goes.
-	h, err := e.reg.Get(ctx, res, "team", "held")
-	if err != nil || h.GetDeletionTimestamp() == nil {
-		t.Fatalf("held: %v %v", h, err)
-	}
-	if _, err := e.reg.Get(ctx, ns, "", "team"); err != nil {
+	// Nothing in the registry deletes the content any more.
+	if _, err := e.reg.Get(ctx, res, "team", "plain"); err != nil {
 		t.Fatal(err)
 	}
-	h.SetFinalizers(nil)
-	if _, err := e.reg.Update(ctx, res, "team", "held", h, registry.WriteOptions{}); err != nil {
+	// A plain update cannot drop spec.finalizers.
+	cur, err := e.reg.Get(ctx, ns, "", "team")
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
-		_, err := e.reg.Get(ctx, ns, "", "team")
-		return apierrors.IsNotFound(err)
-	})
+	plain := cur.DeepCopy()
+	if err := unstructured.SetNestedSlice(plain.Object, []any{}, "spec", "finalizers"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.reg.Update(ctx, ns, "", "team", plain, registry.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _, _ := unstructured.NestedStringSlice(r.Object.Object, "spec", "finalizers"); !slices.Equal(f, []string{"kubernetes"}) {
+		t.Fatalf("spec.finalizers after update %v", f)
+	}
+	// The finalize subresource writes spec.finalizers and nothing else;
+	// with none left the namespace goes.
+	fin := r.Object.DeepCopy()
+	fin.SetLabels(map[string]string{"ignored": "yes"})
+	if err := unstructured.SetNestedSlice(fin.Object, []any{}, "spec", "finalizers"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Update(ctx, ns, "", "team", fin, registry.WriteOptions{Subresource: "finalize"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Get(ctx, ns, "", "team"); !apierrors.IsNotFound(err) {
+		t.Fatalf("namespace after finalize: %v", err)
+	}
+	// Other resources have no finalize subresource.
+	_, err = e.reg.Update(ctx, res, "team", "plain", widget("plain", nil), registry.WriteOptions{Subresource: "finalize"})
+	wantStatus(t, err, http.StatusNotFound, metav1.StatusReasonNotFound)
 }

@@ -367,7 +367,7 @@ func (r *Registry) wake() {
 
 // Start creates the default namespaces ("default", "kube-system",
 // "kube-public") if missing, loads the stored CRDs, and starts background
-// work (CRD and namespace cleanup). It returns once the registry can serve.
+// work (CRD cleanup). It returns once the registry can serve.
 func (r *Registry) Start(ctx context.Context) error {
 	for _, ns := range protectedNamespaces {
 		obj := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}

@@ -36,9 +36,10 @@ func (r *Registry) Update(ctx context.Context, res *Resource, namespace, name st
 	})
 }
 
-// checkSubresource accepts "" and, when res has it, "status".
+// checkSubresource accepts "", "status" when res has it, and "finalize"
+// for namespaces.
 func checkSubresource(res *Resource, sub string) error {
-	if sub == "" || (sub == "status" && res.HasStatus) {
+	if sub == "" || (sub == "status" && res.HasStatus) || (sub == "finalize" && res.StorageKey == namespaceResource().StorageKey) {
 		return nil
 	}
 	return apierrors.NewNotFound(res.groupResource(), sub)
@@ -150,7 +151,7 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	if bytes.Equal(value, mustEncode(old)) || opts.DryRun {
 		return Result{Object: servedMap(res, obj, cur.Revision), Warnings: warnings}, nil
 	}
-	if deletionTimestamp(obj) != "" && len(finalizers(obj)) == 0 && res.StorageKey != namespaceResource().StorageKey {
+	if deletionTimestamp(obj) != "" && len(finalizers(obj)) == 0 && (res.StorageKey != namespaceResource().StorageKey || len(specFinalizers(obj)) == 0) {
 		// The last finalizer went: as Kubernetes, delete the object
 		// instead of writing it, so watchers see it deleted (with the
 		// finalizers it had) and never without finalizers.
@@ -178,10 +179,6 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	}
 	if err := r.afterWrite(ctx, res, stored, obj); err != nil {
 		return Result{}, err
-	}
-	if deletionTimestamp(obj) != "" && len(finalizers(obj)) == 0 {
-		// A namespace: its cleanup deletes it.
-		r.wake()
 	}
 	return Result{Object: servedMap(res, obj, stored.Revision), Warnings: warnings}, nil
 }
@@ -246,7 +243,24 @@ func mergeForUpdate(res *Resource, obj, old map[string]any, sub string) map[stri
 		}
 	}
 	if res.StorageKey == namespaceResource().StorageKey {
-		obj["spec"] = old["spec"]
+		// Only the finalize subresource writes spec.finalizers.
+		spec := deepCopy(old)["spec"]
+		if sub == "finalize" {
+			next := deepCopy(old)
+			sm, _ := next["spec"].(map[string]any)
+			if sm == nil {
+				sm = map[string]any{}
+			}
+			if list, ok := specOf(obj)["finalizers"]; ok {
+				sm["finalizers"] = list
+			} else {
+				delete(sm, "finalizers")
+			}
+			next["spec"] = sm
+			metadata(next)["resourceVersion"] = metadata(obj)["resourceVersion"]
+			obj, spec = next, sm
+		}
+		obj["spec"] = spec
 	}
 	md, omd := metadata(obj), metadata(old)
 	if uid, _ := md["uid"].(string); uid == "" {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/setpoint/setpoint/internal/apiserver"
 	"github.com/setpoint/setpoint/internal/controllers/gc"
+	"github.com/setpoint/setpoint/internal/controllers/namespace"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/storage"
@@ -54,6 +55,11 @@ type Config struct {
 	// off, as kube-controller-manager's --enable-garbage-collector=false.
 	// Default false: the collector runs.
 	DisableGarbageCollector bool
+	// DisableNamespaceController turns the namespace controller off, as
+	// leaving it out of kube-controller-manager's --controllers: deleted
+	// namespaces then stay Terminating until someone finalizes them.
+	// Default false: the controller runs.
+	DisableNamespaceController bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -216,6 +222,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("server: %w", err)
 		}
 		wg.Go(func() { fail("garbage collector", collector.Run(ctx)) })
+	}
+	if !s.cfg.DisableNamespaceController {
+		nsc, err := namespace.New(&rest.Config{Host: "http://" + s.addr, QPS: -1}, namespace.Options{Logger: s.cfg.Logger})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: %w", err)
+		}
+		wg.Go(func() { fail("namespace controller", nsc.Run(ctx)) })
 	}
 	return s.serve(ctx, ln, handler)
 }

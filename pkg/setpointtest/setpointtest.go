@@ -35,6 +35,9 @@ type Options struct {
 	// DisableGarbageCollector turns the server's owner-reference garbage
 	// collector off; default false (it runs).
 	DisableGarbageCollector bool
+	// DisableNamespaceController turns the server's namespace controller
+	// off, for tests that run their own.
+	DisableNamespaceController bool
 	// Logs receives the server's logs; default discarded.
 	Logs io.Writer
 	// LogLevel is the lowest level written to Logs; default slog.LevelInfo.
@@ -83,14 +86,15 @@ func start(opts Options) (*Server, error) {
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	srv, err := server.New(server.Config{
-		DataDir:                 dir,
-		Listener:                ln,
-		MaxBodyBytes:            opts.MaxBodyBytes,
-		CompactionWindow:        opts.CompactionWindow,
-		CompactionInterval:      opts.CompactionInterval,
-		KubeconfigPath:          kubeconfig,
-		DisableGarbageCollector: opts.DisableGarbageCollector,
-		Logger:                  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: opts.LogLevel})),
+		DataDir:                    dir,
+		Listener:                   ln,
+		MaxBodyBytes:               opts.MaxBodyBytes,
+		CompactionWindow:           opts.CompactionWindow,
+		CompactionInterval:         opts.CompactionInterval,
+		KubeconfigPath:             kubeconfig,
+		DisableGarbageCollector:    opts.DisableGarbageCollector,
+		DisableNamespaceController: opts.DisableNamespaceController,
+		Logger:                     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: opts.LogLevel})),
 	})
 	if err != nil {
 		ln.Close()
