@@ -308,7 +308,8 @@ func verbFor(r *http.Request, info *requestInfo, legacyWatch bool) string {
 			return "update"
 		}
 	case http.MethodPatch:
-		if info.name != "" {
+		// finalize takes PUT alone, as in Kubernetes.
+		if info.name != "" && info.sub != "finalize" {
 			return "patch"
 		}
 	case http.MethodDelete:

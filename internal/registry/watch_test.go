@@ -255,17 +255,18 @@ func TestNamespaceTerminatingOnTwoReplicas(t *testing.T) {
 		_, err := other.Create(ctx, res, "team", w, registry.WriteOptions{})
 		return apierrors.IsForbidden(err)
 	})
-	// Once the namespace is gone both replicas answer NotFound.
-	// The cleanup may mark the held object deleted meanwhile: retry.
-	waitFor(t, func() bool {
-		h, err := e.reg.Get(ctx, res, "team", "held")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.SetFinalizers(nil)
-		_, err = e.reg.Update(ctx, res, "team", "held", h, registry.WriteOptions{})
-		return err == nil
-	})
+	// Once the namespace is finalized (the namespace controller's job,
+	// done here by hand) it is gone and both replicas answer NotFound.
+	cur, err := e.reg.Get(ctx, ns, "", "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unstructured.SetNestedSlice(cur.Object, []any{}, "spec", "finalizers"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Update(ctx, ns, "", "team", cur, registry.WriteOptions{Subresource: "finalize"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, reg := range []*registry.Registry{e.reg, other} {
 		waitFor(t, func() bool {
 			_, err := reg.Create(ctx, res, "team", widget("after", nil), registry.WriteOptions{})
