@@ -62,18 +62,11 @@ var errInvalidScope = errors.New("a cluster-scoped object cannot have a namespac
 // owner remains. It reads n and its owners from the server first, so the
 // decision never rests on a stale cache.
 func (c *Collector) collect(ctx context.Context, n node) error {
-	cl, err := c.clientFor(n.res)
-	if err != nil {
+	cl, latest, err := c.readFresh(ctx, n)
+	if latest == nil || err != nil {
 		return err
 	}
-	latest, err := cl.Get(ctx, n.namespace, n.name)
-	if client.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("gc: read %s %s/%s: %w", n.res.Kind, n.namespace, n.name, err)
-	}
-	if latest.UID != n.uid || latest.DeletionTimestamp != nil || len(latest.OwnerReferences) == 0 {
+	if latest.DeletionTimestamp != nil || len(latest.OwnerReferences) == 0 {
 		// Replaced, being deleted, or released meanwhile: the events of
 		// that change bring it back if needed.
 		return nil
@@ -251,20 +244,34 @@ func (c *Collector) unblock(ctx context.Context, cl *metaClient, obj *meta) erro
 	return c.patch(ctx, cl, obj, &p)
 }
 
-// removeFinalizer removes finalizer f from the object n, read fresh.
-func (c *Collector) removeFinalizer(ctx context.Context, n node, f string) error {
+// readFresh reads the object n from the server with the client of its
+// resource. The object is nil, and so is the error, when it is gone or has
+// been replaced by another of the same name (another uid).
+func (c *Collector) readFresh(ctx context.Context, n node) (*metaClient, *meta, error) {
 	cl, err := c.clientFor(n.res)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	latest, err := cl.Get(ctx, n.namespace, n.name)
 	if client.IsNotFound(err) {
-		return nil
+		return cl, nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("gc: read %s %s/%s: %w", n.res.Kind, n.namespace, n.name, err)
+		return nil, nil, fmt.Errorf("gc: read %s %s/%s: %w", n.res.Kind, n.namespace, n.name, err)
 	}
-	if latest.UID != n.uid || !slices.Contains(latest.Finalizers, f) {
+	if latest.UID != n.uid {
+		return cl, nil, nil
+	}
+	return cl, latest, nil
+}
+
+// removeFinalizer removes finalizer f from the object n, read fresh.
+func (c *Collector) removeFinalizer(ctx context.Context, n node, f string) error {
+	cl, latest, err := c.readFresh(ctx, n)
+	if latest == nil || err != nil {
+		return err
+	}
+	if !slices.Contains(latest.Finalizers, f) {
 		return nil
 	}
 	rest := slices.DeleteFunc(slices.Clone(latest.Finalizers), func(s string) bool { return s == f })
