@@ -73,6 +73,13 @@ func aggregatedResources(resources []*registry.Resource) []apidiscoveryv2.APIRes
 				Verbs:        statusVerbs,
 			})
 		}
+		if hasFinalize(res) {
+			rd.Subresources = append(rd.Subresources, apidiscoveryv2.APISubresourceDiscovery{
+				Subresource:  "finalize",
+				ResponseKind: kind,
+				Verbs:        finalizeVerbs,
+			})
+		}
 		if res.Scale != nil {
 			sk := scaleKind
 			rd.Subresources = append(rd.Subresources, apidiscoveryv2.APISubresourceDiscovery{

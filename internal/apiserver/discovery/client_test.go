@@ -143,7 +143,7 @@ func checkGroupsAndResources(t *testing.T, dc *discovery.DiscoveryClient) {
 		}
 	}
 	for _, k := range []string{
-		"v1 namespaces", "v1 namespaces/status",
+		"v1 namespaces", "v1 namespaces/status", "v1 namespaces/finalize",
 		"apiextensions.k8s.io/v1 customresourcedefinitions", "apiextensions.k8s.io/v1 customresourcedefinitions/status",
 		"example.com/v1 widgets", "example.com/v1 widgets/status", "example.com/v1beta1 widgets", "example.com/v1beta1 widgets/status",
 		"tools.example.org/v1 gizmos",

@@ -143,6 +143,15 @@ func groupVersion(group, version string) string {
 // statusVerbs are the verbs of every status and scale subresource.
 var statusVerbs = []string{"get", "patch", "update"}
 
+// finalizeVerbs are the verbs of namespaces/finalize, PUT alone.
+var finalizeVerbs = []string{"update"}
+
+// hasFinalize reports whether res is the core namespaces resource, the
+// one with the finalize subresource.
+func hasFinalize(res *registry.Resource) bool {
+	return res.Group == "" && res.Resource == "namespaces"
+}
+
 // scaleKind is what the scale subresource serves.
 var scaleKind = metav1.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
 
@@ -225,6 +234,14 @@ func resourceList(gv string, resources []*registry.Resource) *metav1.APIResource
 				Namespaced: res.Namespaced,
 				Kind:       res.Kind,
 				Verbs:      statusVerbs,
+			})
+		}
+		if hasFinalize(res) {
+			l.APIResources = append(l.APIResources, metav1.APIResource{
+				Name:       res.Resource + "/finalize",
+				Namespaced: res.Namespaced,
+				Kind:       res.Kind,
+				Verbs:      finalizeVerbs,
 			})
 		}
 		if res.Scale != nil {

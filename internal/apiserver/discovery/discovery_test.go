@@ -93,6 +93,7 @@ func TestResources(t *testing.T) {
 			{Name: "namespaces", SingularName: "namespace", Kind: "Namespace", ShortNames: []string{"ns"},
 				Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
 			{Name: "namespaces/status", Kind: "Namespace", Verbs: status},
+			{Name: "namespaces/finalize", Kind: "Namespace", Verbs: []string{"update"}},
 			{Name: "secrets", SingularName: "secret", Namespaced: true, Kind: "Secret", Verbs: crdVerbs},
 		},
 	}, {
