@@ -3,7 +3,8 @@
 // (deletionTimestamp set, status.phase Terminating, "kubernetes" in
 // spec.finalizers) it deletes every object of every served namespaced
 // resource in it, waits until none is left (objects with finalizers keep
-// the namespace Terminating), then removes "kubernetes" from
+// the namespace Terminating, and the NamespaceContentRemaining and
+// NamespaceFinalizersRemaining conditions say so), then removes "kubernetes" from
 // spec.finalizers through the finalize subresource, after which the
 // server deletes the namespace.
 //
@@ -16,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -177,8 +179,11 @@ func (c *Controller) sync(ctx context.Context, name string) (bool, error) {
 		return true, nil
 	}
 	left, err := c.deleteContent(ctx, name)
-	if err != nil || left > 0 {
+	if err != nil {
 		return false, err
+	}
+	if left.objects > 0 {
+		return false, c.report(ctx, ns, left)
 	}
 	ns.Spec.Finalizers = slices.DeleteFunc(ns.Spec.Finalizers, func(f corev1.FinalizerName) bool { return f == finalizer })
 	if _, err := c.core.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{}); err != nil && !client.IsNotFound(err) {
@@ -188,40 +193,99 @@ func (c *Controller) sync(ctx context.Context, name string) (bool, error) {
 	return true, nil
 }
 
+// remaining is what is left in a namespace after a pass: objects being
+// deleted, counted by resource and by the finalizers they wait for.
+type remaining struct {
+	objects    int
+	byResource map[string]int
+	byFinal    map[string]int
+}
+
 // deleteContent deletes every object in namespace of every served
-// namespaced resource that can be listed and deleted, and returns how
-// many objects are left (those being deleted, waiting for finalizers).
-func (c *Controller) deleteContent(ctx context.Context, namespace string) (int, error) {
+// namespaced resource that can be listed and deleted, and returns what is
+// left (objects being deleted, waiting for finalizers).
+func (c *Controller) deleteContent(ctx context.Context, namespace string) (remaining, error) {
+	left := remaining{byResource: map[string]int{}, byFinal: map[string]int{}}
 	resources, err := c.discover()
 	if err != nil {
-		return 0, err
+		return left, err
 	}
-	left := 0
 	for _, res := range resources {
 		cl, err := c.client(res)
 		if err != nil {
-			return 0, err
+			return left, err
 		}
 		list, err := cl.ListAll(ctx, namespace, metav1.ListOptions{})
 		if client.IsNotFound(err) {
 			continue // the resource went away since discovery
 		}
 		if err != nil {
-			return 0, fmt.Errorf("list %s: %w", res.GroupVersionResource(), err)
+			return left, fmt.Errorf("list %s: %w", res.GroupVersionResource(), err)
 		}
+		gr := res.GroupVersionResource().GroupResource().String()
 		for i := range list.Items {
 			obj := &list.Items[i]
-			left++
+			left.objects++
+			left.byResource[gr]++
+			for _, f := range obj.Finalizers {
+				left.byFinal[f]++
+			}
 			if obj.DeletionTimestamp != nil {
 				continue
 			}
 			err := cl.Delete(ctx, namespace, obj.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &obj.UID}})
 			if err != nil && !client.IsNotFound(err) && !client.IsConflict(err) {
-				return 0, fmt.Errorf("delete %s %s/%s: %w", res.GroupVersionResource(), namespace, obj.Name, err)
+				return left, fmt.Errorf("delete %s %s/%s: %w", res.GroupVersionResource(), namespace, obj.Name, err)
 			}
 		}
 	}
 	return left, nil
+}
+
+// report records what keeps ns Terminating in its status conditions, as
+// Kubernetes does (NamespaceContentRemaining,
+// NamespaceFinalizersRemaining); it writes only when they change.
+func (c *Controller) report(ctx context.Context, ns *corev1.Namespace, left remaining) error {
+	next := slices.Clone(ns.Status.Conditions)
+	changed := false
+	set := func(typ corev1.NamespaceConditionType, counts map[string]int, unit string, yes, no corev1.NamespaceCondition) {
+		cond := no
+		if len(counts) > 0 {
+			parts := make([]string, 0, len(counts))
+			for _, k := range slices.Sorted(maps.Keys(counts)) {
+				parts = append(parts, fmt.Sprintf("%s %s %d resource instances", k, unit, counts[k]))
+			}
+			cond = yes
+			cond.Message += strings.Join(parts, ", ")
+		}
+		cond.Type = typ
+		i := slices.IndexFunc(next, func(x corev1.NamespaceCondition) bool { return x.Type == typ })
+		if i >= 0 && next[i].Status == cond.Status && next[i].Reason == cond.Reason && next[i].Message == cond.Message {
+			return
+		}
+		changed = true
+		cond.LastTransitionTime = metav1.Now()
+		if i >= 0 {
+			next[i] = cond
+		} else {
+			next = append(next, cond)
+		}
+	}
+	set(corev1.NamespaceContentRemaining, left.byResource, "has",
+		corev1.NamespaceCondition{Status: corev1.ConditionTrue, Reason: "SomeResourcesRemain", Message: "Some resources are remaining: "},
+		corev1.NamespaceCondition{Status: corev1.ConditionFalse, Reason: "ContentDeleted", Message: "All content successfully deleted, may be waiting on finalization"})
+	set(corev1.NamespaceFinalizersRemaining, left.byFinal, "in",
+		corev1.NamespaceCondition{Status: corev1.ConditionTrue, Reason: "SomeFinalizersRemain", Message: "Some content in the namespace has finalizers remaining: "},
+		corev1.NamespaceCondition{Status: corev1.ConditionFalse, Reason: "ContentHasNoFinalizers", Message: "All content-preserving finalizers finished"})
+	if !changed {
+		return nil
+	}
+	ns = ns.DeepCopy()
+	ns.Status.Conditions = next
+	if _, err := c.core.CoreV1().Namespaces().UpdateStatus(ctx, ns, metav1.UpdateOptions{}); err != nil && !client.IsNotFound(err) && !client.IsConflict(err) {
+		return fmt.Errorf("update status: %w", err)
+	}
+	return nil
 }
 
 // discover returns the preferred version of every served namespaced

@@ -2,6 +2,7 @@ package namespace_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -175,6 +176,50 @@ func (e *env) awaitGone(gvr schema.GroupVersionResource, ns, name string) {
 	e.t.Fatalf("%s %s/%s not deleted within %v", gvr.Resource, ns, name, waitTimeout)
 }
 
+// awaitNamespace watches namespace name until ok holds and returns it.
+func (e *env) awaitNamespace(name string, ok func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
+	e.t.Helper()
+	ctx := e.ctx()
+	sel := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()}
+	l, err := e.dyn.Resource(nsGVR).List(ctx, sel)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var last *unstructured.Unstructured
+	for i := range l.Items {
+		if last = &l.Items[i]; ok(last) {
+			return last
+		}
+	}
+	sel.ResourceVersion = l.GetResourceVersion()
+	w, err := e.dyn.Resource(nsGVR).Watch(ctx, sel)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		if u, isU := ev.Object.(*unstructured.Unstructured); isU && ev.Type == watch.Modified {
+			if last = u; ok(u) {
+				return u
+			}
+		}
+	}
+	e.t.Fatalf("namespace %s never matched; last %v", name, last)
+	return nil
+}
+
+// condition returns "status: message" of the namespace condition typ.
+func condition(ns *unstructured.Unstructured, typ string) string {
+	conds, _, _ := unstructured.NestedSlice(ns.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			return fmt.Sprintf("%v: %v", m["status"], m["message"])
+		}
+	}
+	return ""
+}
+
 // get reads an object, failing the test unless it exists.
 func (e *env) get(gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
 	e.t.Helper()
@@ -207,7 +252,11 @@ func TestNamespaceDeletion(t *testing.T) {
 	if held.GetDeletionTimestamp() == nil {
 		t.Fatal("held widget not marked for deletion")
 	}
-	ns := e.get(nsGVR, "", "team")
+	// Its conditions say what keeps it.
+	ns := e.awaitNamespace("team", func(ns *unstructured.Unstructured) bool {
+		return condition(ns, "NamespaceContentRemaining") == "True: Some resources are remaining: widgets.example.com has 1 resource instances" &&
+			condition(ns, "NamespaceFinalizersRemaining") == "True: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+	})
 	if phase, _, _ := unstructured.NestedString(ns.Object, "status", "phase"); phase != "Terminating" {
 		t.Fatalf("phase %q, want Terminating", phase)
 	}
