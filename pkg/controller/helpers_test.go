@@ -3,13 +3,8 @@ package controller_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -17,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 
+	"github.com/setpoint/setpoint/internal/leakcheck"
 	"github.com/setpoint/setpoint/pkg/client"
 	"github.com/setpoint/setpoint/pkg/controller"
 	"github.com/setpoint/setpoint/pkg/informer"
@@ -26,37 +22,8 @@ import (
 // TestMain fails the tests if goroutines of the SDK outlive the tests that
 // started them.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if left := leftover(); left != "" {
-			fmt.Fprintf(os.Stderr, "goroutines leaked:\n%s\n", left)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leftover waits up to ten seconds for goroutines running SDK code to end,
-// and returns the stacks of those that remain.
-func leftover() string {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var left []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			for _, mark := range []string{"pkg/controller.", "pkg/informer.", "pkg/workqueue.", "pkg/client."} {
-				if strings.Contains(g, "setpoint/setpoint/"+mark) && !strings.Contains(g, "TestMain") {
-					left = append(left, g)
-					break
-				}
-			}
-		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			return strings.Join(left, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	leakcheck.Main(m, "setpoint/setpoint/pkg/controller.", "setpoint/setpoint/pkg/informer.",
+		"setpoint/setpoint/pkg/workqueue.", "setpoint/setpoint/pkg/client.")
 }
 
 // Widget is the test CRD's Go type.

@@ -2,46 +2,16 @@ package workqueue
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/setpoint/setpoint/internal/leakcheck"
 )
 
 // TestMain fails the package when a queue goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leak := leakedLoops(); leak != "" {
-			fmt.Fprintf(os.Stderr, "workqueue goroutines leaked:\n%s\n", leak)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leakedLoops returns the stacks of delayLoop goroutines still running,
-// allowing ones that are exiting a moment to finish.
-func leakedLoops() string {
-	var leaked string
-	for range 100 {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		leaked = ""
-		for g := range strings.SplitSeq(string(buf), "\n\n") {
-			if strings.Contains(g, ").delayLoop(") {
-				leaked += g + "\n\n"
-			}
-		}
-		if leaked == "" {
-			return ""
-		}
-		time.Sleep(10 * time.Millisecond) // let exiting goroutines finish
-	}
-	return leaked
-}
+func TestMain(m *testing.M) { leakcheck.Main(m, ").delayLoop(") }
 
 // fakeClock is a time hook tests advance by hand.
 type fakeClock struct {
