@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/setpoint/setpoint/internal/controllers/controllertest"
 	"github.com/setpoint/setpoint/internal/controllers/gc"
 	"github.com/setpoint/setpoint/pkg/setpointtest"
 )
@@ -68,22 +69,7 @@ func (e *env) collector() (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var stopped bool
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("collector: %v", err)
-		}
-	}
-	e.t.Cleanup(stop)
-	return stop
+	return controllertest.Run(e.t, "collector", c.Run)
 }
 
 // ctx is a context for one step of a test.

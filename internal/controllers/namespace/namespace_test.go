@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/setpoint/setpoint/internal/controllers/controllertest"
 	"github.com/setpoint/setpoint/internal/controllers/namespace"
 	"github.com/setpoint/setpoint/pkg/setpointtest"
 )
@@ -60,22 +61,7 @@ func (e *env) controller() (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var stopped bool
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("controller: %v", err)
-		}
-	}
-	e.t.Cleanup(stop)
-	return stop
+	return controllertest.Run(e.t, "controller", c.Run)
 }
 
 func (e *env) ctx() context.Context {
