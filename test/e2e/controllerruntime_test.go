@@ -190,12 +190,12 @@ func TestControllerRuntime(t *testing.T) {
 	}
 }
 
-// requireLeases skips the test unless the server serves
+// requireLeases fails the test unless the server serves
 // coordination.k8s.io/v1 Leases.
 func requireLeases(t *testing.T, s *server) {
 	t.Helper()
 	if !servesResource(t, s, "coordination.k8s.io/v1", "leases") {
-		t.Skip("the server does not serve coordination.k8s.io/v1 Leases: leader election is not tested")
+		t.Fatal("the server does not serve coordination.k8s.io/v1 Leases: leader election cannot be tested")
 	}
 }
 
@@ -307,7 +307,7 @@ func wantLeaderEvent(t *testing.T, c *clients, ns, identity string) {
 // leader on the same coordination.k8s.io/v1 Lease: exactly one is elected,
 // the Lease names it and only its reconciler runs. Cancelling it releases
 // the Lease (LeaderElectionReleaseOnCancel) and the other takes over at
-// once. It skips while the server does not serve Leases.
+// once. It fails if the server does not serve Leases.
 func TestControllerRuntimeLeaderElection(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
@@ -389,7 +389,7 @@ func TestControllerRuntimeLeaderElection(t *testing.T) {
 
 	t.Run("Events", func(t *testing.T) {
 		if !servesResource(t, s, "v1", "events") {
-			t.Skip("the server does not serve v1 Events")
+			t.Fatal("the server does not serve v1 Events")
 		}
 		wantLeaderEvent(t, c, "elect", leaderID)
 		wantLeaderEvent(t, c, "elect", followerID)
