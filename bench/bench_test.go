@@ -70,11 +70,7 @@ func TestWriteMarkdown(t *testing.T) {
 	rep.add("memory", "RSS after the creates", 100, "MiB", atMost(300).at(100_000))
 	rep.Steps = []Step{{Name: "lists", Seconds: 4.04, ServerCPU: 3, BenchCPU: 1.25, OtherCPU: 0}}
 	rep.Error = "deletes: boom"
-	var b strings.Builder
-	if err := rep.WriteMarkdown(&b); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
+	containsAll(t, "table", markdownOf(t, rep),
 		"|:-:|\n| writes | creates/s",
 		"| memory | RSS idle | 20 MiB |  |  |\n| memory | RSS after the creates",
 		"**kubernetes** (server v1.37.2): Run of 2026-11-26 07:00 UTC on Test CPU (2 cores, 1024 MiB), go1.26, commit abc, 20,000 objects",
@@ -83,9 +79,26 @@ func TestWriteMarkdown(t *testing.T) {
 		"| memory | RSS after the creates | 100 MiB | ≤ 300 MiB at 100,000 | n/a |\n",
 		"| lists | 4.0 | 3.0 | 1.2 | 0.0 |\n",
 		"The run stopped early: deletes: boom",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, b.String())
+	)
+}
+
+// markdownOf is the table of rep.
+func markdownOf(t *testing.T, rep *Report) string {
+	t.Helper()
+	var b strings.Builder
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// containsAll fails t for every one of wants that the text got, a what,
+// lacks.
+func containsAll(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, got)
 		}
 	}
 }
