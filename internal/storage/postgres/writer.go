@@ -227,20 +227,20 @@ type row struct {
 // one array per column.
 type objectRows struct {
 	res, ns, name []string
-	ord           []int64
+	rev           []int64
 	labels        []string
 	value         [][]byte
 }
 
-func (r *objectRows) add(k storage.Key, ord int64, labels string, value []byte) {
+func (r *objectRows) add(k storage.Key, rev int64, labels string, value []byte) {
 	r.res, r.ns, r.name = append(r.res, k.Resource), append(r.ns, k.Namespace), append(r.name, k.Name)
-	r.ord, r.labels, r.value = append(r.ord, ord), append(r.labels, labels), append(r.value, value)
+	r.rev, r.labels, r.value = append(r.rev, rev), append(r.labels, labels), append(r.value, value)
 }
 
 // logRows are log rows to insert, one array per column; "" labels and 0
 // revisions stand for NULL.
 type logRows struct {
-	ord                []int64
+	rev                []int64
 	typ                []int16
 	res, ns, name      []string
 	labels, prevLabels []string
@@ -248,8 +248,8 @@ type logRows struct {
 	prevRev            []int64
 }
 
-func (r *logRows) add(ord int64, typ storage.EventType, k storage.Key, labels string, value []byte, prev *row) {
-	r.ord, r.typ = append(r.ord, ord), append(r.typ, int16(typ))
+func (r *logRows) add(rev int64, typ storage.EventType, k storage.Key, labels string, value []byte, prev *row) {
+	r.rev, r.typ = append(r.rev, rev), append(r.typ, int16(typ))
 	r.res, r.ns, r.name = append(r.res, k.Resource), append(r.ns, k.Namespace), append(r.name, k.Name)
 	r.labels, r.value = append(r.labels, labels), append(r.value, value)
 	if prev == nil {
@@ -261,31 +261,29 @@ func (r *logRows) add(ord int64, typ storage.EventType, k storage.Key, labels st
 // plan is what one batch writes: each op's outcome and the rows to change.
 type plan struct {
 	results []result
-	// ord[i] is the position (from 1) of op i among the batch's successful
-	// writes, 0 if it failed a check; its revision is base+ord[i], base
-	// being the revision before the batch.
-	ord []int64
-	// writes counts the successful ops.
+	// writes counts the successful ops; they take revisions base+1 to
+	// base+writes in batch order.
 	writes   int64
 	ins, upd objectRows
-	// del holds the keys of the objects to delete (ord and columns unused).
+	// del holds the keys of the objects to delete (other columns unused).
 	del objectRows
 	log logRows
 }
 
-// plan decides each op of the batch against the rows locked for it, in
-// order. An op on a key that an earlier op of the batch changed ends the
-// batch: it and the ops after it are carried to the next batch, so every
-// key is written at most once per batch and each op's previous state is
-// the locked row.
-func (w *writer) plan(locked map[storage.Key]row) *plan {
-	p := &plan{results: make([]result, len(w.batch)), ord: make([]int64, len(w.batch))}
+// plan decides each op of the batch, in order, against the rows locked for
+// it; appeared holds the keys that had no row when the rows were locked
+// but have one now. Revisions follow base. An op on a key that an earlier
+// op of the batch changed ends the batch: it and the ops after it are
+// carried to the next batch, so every key is written at most once per
+// batch and each op's previous state is the locked row.
+func (w *writer) plan(locked map[storage.Key]row, appeared map[storage.Key]bool, base int64) *plan {
+	p := &plan{results: make([]result, len(w.batch))}
 	written := make(map[storage.Key]bool, len(w.batch))
 	for i, o := range w.batch {
 		if written[o.key] {
 			w.carry = append(append([]*op(nil), w.batch[i:]...), w.carry...)
 			w.batch = w.batch[:i]
-			p.results, p.ord = p.results[:i], p.ord[:i]
+			p.results = p.results[:i]
 			break
 		}
 		cur, exists := locked[o.key]
@@ -293,7 +291,7 @@ func (w *writer) plan(locked map[storage.Key]row) *plan {
 			p.results[i].err = fmt.Errorf("postgres: %s %s: "+format+"%w", append([]any{o.kind, keyString(o.key)}, append(args, err)...)...)
 		}
 		switch {
-		case o.kind == opCreate && exists:
+		case o.kind == opCreate && (exists || appeared[o.key]):
 			fail(storage.ErrExists, "")
 			continue
 		case o.kind != opCreate && !exists:
@@ -303,27 +301,27 @@ func (w *writer) plan(locked map[storage.Key]row) *plan {
 			fail(storage.ErrConflict, "precondition revision %d, stored %d: ", o.pre, cur.rev)
 			continue
 		}
-		ord := p.writes + 1
+		rev := base + p.writes + 1
 		switch o.kind {
 		case opCreate:
-			p.ins.add(o.key, ord, o.encLabels, o.value)
-			p.log.add(ord, storage.Added, o.key, o.encLabels, o.value, nil)
-			p.results[i].obj = storage.Object{Key: o.key, Labels: maps.Clone(o.labels), Value: o.value}
+			p.ins.add(o.key, rev, o.encLabels, o.value)
+			p.log.add(rev, storage.Added, o.key, o.encLabels, o.value, nil)
+			p.results[i].obj = storage.Object{Key: o.key, Revision: rev, Labels: maps.Clone(o.labels), Value: o.value}
 		case opUpdate:
-			p.upd.add(o.key, ord, o.encLabels, o.value)
-			p.log.add(ord, storage.Modified, o.key, o.encLabels, o.value, &cur)
-			p.results[i].obj = storage.Object{Key: o.key, Labels: maps.Clone(o.labels), Value: o.value}
+			p.upd.add(o.key, rev, o.encLabels, o.value)
+			p.log.add(rev, storage.Modified, o.key, o.encLabels, o.value, &cur)
+			p.results[i].obj = storage.Object{Key: o.key, Revision: rev, Labels: maps.Clone(o.labels), Value: o.value}
 		case opDelete:
 			labels, err := decodeLabels(cur.labels)
 			if err != nil {
 				fail(err, "")
 				continue
 			}
-			p.del.add(o.key, ord, "", nil)
-			p.log.add(ord, storage.Deleted, o.key, "", nil, &cur)
-			p.results[i].obj = storage.Object{Key: o.key, Labels: labels, Value: cur.value}
+			p.del.add(o.key, rev, "", nil)
+			p.log.add(rev, storage.Deleted, o.key, "", nil, &cur)
+			p.results[i].obj = storage.Object{Key: o.key, Revision: rev, Labels: labels, Value: cur.value}
 		}
-		p.writes, p.ord[i] = ord, ord
+		p.writes++
 		written[o.key] = true
 	}
 	return p
@@ -335,30 +333,34 @@ const lockQuery = `SELECT resource, namespace, name, revision, labels, value FRO
 	WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
 	ORDER BY resource, namespace, name FOR UPDATE`
 
-// Statements of a batch after the revision lock; $1 is the number of
-// writes of the batch, so that meta.revision - $1 is the revision before
-// it, read back within the transaction that just raised it.
+// Statements of a batch under the revision lock.
 const (
-	takeRevisions = `UPDATE meta SET revision = revision + $1 RETURNING revision`
+	takeRevisionLock = `SELECT revision FROM meta FOR UPDATE`
+	// appearedQuery finds which keys, absent when the batch locked its
+	// rows, were created since by another store. None can be created
+	// while the batch holds the revision lock.
+	appearedQuery = `SELECT resource, namespace, name FROM objects
+		WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
 	insertObjects = `INSERT INTO objects (resource, namespace, name, revision, labels, value)
-		SELECT u.res, u.ns, u.name, m.revision - $1 + u.ord, u.labels::jsonb, coalesce(u.value, '')
-		FROM meta m, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bytea[]) AS u(res, ns, name, ord, labels, value)`
-	updateObjects = `UPDATE objects o SET revision = m.revision - $1 + u.ord, labels = u.labels::jsonb, value = coalesce(u.value, '')
-		FROM meta m, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bytea[]) AS u(res, ns, name, ord, labels, value)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]::jsonb[], $6::bytea[])`
+	updateObjects = `UPDATE objects o SET revision = u.rev, labels = u.labels::jsonb, value = u.value
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)
 		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
 	deleteObjects = `DELETE FROM objects o USING unnest($1::text[], $2::text[], $3::text[]) AS u(res, ns, name)
 		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
 	insertLog = `INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value)
-		SELECT m.revision - $1 + u.ord, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
+		SELECT u.rev, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
 			nullif(u.prev_rev, 0), nullif(u.prev_labels, '')::jsonb, u.prev_value
-		FROM meta m, unnest($2::int8[], $3::int2[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::int8[], $10::text[], $11::bytea[])
-			AS u(ord, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value)`
+		FROM unnest($1::int8[], $2::int2[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int8[], $9::text[], $10::bytea[])
+			AS u(rev, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value)`
+	setRevision = `UPDATE meta SET revision = $1`
 )
 
-// attempt runs the batch in one transaction: lock and read the rows the
-// batch touches, decide each op, then take the revisions and write in one
-// round trip that ends with COMMIT. It returns the ops' results, or an
-// error if nothing was committed, or errUnknownOutcome.
+// attempt runs the batch in one transaction, in three round trips: begin
+// and lock the rows the batch touches; take the revision lock and see
+// which keys to create appeared meanwhile; decide each op, then write the
+// rows, the revision and a notification and commit. It returns the ops'
+// results, or an error if nothing was committed, or errUnknownOutcome.
 func (w *writer) attempt() ([]result, error) {
 	if err := w.ensureConn(); err != nil {
 		return nil, err
@@ -371,23 +373,21 @@ func (w *writer) attempt() ([]result, error) {
 		w.afterError()
 		return nil, fmt.Errorf("lock rows: %w", err)
 	}
-	p := w.plan(locked)
+	base, appeared, err := w.lockRevision(ctx, locked)
+	if err != nil {
+		w.afterError()
+		return nil, fmt.Errorf("lock revision: %w", err)
+	}
+	p := w.plan(locked, appeared, base)
 	if p.writes == 0 {
 		if _, err := w.conn.Exec(ctx, `ROLLBACK`); err != nil {
 			w.afterError()
 		}
 		return p.results, nil
 	}
-	last, err := w.write(ctx, p)
-	if err != nil {
+	if err := w.write(ctx, p, base); err != nil {
 		w.afterError()
 		return nil, err
-	}
-	base := last - p.writes
-	for i := range p.results {
-		if p.ord[i] != 0 {
-			p.results[i].obj.Revision = base + p.ord[i]
-		}
 	}
 	w.s.signal()
 	return p.results, nil
@@ -434,35 +434,75 @@ func (w *writer) lock(ctx context.Context) (map[storage.Key]row, error) {
 	return locked, br.Close()
 }
 
-// write takes p.writes revisions, writes the rows, notifies and commits,
-// all in one round trip, and returns the batch's last revision.
-func (w *writer) write(ctx context.Context, p *plan) (int64, error) {
+// lockRevision takes the revision lock, returning the last committed
+// revision, and finds the keys the batch creates that were absent from
+// locked but exist now.
+func (w *writer) lockRevision(ctx context.Context, locked map[storage.Key]row) (int64, map[storage.Key]bool, error) {
+	var keys objectRows
+	for _, o := range w.batch {
+		if _, ok := locked[o.key]; !ok && o.kind == opCreate {
+			keys.add(o.key, 0, "", nil)
+		}
+	}
 	b := &pgx.Batch{}
-	b.Queue(takeRevisions, p.writes)
+	b.Queue(takeRevisionLock)
+	if len(keys.res) > 0 {
+		b.Queue(appearedQuery, keys.res, keys.ns, keys.name)
+	}
+	br := w.conn.SendBatch(ctx, b)
+	defer br.Close()
+	var base int64
+	if err := br.QueryRow().Scan(&base); err != nil {
+		return 0, nil, err
+	}
+	appeared := map[storage.Key]bool{}
+	if len(keys.res) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			return 0, nil, err
+		}
+		var k storage.Key
+		_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name}, func() error {
+			appeared[k] = true
+			return nil
+		})
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	return base, appeared, br.Close()
+}
+
+// write writes the rows and the last revision, notifies and commits, all
+// in one round trip.
+func (w *writer) write(ctx context.Context, p *plan, base int64) error {
+	b := &pgx.Batch{}
 	if len(p.ins.res) > 0 {
-		b.Queue(insertObjects, p.writes, p.ins.res, p.ins.ns, p.ins.name, p.ins.ord, p.ins.labels, p.ins.value)
+		b.Queue(insertObjects, p.ins.res, p.ins.ns, p.ins.name, p.ins.rev, p.ins.labels, p.ins.value)
 	}
 	if len(p.upd.res) > 0 {
-		b.Queue(updateObjects, p.writes, p.upd.res, p.upd.ns, p.upd.name, p.upd.ord, p.upd.labels, p.upd.value)
+		b.Queue(updateObjects, p.upd.res, p.upd.ns, p.upd.name, p.upd.rev, p.upd.labels, p.upd.value)
 	}
 	if len(p.del.res) > 0 {
 		b.Queue(deleteObjects, p.del.res, p.del.ns, p.del.name)
 	}
 	l := &p.log
-	b.Queue(insertLog, p.writes, l.ord, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue)
+	b.Queue(insertLog, l.rev, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue)
+	b.Queue(setRevision, base+p.writes)
 	b.Queue(`SELECT pg_notify($1, '')`, w.s.channel)
 	b.Queue(`COMMIT`)
 	br := w.conn.SendBatch(ctx, b)
-	var last int64
-	err := br.QueryRow().Scan(&last)
-	for i := 1; err == nil && i < b.Len(); i++ {
-		_, err = br.Exec()
+	var err error
+	for range b.Len() {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		return last, nil
+		return nil
 	}
 	// The server answers in order and skips the rest of the pipeline after
 	// an error, COMMIT included: an error it reported means nothing was
@@ -470,9 +510,9 @@ func (w *writer) write(ctx context.Context, p *plan) (int64, error) {
 	// failure (the connection lost while waiting) leaves the outcome open.
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) || pgconn.SafeToRetry(err) {
-		return 0, fmt.Errorf("write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
-	return 0, fmt.Errorf("%w: %w", errUnknownOutcome, err)
+	return fmt.Errorf("%w: %w", errUnknownOutcome, err)
 }
 
 // submit queues o to the writer and waits for its outcome. A caller whose
@@ -522,6 +562,9 @@ func newWrite(kind opKind, key storage.Key, value []byte, labels map[string]stri
 	enc, err := encodeLabels(labels)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s %s: %w", kind, keyString(key), err)
+	}
+	if value == nil {
+		value = []byte{} // objects.value is NOT NULL
 	}
 	return &op{kind: kind, key: key, value: value, labels: labels, encLabels: enc, pre: pre}, nil
 }
