@@ -66,6 +66,10 @@ type result struct {
 // never came: it may or may not have committed.
 var errUnknownOutcome = errors.New("connection lost while committing; the write may or may not have been committed")
 
+// errAborted marks a batch found aborted after its connection failed
+// around COMMIT: nothing was committed, so it is rerun.
+var errAborted = errors.New("transaction aborted")
+
 // errConnect marks a failed attempt to connect, which the writer does not
 // retry: the database is most likely down, and the callers should hear so.
 var errConnect = errors.New("connect")
@@ -150,16 +154,31 @@ func (w *writer) closeConn() {
 func (w *writer) commit() {
 	var err error
 	for attempt := 0; ; attempt++ {
-		var results []result
-		results, err = w.attempt()
+		var (
+			results []result
+			xid     string
+		)
+		results, xid, err = w.attempt()
+		if errors.Is(err, errUnknownOutcome) {
+			switch committed, rerr := w.resolve(xid); {
+			case rerr != nil:
+				err = fmt.Errorf("%w (%w)", err, rerr)
+			case committed:
+				err = nil
+			default:
+				err = fmt.Errorf("write: %w: %w", errAborted, err)
+			}
+		}
 		if err == nil {
+			w.s.signal()
 			for i, o := range w.batch {
 				o.res <- results[i]
 			}
 			return
 		}
-		if errors.Is(err, errUnknownOutcome) || errors.Is(err, errConnect) || !retryable(err) && w.conn != nil ||
-			attempt >= w.s.opts.MaxRetries {
+		rerun := errors.Is(err, errAborted) || !errors.Is(err, errUnknownOutcome) && !errors.Is(err, errConnect) &&
+			(retryable(err) || w.conn == nil)
+		if !rerun || attempt >= w.s.opts.MaxRetries {
 			break
 		}
 		select {
@@ -176,6 +195,42 @@ func (w *writer) commit() {
 	}
 	for _, o := range w.batch {
 		o.res <- result{err: err}
+	}
+}
+
+// resolve finds out, after the connection failed around COMMIT, whether
+// transaction xid committed: it reconnects and asks pg_xact_status, waiting
+// while the old session still runs it. It gives up after ConnectTimeout.
+func (w *writer) resolve(xid string) (committed bool, err error) {
+	deadline := time.Now().Add(w.s.opts.ConnectTimeout)
+	for {
+		var status *string
+		if err = w.ensureConn(); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.ConnectTimeout)
+			err = w.conn.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, xid).Scan(&status)
+			cancel()
+			if err != nil {
+				w.afterError()
+			}
+		}
+		switch {
+		case err == nil && status == nil:
+			return false, fmt.Errorf("status of transaction %s no longer known", xid)
+		case err == nil && *status == "committed":
+			return true, nil
+		case err == nil && *status == "aborted":
+			return false, nil
+		case time.Now().After(deadline):
+			if err == nil {
+				err = fmt.Errorf("transaction %s still %s", xid, *status)
+			}
+			return false, fmt.Errorf("find out whether transaction %s committed: %w", xid, err)
+		}
+		select {
+		case <-w.s.stop:
+			return false, errClosed
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -360,41 +415,42 @@ const (
 // and lock the rows the batch touches; take the revision lock and see
 // which keys to create appeared meanwhile; decide each op, then write the
 // rows, the revision and a notification and commit. It returns the ops'
-// results, or an error if nothing was committed, or errUnknownOutcome.
-func (w *writer) attempt() ([]result, error) {
+// results and the transaction's id, and an error if nothing was
+// committed, or one matching errUnknownOutcome.
+func (w *writer) attempt() ([]result, string, error) {
 	if err := w.ensureConn(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// Not canceled by Close: a batch in flight finishes.
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.StatementTimeout)
 	defer cancel()
-	locked, err := w.lock(ctx)
+	locked, xid, err := w.lock(ctx)
 	if err != nil {
 		w.afterError()
-		return nil, fmt.Errorf("lock rows: %w", err)
+		return nil, "", fmt.Errorf("lock rows: %w", err)
 	}
 	base, appeared, err := w.lockRevision(ctx, locked)
 	if err != nil {
 		w.afterError()
-		return nil, fmt.Errorf("lock revision: %w", err)
+		return nil, "", fmt.Errorf("lock revision: %w", err)
 	}
 	p := w.plan(locked, appeared, base)
 	if p.writes == 0 {
 		if _, err := w.conn.Exec(ctx, `ROLLBACK`); err != nil {
 			w.afterError()
 		}
-		return p.results, nil
+		return p.results, xid, nil
 	}
-	if err := w.write(ctx, p, base); err != nil {
+	err = w.write(ctx, p, base)
+	if err != nil {
 		w.afterError()
-		return nil, err
 	}
-	w.s.signal()
-	return p.results, nil
+	return p.results, xid, err
 }
 
-// lock begins the transaction and locks the rows of the batch's keys.
-func (w *writer) lock(ctx context.Context) (map[storage.Key]row, error) {
+// lock begins the transaction, gets its id and locks the rows of the
+// batch's keys.
+func (w *writer) lock(ctx context.Context) (map[storage.Key]row, string, error) {
 	var keys objectRows
 	seen := make(map[storage.Key]bool, len(w.batch))
 	for _, o := range w.batch {
@@ -405,33 +461,35 @@ func (w *writer) lock(ctx context.Context) (map[storage.Key]row, error) {
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
+	b.Queue(`SELECT pg_current_xact_id()::text`)
 	b.Queue(lockQuery, keys.res, keys.ns, keys.name)
 	br := w.conn.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	var xid string
+	if err := br.QueryRow().Scan(&xid); err != nil {
+		return nil, "", err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	locked := make(map[storage.Key]row, len(keys.res))
-	for rows.Next() {
-		var (
-			k storage.Key
-			r row
-		)
-		if err := rows.Scan(&k.Resource, &k.Namespace, &k.Name, &r.rev, &r.labels, &r.value); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	var (
+		k storage.Key
+		r row
+	)
+	_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name, &r.rev, &r.labels, &r.value}, func() error {
 		locked[k] = r
+		r = row{}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return locked, br.Close()
+	return locked, xid, br.Close()
 }
 
 // lockRevision takes the revision lock, returning the last committed
@@ -505,11 +563,12 @@ func (w *writer) write(ctx context.Context, p *plan, base int64) error {
 		return nil
 	}
 	// The server answers in order and skips the rest of the pipeline after
-	// an error, COMMIT included: an error it reported means nothing was
-	// committed, and so does one before anything was sent. Any other
-	// failure (the connection lost while waiting) leaves the outcome open.
+	// an error, COMMIT included, and stays up after an ERROR: nothing was
+	// committed. Anything else (a FATAL error such as a terminated
+	// session, which can come after the commit is durable, or a lost
+	// connection) leaves the outcome open.
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) || pgconn.SafeToRetry(err) {
+	if errors.As(err, &pe) && pe.Severity == "ERROR" {
 		return fmt.Errorf("write: %w", err)
 	}
 	return fmt.Errorf("%w: %w", errUnknownOutcome, err)
