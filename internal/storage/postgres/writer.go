@@ -556,12 +556,16 @@ func (w *writer) write(ctx context.Context, p *plan, base int64) error {
 			break
 		}
 	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
+		// COMMIT answered: the batch is committed whatever Close reports
+		// (a backend terminated right after COMMIT sends its FATAL error
+		// in place of ReadyForQuery).
+		if br.Close() != nil {
+			w.afterError()
+		}
 		return nil
 	}
+	_ = br.Close()
 	// The server answers in order and skips the rest of the pipeline after
 	// an error, COMMIT included, and stays up after an ERROR: nothing was
 	// committed. Anything else (a FATAL error such as a terminated
