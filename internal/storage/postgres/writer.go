@@ -326,12 +326,11 @@ type plan struct {
 }
 
 // plan decides each op of the batch, in order, against the rows locked for
-// it; appeared holds the keys that had no row when the rows were locked
-// but have one now. Revisions follow base. An op on a key that an earlier
+// it; existing holds the keys to create that exist. Revisions follow base. An op on a key that an earlier
 // op of the batch changed ends the batch: it and the ops after it are
 // carried to the next batch, so every key is written at most once per
 // batch and each op's previous state is the locked row.
-func (w *writer) plan(locked map[storage.Key]row, appeared map[storage.Key]bool, base int64) *plan {
+func (w *writer) plan(locked map[storage.Key]row, existing map[storage.Key]bool, base int64) *plan {
 	p := &plan{results: make([]result, len(w.batch))}
 	written := make(map[storage.Key]bool, len(w.batch))
 	for i, o := range w.batch {
@@ -346,7 +345,7 @@ func (w *writer) plan(locked map[storage.Key]row, appeared map[storage.Key]bool,
 			p.results[i].err = fmt.Errorf("postgres: %s %s: "+format+"%w", append([]any{o.kind, keyString(o.key)}, append(args, err)...)...)
 		}
 		switch {
-		case o.kind == opCreate && (exists || appeared[o.key]):
+		case o.kind == opCreate && (exists || existing[o.key]):
 			fail(storage.ErrExists, "")
 			continue
 		case o.kind != opCreate && !exists:
@@ -391,10 +390,9 @@ const lockQuery = `SELECT resource, namespace, name, revision, labels, value FRO
 // Statements of a batch under the revision lock.
 const (
 	takeRevisionLock = `SELECT revision FROM meta FOR UPDATE`
-	// appearedQuery finds which keys, absent when the batch locked its
-	// rows, were created since by another store. None can be created
-	// while the batch holds the revision lock.
-	appearedQuery = `SELECT resource, namespace, name FROM objects
+	// existingQuery finds which of the keys to create exist. None can be
+	// created while the batch holds the revision lock.
+	existingQuery = `SELECT resource, namespace, name FROM objects
 		WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
 	insertObjects = `INSERT INTO objects (resource, namespace, name, revision, labels, value)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]::jsonb[], $6::bytea[])`
@@ -411,10 +409,9 @@ const (
 	setRevision = `UPDATE meta SET revision = $1`
 )
 
-// attempt runs the batch in one transaction, in three round trips: begin
-// and lock the rows the batch touches; take the revision lock and see
-// which keys to create appeared meanwhile; decide each op, then write the
-// rows, the revision and a notification and commit. It returns the ops'
+// attempt runs the batch in one transaction: begin (see begin), decide
+// each op, then write the rows, the revision and a notification and
+// commit in one round trip. It returns the ops'
 // results and the transaction's id, and an error if nothing was
 // committed, or one matching errUnknownOutcome.
 func (w *writer) attempt() ([]result, string, error) {
@@ -424,17 +421,13 @@ func (w *writer) attempt() ([]result, string, error) {
 	// Not canceled by Close: a batch in flight finishes.
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.StatementTimeout)
 	defer cancel()
-	locked, xid, err := w.lock(ctx)
+	t, err := w.begin(ctx)
 	if err != nil {
 		w.afterError()
-		return nil, "", fmt.Errorf("lock rows: %w", err)
+		return nil, "", err
 	}
-	base, appeared, err := w.lockRevision(ctx, locked)
-	if err != nil {
-		w.afterError()
-		return nil, "", fmt.Errorf("lock revision: %w", err)
-	}
-	p := w.plan(locked, appeared, base)
+	xid, base := t.xid, t.base
+	p := w.plan(t.locked, t.existing, base)
 	if p.writes == 0 {
 		if _, err := w.conn.Exec(ctx, `ROLLBACK`); err != nil {
 			w.afterError()
@@ -448,87 +441,102 @@ func (w *writer) attempt() ([]result, string, error) {
 	return p.results, xid, err
 }
 
-// lock begins the transaction, gets its id and locks the rows of the
-// batch's keys.
-func (w *writer) lock(ctx context.Context) (map[storage.Key]row, string, error) {
-	var keys objectRows
+// txStart is what a batch's transaction learns before it decides the ops.
+type txStart struct {
+	// xid is the transaction's id.
+	xid string
+	// base is the last committed revision, read under the revision lock.
+	base int64
+	// locked holds the rows of the keys the batch updates or deletes,
+	// locked in step 1.
+	locked map[storage.Key]row
+	// existing holds the keys the batch creates, not in locked, that
+	// exist under the revision lock.
+	existing map[storage.Key]bool
+}
+
+// begin begins the transaction, locks the rows the batch updates or
+// deletes, then takes the revision lock and looks up the keys it creates.
+// A batch that only creates needs no row lock (creates are checked under
+// the revision lock, as no store writes objects without it) and does it
+// all in one round trip; others take two.
+func (w *writer) begin(ctx context.Context) (txStart, error) {
+	t := txStart{locked: map[storage.Key]row{}, existing: map[storage.Key]bool{}}
+	var changed, created objectRows
 	seen := make(map[storage.Key]bool, len(w.batch))
 	for _, o := range w.batch {
-		if !seen[o.key] {
+		if o.kind != opCreate && !seen[o.key] {
 			seen[o.key] = true
-			keys.add(o.key, 0, "", nil)
+			changed.add(o.key, 0, "", nil)
 		}
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SELECT pg_current_xact_id()::text`)
-	b.Queue(lockQuery, keys.res, keys.ns, keys.name)
-	br := w.conn.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, "", err
-	}
-	var xid string
-	if err := br.QueryRow().Scan(&xid); err != nil {
-		return nil, "", err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, "", err
-	}
-	locked := make(map[storage.Key]row, len(keys.res))
-	var (
-		k storage.Key
-		r row
-	)
-	_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name, &r.rev, &r.labels, &r.value}, func() error {
-		locked[k] = r
-		r = row{}
-		return nil
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	return locked, xid, br.Close()
-}
-
-// lockRevision takes the revision lock, returning the last committed
-// revision, and finds the keys the batch creates that were absent from
-// locked but exist now.
-func (w *writer) lockRevision(ctx context.Context, locked map[storage.Key]row) (int64, map[storage.Key]bool, error) {
-	var keys objectRows
-	for _, o := range w.batch {
-		if _, ok := locked[o.key]; !ok && o.kind == opCreate {
-			keys.add(o.key, 0, "", nil)
+	readBegin := func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
 		}
+		return br.QueryRow().Scan(&t.xid)
 	}
-	b := &pgx.Batch{}
-	b.Queue(takeRevisionLock)
-	if len(keys.res) > 0 {
-		b.Queue(appearedQuery, keys.res, keys.ns, keys.name)
-	}
-	br := w.conn.SendBatch(ctx, b)
-	defer br.Close()
-	var base int64
-	if err := br.QueryRow().Scan(&base); err != nil {
-		return 0, nil, err
-	}
-	appeared := map[storage.Key]bool{}
-	if len(keys.res) > 0 {
-		rows, err := br.Query()
+	if len(changed.res) > 0 {
+		b.Queue(lockQuery, changed.res, changed.ns, changed.name)
+		br := w.conn.SendBatch(ctx, b)
+		err := readBegin(br)
+		if err == nil {
+			var (
+				k storage.Key
+				r row
+			)
+			rows, _ := br.Query()
+			_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name, &r.rev, &r.labels, &r.value}, func() error {
+				t.locked[k] = r
+				r = row{}
+				return nil
+			})
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
-			return 0, nil, err
+			return t, fmt.Errorf("lock rows: %w", err)
 		}
+		b, readBegin = &pgx.Batch{}, nil
+	}
+	asked := make(map[storage.Key]bool, len(w.batch))
+	for _, o := range w.batch {
+		if _, ok := t.locked[o.key]; !ok && o.kind == opCreate && !asked[o.key] {
+			asked[o.key] = true
+			created.add(o.key, 0, "", nil)
+		}
+	}
+	b.Queue(takeRevisionLock)
+	if len(created.res) > 0 {
+		b.Queue(existingQuery, created.res, created.ns, created.name)
+	}
+	br := w.conn.SendBatch(ctx, b)
+	var err error
+	if readBegin != nil {
+		err = readBegin(br)
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&t.base)
+	}
+	if err == nil && len(created.res) > 0 {
 		var k storage.Key
+		rows, _ := br.Query()
 		_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name}, func() error {
-			appeared[k] = true
+			t.existing[k] = true
 			return nil
 		})
-		if err != nil {
-			return 0, nil, err
-		}
 	}
-	return base, appeared, br.Close()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return t, fmt.Errorf("lock revision: %w", err)
+	}
+	return t, nil
 }
 
 // write writes the rows and the last revision, notifies and commits, all
