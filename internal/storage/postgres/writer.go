@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/storage/internal/opqueue"
 )
 
 // opKind says what a queued write does.
@@ -34,14 +34,6 @@ func (k opKind) String() string {
 	return "delete"
 }
 
-// States of a queued op; the writer and the waiting caller race on them so
-// that exactly one of "taken into a batch" and "abandoned by its caller" wins.
-const (
-	opQueued int32 = iota
-	opTaken
-	opAbandoned
-)
-
 // op is one write queued to the writer goroutine.
 type op struct {
 	kind   opKind
@@ -51,10 +43,8 @@ type op struct {
 	// encLabels is labels as stored, encoded by the caller.
 	encLabels string
 	// pre is the precondition revision (0: none).
-	pre   int64
-	state atomic.Int32
-	// res receives exactly one result once the op was taken.
-	res chan result
+	pre  int64
+	slot opqueue.Slot[result]
 }
 
 type result struct {
@@ -120,26 +110,18 @@ func (w *writer) run() {
 
 // take adds o to the batch unless its caller gave up waiting.
 func (w *writer) take(o *op) {
-	if o.state.CompareAndSwap(opQueued, opTaken) {
+	if o.slot.Take() {
 		w.batch = append(w.batch, o)
 	}
 }
 
-// drain answers every op still queued at Close with ErrClosed.
+// drain answers the ops of the batch and those still queued at Close with
+// ErrClosed.
 func (w *writer) drain() {
 	for _, o := range w.batch {
-		o.res <- result{err: errClosed}
+		o.slot.Answer(result{err: errClosed})
 	}
-	for {
-		select {
-		case o := <-w.s.ops:
-			if o.state.CompareAndSwap(opQueued, opTaken) {
-				o.res <- result{err: errClosed}
-			}
-		default:
-			return
-		}
-	}
+	opqueue.Drain(w.s.ops, func(o *op) *opqueue.Slot[result] { return &o.slot }, result{err: errClosed})
 }
 
 func (w *writer) closeConn() {
@@ -172,7 +154,7 @@ func (w *writer) commit() {
 		if err == nil {
 			w.s.signal()
 			for i, o := range w.batch {
-				o.res <- results[i]
+				o.slot.Answer(results[i])
 			}
 			return
 		}
@@ -194,7 +176,7 @@ func (w *writer) commit() {
 		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	for _, o := range w.batch {
-		o.res <- result{err: err}
+		o.slot.Answer(result{err: err})
 	}
 }
 
@@ -594,35 +576,14 @@ func (s *Store) submit(ctx context.Context, o *op) (storage.Object, error) {
 	if s.closed.Load() {
 		return storage.Object{}, errClosed
 	}
-	if err := ctx.Err(); err != nil {
+	r, err := opqueue.Submit(ctx, s.ops, o, &o.slot, s.writerDone)
+	switch {
+	case errors.Is(err, opqueue.ErrStopped):
+		return storage.Object{}, errClosed
+	case err != nil:
 		return storage.Object{}, fmt.Errorf("postgres: %s %s: %w", o.kind, keyString(o.key), err)
 	}
-	o.res = make(chan result, 1)
-	select {
-	case s.ops <- o:
-	case <-s.writerDone:
-		return storage.Object{}, errClosed
-	case <-ctx.Done():
-		return storage.Object{}, fmt.Errorf("postgres: queue %s %s: %w", o.kind, keyString(o.key), ctx.Err())
-	}
-	select {
-	case r := <-o.res:
-		return r.obj, r.err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return storage.Object{}, fmt.Errorf("postgres: queued %s %s: %w", o.kind, keyString(o.key), ctx.Err())
-		}
-		r := <-o.res
-		return r.obj, r.err
-	case <-s.writerDone:
-		// The writer answers every op it took before it exits.
-		select {
-		case r := <-o.res:
-			return r.obj, r.err
-		default:
-			return storage.Object{}, errClosed
-		}
-	}
+	return r.obj, r.err
 }
 
 // newWrite checks and encodes a create or update.
