@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,25 +81,10 @@ func (w *writer) run() {
 	for {
 		w.batch = append(w.batch[:0], w.carry...)
 		w.carry = w.carry[:0]
-		if len(w.batch) == 0 {
-			select {
-			case <-w.s.stop:
-				w.drain()
-				return
-			case o := <-w.s.ops:
-				// Let writers answered by the last commit queue their next op.
-				runtime.Gosched()
-				w.take(o)
-			}
-		}
-	collect:
-		for len(w.batch) < w.s.opts.MaxBatch {
-			select {
-			case o := <-w.s.ops:
-				w.take(o)
-			default:
-				break collect
-			}
+		var ok bool
+		if w.batch, ok = opqueue.Next(w.s.stop, w.s.ops, slotOf, w.batch, w.s.opts.MaxBatch); !ok {
+			w.drain()
+			return
 		}
 		if len(w.batch) > 0 {
 			w.commit()
@@ -108,12 +92,8 @@ func (w *writer) run() {
 	}
 }
 
-// take adds o to the batch unless its caller gave up waiting.
-func (w *writer) take(o *op) {
-	if o.slot.Take() {
-		w.batch = append(w.batch, o)
-	}
-}
+// slotOf returns the queue slot of o.
+func slotOf(o *op) *opqueue.Slot[result] { return &o.slot }
 
 // drain answers the ops of the batch and those still queued at Close with
 // ErrClosed.
@@ -121,7 +101,7 @@ func (w *writer) drain() {
 	for _, o := range w.batch {
 		o.slot.Answer(result{err: errClosed})
 	}
-	opqueue.Drain(w.s.ops, func(o *op) *opqueue.Slot[result] { return &o.slot }, result{err: errClosed})
+	opqueue.Drain(w.s.ops, slotOf, result{err: errClosed})
 }
 
 func (w *writer) closeConn() {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"math/bits"
-	"runtime"
 	"strings"
 
 	"github.com/setpoint/setpoint/internal/storage"
@@ -118,43 +117,23 @@ func (w *writer) run() {
 		_ = w.conn.Close()
 	}()
 	for {
-		select {
-		case <-w.s.stop:
+		var ok bool
+		if w.batch, ok = opqueue.Next(w.s.stop, w.s.ops, slotOf, w.batch[:0], w.s.opts.MaxBatch); !ok {
 			w.drain()
 			return
-		case o := <-w.s.ops:
-			// Let writers answered by the last commit run and queue their
-			// next op first: batches of 32 writers grow from about 16 to 22.
-			runtime.Gosched()
-			w.batch = w.batch[:0]
-			w.take(o)
-		collect:
-			for len(w.batch) < w.s.opts.MaxBatch {
-				select {
-				case o := <-w.s.ops:
-					w.take(o)
-				default:
-					break collect
-				}
-			}
-			if len(w.batch) > 0 {
-				w.commit()
-			}
+		}
+		if len(w.batch) > 0 {
+			w.commit()
 		}
 	}
 }
 
-// take adds o to the batch unless its caller gave up waiting.
-func (w *writer) take(o *op) {
-	if o.slot.Take() {
-		w.batch = append(w.batch, o)
-	}
-}
+// slotOf returns the queue slot of o.
+func slotOf(o *op) *opqueue.Slot[result] { return &o.slot }
 
 // drain answers every op still queued at Close with ErrClosed.
 func (w *writer) drain() {
-	opqueue.Drain(w.s.ops, func(o *op) *opqueue.Slot[result] { return &o.slot },
-		result{err: fmt.Errorf("sqlite: %w", storage.ErrClosed)})
+	opqueue.Drain(w.s.ops, slotOf, result{err: fmt.Errorf("sqlite: %w", storage.ErrClosed)})
 }
 
 // commit applies the batch in one transaction. Ops that fail a check fail

