@@ -12,9 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/kube-openapi/pkg/schemaconv"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/structured-merge-diff/v6/merge"
 	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
 	smdtyped "sigs.k8s.io/structured-merge-diff/v6/typed"
-	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
 // The FieldManager's update costs mostly in round trips of managedFields
@@ -293,18 +293,15 @@ func (r *Registry) trackUpdateFast(res *Resource, live, obj map[string]any, sub,
 	if !ok {
 		return nil, false
 	}
-	newTyped, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: withoutManagedFields(obj)}, smdtyped.AllowDuplicates)
-	if err != nil {
-		return nil, false
-	}
-	liveTyped, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: withoutManagedFields(live)}, smdtyped.AllowDuplicates)
-	if err != nil {
-		return nil, false
-	}
 	apiVersion := fieldpath.APIVersion(version)
-	if _, managed, err = updater.Update(liveTyped, newTyped, apiVersion, managed, currentOperation); err != nil {
-		return nil, false
+	liveBare, objBare := withoutManagedFields(live), withoutManagedFields(obj)
+	updated, ok := fm.create.update(updater, liveBare, objBare, apiVersion, managed)
+	if !ok {
+		if updated, ok = engineUpdate(fm, updater, liveBare, objBare, apiVersion, managed); !ok {
+			return nil, false
+		}
 	}
+	managed = updated
 	// What the update changed, but the fields of every object, goes to
 	// the manager, with the time of the change.
 	if vs, ok := managed[currentOperation]; ok {
@@ -342,6 +339,24 @@ func (r *Registry) trackUpdateFast(res *Resource, live, obj map[string]any, sub,
 		md["managedFields"] = entries
 	}
 	return obj, true
+}
+
+// engineUpdate is the merge engine's Update of managed by the update of
+// live to obj (both without managedFields), recorded under
+// currentOperation; false when it fails.
+func engineUpdate(fm *fieldManagers, updater *merge.Updater, live, obj map[string]any, version fieldpath.APIVersion, managed fieldpath.ManagedFields) (fieldpath.ManagedFields, bool) {
+	newTyped, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: obj}, smdtyped.AllowDuplicates)
+	if err != nil {
+		return nil, false
+	}
+	liveTyped, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: live}, smdtyped.AllowDuplicates)
+	if err != nil {
+		return nil, false
+	}
+	if _, managed, err = updater.Update(liveTyped, newTyped, version, managed, currentOperation); err != nil {
+		return nil, false
+	}
+	return managed, true
 }
 
 // encodeManaged is managedFields as the FieldManager writes them: sorted
@@ -588,27 +603,9 @@ func (s *createSchema) atomic(m map[string]any, atom *smdschema.Map) (map[string
 func (s *createSchema) associative(items []any, list *smdschema.List) (map[string]any, bool) {
 	out := make(map[string]any, len(items))
 	for _, item := range items {
-		var pe fieldpath.PathElement
-		if len(list.Keys) == 0 {
-			if !isScalar(item) {
-				return nil, false
-			}
-			v := value.NewValueInterface(item)
-			pe.Value = &v
-		} else {
-			m, isMap := item.(map[string]any)
-			if !isMap {
-				return nil, false
-			}
-			keys := make(value.FieldList, 0, len(list.Keys))
-			for _, k := range list.Keys {
-				if kv, has := m[k]; !has || !isScalar(kv) {
-					return nil, false
-				}
-				keys = append(keys, value.Field{Name: k, Value: value.NewValueInterface(m[k])})
-			}
-			keys.Sort()
-			pe.Key = &keys
+		pe, ok := itemElement(list, item)
+		if !ok {
+			return nil, false
 		}
 		key, err := fieldpath.SerializePathElement(pe)
 		if err != nil {
