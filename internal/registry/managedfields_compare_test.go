@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -81,5 +82,49 @@ func TestCompareMatchesEngine(t *testing.T) {
 	t.Logf("walker compared %d of %d pairs", walked, total)
 	if walked < total/2 {
 		t.Fatalf("walker compared only %d of %d pairs", walked, total)
+	}
+}
+
+// TestNonCanonicalFieldsMatchFieldManager updates objects whose stored
+// managedFields spell their fieldsV1 in ways the FieldManager reads but
+// never writes (a leaf as {".":{}}, keys of unknown kinds, "." at the
+// top, a key with spaces): trackUpdateFast, which keeps the fieldsV1 of
+// entries an update leaves alone, must write what the FieldManager does.
+func TestNonCanonicalFieldsMatchFieldManager(t *testing.T) {
+	e := newEnv(t)
+	res := e.things(t)
+	base := e.reg.TrackCreate(res, map[string]any{"apiVersion": "example.com/v1", "kind": "Thing",
+		"metadata": map[string]any{"name": "x", "namespace": "default", "uid": "u", "generation": int64(1), "creationTimestamp": "2026-01-01T00:00:00Z"},
+		"spec":     map[string]any{"size": int64(1), "ports": []any{map[string]any{"name": "c", "port": int64(1)}}}}, "creator")
+	variants := map[string]map[string]any{
+		"leaf with dot":    {"f:spec": map[string]any{".": map[string]any{}, "f:size": map[string]any{".": map[string]any{}}}},
+		"unknown kind":     {"f:spec": map[string]any{".": map[string]any{}, "f:size": map[string]any{}, "x:y": map[string]any{}}},
+		"dot at the top":   {".": map[string]any{}, "f:spec": map[string]any{"f:size": map[string]any{}}},
+		"key with spaces":  {"f:spec": map[string]any{"f:ports": map[string]any{`k:{"name": "c"}`: map[string]any{"f:port": map[string]any{}}}}},
+		"dot not empty":    {"f:spec": map[string]any{".": map[string]any{"f:x": map[string]any{}}, "f:size": map[string]any{}}},
+		"canonical, as is": {"f:spec": map[string]any{".": map[string]any{}, "f:size": map[string]any{}}},
+	}
+	for name, fields := range variants {
+		t.Run(name, func(t *testing.T) {
+			live := runtime.DeepCopyJSON(base)
+			entry := live["metadata"].(map[string]any)["managedFields"].([]any)[0].(map[string]any)
+			entry["fieldsV1"] = runtime.DeepCopyJSONValue(fields)
+			entry["time"] = "2000-01-01T00:00:00Z"
+			for _, sub := range []string{"status", ""} {
+				obj := runtime.DeepCopyJSON(live)
+				obj["status"] = map[string]any{"ready": true}
+				if sub == "" {
+					obj["metadata"].(map[string]any)["labels"] = map[string]any{"a": "b"}
+				}
+				slow, _ := e.reg.TrackUpdate(res, runtime.DeepCopyJSON(live), runtime.DeepCopyJSON(obj), "m", sub, true)
+				quick, ok := e.reg.TrackUpdate(res, runtime.DeepCopyJSON(live), runtime.DeepCopyJSON(obj), "m", sub, false)
+				if !ok {
+					t.Fatalf("sub %q: trackUpdateFast declined", sub)
+				}
+				if s, q := normalTimes(slow), normalTimes(quick); !reflect.DeepEqual(s, q) {
+					t.Fatalf("sub %q: managedFields differ\nfield manager %v\nfast          %v", sub, s["metadata"].(map[string]any)["managedFields"], q["metadata"].(map[string]any)["managedFields"])
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -56,6 +57,12 @@ func (sameVersion) IsMissingVersionError(error) bool { return false }
 type managerInfo struct {
 	manager, operation, apiVersion, subresource string
 	time                                        *time.Time
+	// fields is the entry's fieldsV1 as read, where it is what
+	// fieldsFromSet makes of set, the set read from it: an entry whose
+	// set the update leaves alone keeps it instead of encoding the set
+	// again.
+	fields map[string]any
+	set    *fieldpath.Set
 }
 
 // managerID identifies an entry as the FieldManager does: by manager,
@@ -156,6 +163,9 @@ func decodeManaged(list any, version string) (fieldpath.ManagedFields, map[strin
 			return nil, nil, false
 		}
 		managed[id] = fieldpath.NewVersionedSet(set, fieldpath.APIVersion(version), info.operation == string(metav1.ManagedFieldsOperationApply))
+		if canonicalFields(fields, true) {
+			info.fields, info.set = fields, set
+		}
 		infos[id] = info
 	}
 	return managed, infos, true
@@ -212,6 +222,38 @@ func readFields(fields map[string]any) (children *fieldpath.Set, isMember, ok bo
 		isMember = true
 	}
 	return children, isMember, true
+}
+
+// canonicalFields reports whether fieldsFromSet gives back fields (a
+// fieldsV1 map setFromFields accepts) from the set setFromFields reads of
+// it: every key in its serialized form and of a known kind, "." only as
+// an empty object beside other keys, never at the top.
+func canonicalFields(fields map[string]any, top bool) bool {
+	for key, v := range fields {
+		sub, isMap := v.(map[string]any)
+		if !isMap {
+			return false
+		}
+		if key == "." {
+			if top || len(sub) > 0 || len(fields) == 1 {
+				return false
+			}
+			continue
+		}
+		if !strings.HasPrefix(key, "f:") {
+			pe, err := fieldpath.DeserializePathElement(key)
+			if err != nil {
+				return false
+			}
+			if again, err := fieldpath.SerializePathElement(pe); err != nil || again != key {
+				return false
+			}
+		}
+		if !canonicalFields(sub, false) {
+			return false
+		}
+	}
+	return true
 }
 
 // fieldsFromSet is fieldpath's Set.ToJSON as a decoded fieldsV1 map.
@@ -316,7 +358,8 @@ func (r *Registry) trackUpdateFast(res *Resource, live, obj map[string]any, sub,
 			}
 			managed[id] = fieldpath.NewVersionedSet(set, vs.APIVersion(), vs.Applied())
 			now := time.Now().UTC()
-			infos[id] = managerInfo{manager: manager, operation: string(metav1.ManagedFieldsOperationUpdate), apiVersion: version, subresource: sub, time: &now}
+			prev := infos[id]
+			infos[id] = managerInfo{manager: manager, operation: string(metav1.ManagedFieldsOperationUpdate), apiVersion: version, subresource: sub, time: &now, fields: prev.fields, set: prev.set}
 		}
 	}
 	updaters := 0
@@ -375,9 +418,12 @@ func encodeManaged(managed fieldpath.ManagedFields, infos map[string]managerInfo
 		if vs.Applied() {
 			info.operation = string(metav1.ManagedFieldsOperationApply)
 		}
-		fields, err := fieldsFromSet(vs.Set())
-		if err != nil {
-			return nil, false
+		fields := info.fields
+		if fields == nil || !vs.Set().Equals(info.set) {
+			var err error
+			if fields, err = fieldsFromSet(vs.Set()); err != nil {
+				return nil, false
+			}
 		}
 		m := map[string]any{"operation": info.operation, "apiVersion": info.apiVersion, "fieldsType": "FieldsV1", "fieldsV1": fields}
 		if info.manager != "" {
