@@ -30,7 +30,7 @@ type replica struct {
 
 // startReplica runs a server on storage (any value of Config.Storage)
 // with its own data directory and a free port until the test ends.
-func startReplica(t *testing.T, storage string, tune ...func(*server.Config)) *replica {
+func startReplica(t testing.TB, storage string, tune ...func(*server.Config)) *replica {
 	t.Helper()
 	cfg := server.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", Storage: storage,
@@ -77,7 +77,7 @@ func startReplica(t *testing.T, storage string, tune ...func(*server.Config)) *r
 }
 
 // testWriter sends a server's logs to the test log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
