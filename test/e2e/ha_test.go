@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/watch"
@@ -55,12 +56,12 @@ type haCluster struct {
 	clients  []*clients
 }
 
-// startHACluster starts the replicas on storageURL, installs the widget CRD
-// and the test namespace through the first one and waits until every
-// replica serves widgets.
-func startHACluster(t *testing.T, storageURL string) *haCluster {
+// startHACluster starts the replicas on storageURL with extraArgs,
+// installs the widget CRD and the test namespace through the first one and
+// waits until every replica serves widgets.
+func startHACluster(t *testing.T, storageURL string, extraArgs ...string) *haCluster {
 	t.Helper()
-	hc := &haCluster{replicas: startReplicas(t, haReplicas, storageURL)}
+	hc := &haCluster{replicas: startReplicas(t, haReplicas, storageURL, extraArgs...)}
 	for _, s := range hc.replicas {
 		hc.clients = append(hc.clients, newClients(t, s))
 	}
@@ -304,7 +305,9 @@ type historyWatch struct {
 	history []change
 	lastRV  string
 	resumes int
-	err     error
+	// errorEvents counts the ERROR events that ended a stream.
+	errorEvents int
+	err         error
 	// resumeOn is where the watch reconnects; nil: it does not.
 	resumeOn dynamic.ResourceInterface
 
@@ -376,9 +379,17 @@ func (r *historyWatch) run(ctx context.Context, w watch.Interface) {
 	}
 }
 
-// drain records the events of w until its stream ends.
+// drain records the events of w until its stream ends. A watch that
+// resumes treats an ERROR event other than 410 Gone as the end of the
+// stream, as a reflector does.
 func (r *historyWatch) drain(w watch.Interface) {
 	for ev := range w.ResultChan() {
+		if ev.Type == watch.Error && r.resumeOn != nil && !apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)) {
+			r.mu.Lock()
+			r.errorEvents++
+			r.mu.Unlock()
+			return
+		}
 		u, ok := ev.Object.(*unstructured.Unstructured)
 		if ev.Type == watch.Error || !ok {
 			r.fail(fmt.Errorf("%s event: %v", ev.Type, ev.Object))
@@ -445,7 +456,7 @@ func checkHistories(t *testing.T, watches []*historyWatch, l *ledger) {
 		r.stop()
 		r.mu.Lock()
 		histories[r.name] = r.history
-		t.Logf("watcher %s: %d events, %d resumptions", r.name, len(r.history), r.resumes)
+		t.Logf("watcher %s: %d events, %d resumptions, %d streams ended by an ERROR event", r.name, len(r.history), r.resumes, r.errorEvents)
 		r.mu.Unlock()
 	}
 	if err := validateHistories(histories, acked, inDoubt); err != nil {

@@ -142,12 +142,12 @@ func (d *testDatabase) restore() {
 }
 
 // startReplicas starts n servers that share the storage at storageURL,
-// each with its own data directory and port.
-func startReplicas(t testing.TB, n int, storageURL string) []*server {
+// each with its own data directory and port, and extraArgs.
+func startReplicas(t testing.TB, n int, storageURL string, extraArgs ...string) []*server {
 	t.Helper()
 	replicas := make([]*server, n)
 	for i := range replicas {
-		replicas[i] = startServer(t, "--storage", storageURL)
+		replicas[i] = startServer(t, append([]string{"--storage", storageURL}, extraArgs...)...)
 	}
 	return replicas
 }
