@@ -9,7 +9,13 @@ BENCHTIME ?= 1x
 ROUNDS    ?= 3
 OBJECTS   ?= 20000
 
-.PHONY: all build run test test-unit test-e2e bench bench-compare fuzz lint fmt
+# bench-ha: the machine's PostgreSQL, and the widgets of the label-selector
+# list, kept in schema KEEP_SCHEMA of that database across runs.
+PG_URL           ?= postgres://postgres@127.0.0.1:5432/setpoint_dev?sslmode=disable
+SELECTOR_OBJECTS ?= 1000000
+KEEP_SCHEMA      ?= bench_selector_$(SELECTOR_OBJECTS)
+
+.PHONY: all build run test test-unit test-e2e bench bench-compare bench-ha fuzz lint fmt
 
 all: build
 
@@ -37,6 +43,16 @@ bench: build
 # etcd, ROUNDS rounds interleaved; OBJECTS=100000 for the full size.
 bench-compare: build
 	ROUNDS=$(ROUNDS) BENCH_ARGS="-objects $(OBJECTS)" bench/compare.sh
+
+# Setpoint on PostgreSQL at PG_URL: one replica, then three, ROUNDS rounds
+# each, results in bench/results/ha. The first run fills KEEP_SCHEMA
+# through the API (minutes at 1,000,000 widgets); later runs reuse it.
+bench-ha: build
+	cd bench && for n in 1 3; do \
+	  $(GO) run . -storage '$(PG_URL)' -replicas $$n -rounds $(ROUNDS) -objects $(OBJECTS) \
+	    -selector-objects $(SELECTOR_OBJECTS) -keep-schema $(KEEP_SCHEMA) \
+	    -label setpoint-postgres-$$n -out results/ha || exit 1; \
+	done
 
 # Each fuzz target runs for FUZZTIME; `go test` alone replays the seed corpus.
 fuzz:

@@ -70,11 +70,7 @@ func TestWriteMarkdown(t *testing.T) {
 	rep.add("memory", "RSS after the creates", 100, "MiB", atMost(300).at(100_000))
 	rep.Steps = []Step{{Name: "lists", Seconds: 4.04, ServerCPU: 3, BenchCPU: 1.25, OtherCPU: 0}}
 	rep.Error = "deletes: boom"
-	var b strings.Builder
-	if err := rep.WriteMarkdown(&b); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
+	containsAll(t, "table", markdownOf(t, rep),
 		"|:-:|\n| writes | creates/s",
 		"| memory | RSS idle | 20 MiB |  |  |\n| memory | RSS after the creates",
 		"**kubernetes** (server v1.37.2): Run of 2026-11-26 07:00 UTC on Test CPU (2 cores, 1024 MiB), go1.26, commit abc, 20,000 objects",
@@ -83,9 +79,26 @@ func TestWriteMarkdown(t *testing.T) {
 		"| memory | RSS after the creates | 100 MiB | ≤ 300 MiB at 100,000 | n/a |\n",
 		"| lists | 4.0 | 3.0 | 1.2 | 0.0 |\n",
 		"The run stopped early: deletes: boom",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, b.String())
+	)
+}
+
+// markdownOf is the table of rep.
+func markdownOf(t *testing.T, rep *Report) string {
+	t.Helper()
+	var b strings.Builder
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// containsAll fails t for every one of wants that the text got, a what,
+// lacks.
+func containsAll(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, got)
 		}
 	}
 }
@@ -111,21 +124,31 @@ func TestCheckDeliveries(t *testing.T) {
 		sent:     []time.Time{ms(0), ms(1), ms(2)},
 		acked:    []time.Time{ms(2), ms(3), ms(4)},
 		versions: []uint64{10, 11, 12},
+		replicas: []int{0, 1, 0},
 	}
 	good := &watcher{events: []delivery{
 		{index: 0, eventType: "ADDED", version: 10, at: ms(5)},
 		{index: 1, eventType: "ADDED", version: 11, at: ms(2)}, // before its ack
 		{index: 2, eventType: "ADDED", version: 12, at: ms(6)},
 	}}
-	afterAck, afterSend, f := checkDeliveries([]*watcher{good}, written)
+	lat, f := checkDeliveries([]*watcher{good}, written)
 	if f.total() != 0 {
 		t.Errorf("faults %+v in a correct history", f)
 	}
-	if want := []float64{3, 0, 2}; !slices.Equal(afterAck, want) {
-		t.Errorf("after ack = %v, want %v", afterAck, want)
+	if want := []float64{3, 0, 2}; !slices.Equal(lat.afterAck, want) {
+		t.Errorf("after ack = %v, want %v", lat.afterAck, want)
 	}
-	if want := []float64{5, 1, 4}; !slices.Equal(afterSend, want) {
-		t.Errorf("after send = %v, want %v", afterSend, want)
+	if want := []float64{5, 1, 4}; !slices.Equal(lat.afterSend, want) {
+		t.Errorf("after send = %v, want %v", lat.afterSend, want)
+	}
+	// The watcher is on replica 0: only the write sent to replica 1
+	// crossed replicas.
+	if want := []float64{0}; !slices.Equal(lat.acrossAfterAck, want) {
+		t.Errorf("across replicas = %v, want %v", lat.acrossAfterAck, want)
+	}
+	onOne := &watcher{replica: 1, events: good.events}
+	if lat, _ := checkDeliveries([]*watcher{good, onOne}, written); !slices.Equal(lat.acrossAfterAck, []float64{0, 3, 2}) {
+		t.Errorf("across replicas from watchers on replicas 0 and 1 = %v, want [0 3 2]", lat.acrossAfterAck)
 	}
 
 	bad := &watcher{events: []delivery{
@@ -139,7 +162,7 @@ func TestCheckDeliveries(t *testing.T) {
 		{index: 1, eventType: "ADDED", version: 11, at: ms(5)},
 		{index: 2, eventType: "ADDED", version: 13, at: ms(5)}, // not the version written
 	}}
-	_, _, f = checkDeliveries([]*watcher{bad, wrong}, written)
+	_, f = checkDeliveries([]*watcher{bad, wrong}, written)
 	if want := (watchFaults{missing: 1, repeated: 2, outOfOrder: 1, wrong: 2}); f != want {
 		t.Errorf("faults = %+v, want %+v", f, want)
 	}

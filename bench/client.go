@@ -87,17 +87,21 @@ func (c *clients) timedGet(ctx context.Context, path string) ([]byte, time.Durat
 	return body, elapsed, nil
 }
 
-// parallel calls op(ctx, i) for every i in [from, to) on workers
+// op is one operation of parallel work: item i, sent by worker, one of
+// the goroutines numbered from 0.
+type op func(ctx context.Context, worker, i int) error
+
+// parallel calls op(ctx, worker, i) for every i in [from, to) on workers
 // goroutines and returns how long they took. It stops at the first error.
-func parallel(ctx context.Context, workers, from, to int, op func(ctx context.Context, i int) error) (time.Duration, error) {
+func parallel(ctx context.Context, workers, from, to int, op op) (time.Duration, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	var next atomic.Int64
 	next.Store(int64(from))
 	start := time.Now()
-	for range workers {
+	for worker := range workers {
 		g.Go(func() error {
 			for i := int(next.Add(1) - 1); i < to; i = int(next.Add(1) - 1) {
-				if err := op(ctx, i); err != nil {
+				if err := op(ctx, worker, i); err != nil {
 					return err
 				}
 			}

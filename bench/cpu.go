@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,10 +15,11 @@ import (
 // Linux architecture Go supports.
 const clockTick = 10 * time.Millisecond
 
-// cpuSample is the CPU time used so far by the whole machine, the server
-// and the benchmark itself. Fields the host does not report stay zero.
+// cpuSample is the CPU time used so far by the whole machine, the server,
+// the benchmark itself and the processes of this host's PostgreSQL.
+// Fields the host does not report stay zero.
 type cpuSample struct {
-	machine, server, bench time.Duration
+	machine, server, bench, database time.Duration
 }
 
 // sampleCPU reads the CPU times now, the server's those of srv.
@@ -32,11 +35,32 @@ func sampleCPU(srv server) cpuSample {
 		}
 	}
 	s.server = srv.cpu()
+	if srv.database {
+		s.database = postgresCPU()
+	}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.bench = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	return s
+}
+
+// postgresCPU is the CPU time of the processes of this host named
+// "postgres": the server, its background workers and a backend per
+// connection. A backend that ended between two samples takes its time
+// with it; the servers' connection pools keep theirs open.
+func postgresCPU() time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var total time.Duration
+	for _, stat := range stats {
+		data, err := os.ReadFile(stat)
+		if err != nil || !bytes.Contains(data, []byte("(postgres)")) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(stat)))
+		total += processCPU(pid)
+	}
+	return total
 }
 
 // processCPU is the user and system time of process pid from
@@ -75,6 +99,9 @@ type Step struct {
 	// OtherCPU is the CPU time of every other process, in seconds: on a
 	// shared machine, what the measured figures had to compete with.
 	OtherCPU float64 `json:"otherCPU"`
+	// DatabaseCPU is the part of OtherCPU this host's PostgreSQL used, in
+	// seconds, when the servers keep their data in it.
+	DatabaseCPU float64 `json:"databaseCPU,omitempty"`
 }
 
 // newStep builds the step between two CPU samples taken wall apart.
@@ -87,5 +114,7 @@ func newStep(name string, wall time.Duration, before, after cpuSample) Step {
 		ServerCPU: server.Seconds(),
 		BenchCPU:  bench.Seconds(),
 		OtherCPU:  max(0, other.Seconds()),
+		// A backend that ended between the samples lowers the sum.
+		DatabaseCPU: max(0, (after.database - before.database).Seconds()),
 	}
 }

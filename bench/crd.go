@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 )
 
 // registerCRDs registers the Widget CRD in opts.rounds groups, the first
@@ -65,15 +66,24 @@ func registerCRD(ctx context.Context, c *clients, group string) (established, se
 	}
 	established = time.Since(start)
 	gvr := schema.GroupVersionResource{Group: group, Version: widgetGVR.Version, Resource: widgetGVR.Resource}
+	if err := waitListed(ctx, c.dyn.Resource(gvr)); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", gvr, err)
+	}
+	return established, time.Since(start), nil
+}
+
+// waitListed lists resource every millisecond, for at most 10s, until it
+// is served: until the list answers anything but 404.
+func waitListed(ctx context.Context, resource dynamic.ResourceInterface) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
-		_, err := c.dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
+		_, err := resource.List(ctx, metav1.ListOptions{Limit: 1})
 		if err == nil {
-			return established, time.Since(start), nil
+			return nil
 		}
 		if !apierrors.IsNotFound(err) || ctx.Err() != nil {
-			return 0, 0, fmt.Errorf("list new resource %s: %w", gvr, err)
+			return fmt.Errorf("list new resource: %w", err)
 		}
 		time.Sleep(time.Millisecond) // polling, as clients refreshing discovery do
 	}

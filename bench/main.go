@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -43,6 +44,17 @@ type options struct {
 	startCmd, stopCmd string
 	// compare, when set, lists result files to compare instead of running.
 	compare []string
+	// storage, when set, is the PostgreSQL URL the started servers keep
+	// their data in, each run in a fresh schema of that database.
+	storage string
+	// replicas is how many servers the program starts on storage.
+	replicas int
+	// selectorObjects is how many widgets the label-selector list over
+	// PostgreSQL runs on; 0 skips it.
+	selectorObjects int
+	// keepSchema, when set, names the schema the label-selector objects
+	// are kept in across runs instead of a fresh one.
+	keepSchema string
 }
 
 func parseOptions(args []string) (options, error) {
@@ -67,6 +79,10 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.startCmd, "start-cmd", "", "with -kubeconfig: shell command starting a server and exiting once it is ready, timed -starts times; $BENCH_START_DIR is an empty directory for it")
 	fs.StringVar(&o.stopCmd, "stop-cmd", "", "with -start-cmd: shell command stopping the server it started")
 	fs.StringVar(&compare, "compare", "", "comma-separated result files of two systems: print their medians and ratios instead of running")
+	fs.StringVar(&o.storage, "storage", "", "PostgreSQL URL passed to each server as --storage, in a fresh schema created for the run and dropped after (default: embedded SQLite)")
+	fs.IntVar(&o.replicas, "replicas", 1, "with -storage: servers started on the same schema")
+	fs.IntVar(&o.selectorObjects, "selector-objects", 20_000, "with -storage: widgets the label-selector list runs on (the target is set at 1000000; 0 skips it)")
+	fs.StringVar(&o.keepSchema, "keep-schema", "", "with -storage: schema holding the label-selector widgets, created and filled if needed and kept after the run, so that later runs reuse them")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -86,6 +102,9 @@ func parseOptions(args []string) (options, error) {
 	if (o.startCmd == "") != (o.stopCmd == "") {
 		return o, fmt.Errorf("-start-cmd and -stop-cmd go together")
 	}
+	if err := o.checkStorage(); err != nil {
+		return o, err
+	}
 	for name, v := range map[string]int{"objects": o.objects, "rounds": o.rounds, "starts": o.starts, "single": o.single,
 		"clients": o.clients, "watchers": o.watchers, "watch-writes": o.watchWrites, "watch-writers": o.watchWriters} {
 		if v < 1 {
@@ -100,9 +119,13 @@ func parseOptions(args []string) (options, error) {
 
 // env is what the scenarios share: one server and its clients.
 type env struct {
-	opts    options
-	server  server
+	opts   options
+	server server
+	// clients reach the first replica, the only one on SQLite: every
+	// scenario but the ones spread over the replicas talks to it.
 	clients *clients
+	// replicas reach every replica, clients first.
+	replicas []*clients
 	// versions holds the resource version of each widget of the bench
 	// namespace, as the last write returned it.
 	versions []string
@@ -112,22 +135,32 @@ type env struct {
 type scenario struct {
 	name string
 	run  func(ctx context.Context, e *env, rep *Report) error
+	// replicated scenarios only run on more than one replica.
+	replicated bool
 }
 
 // scenarios run in this order on one server: each may rely on what the
 // ones before it wrote.
 var scenarios = []scenario{
-	{"idle memory", memory("idle after start", nil)},
-	{"register CRDs", registerCRDs},
-	{"creates from one client", createsOneClient},
-	{"creates from many clients", createsManyClients},
-	{"memory after creates", memory("after the creates", atMost(300).at(100_000))},
-	{"lists", lists},
-	{"informer sync", informerSync},
-	{"status updates", statusUpdates},
-	{"watches", watches},
-	{"deletes", deletes},
-	{"peak memory", peakMemory},
+	{name: "idle memory", run: memory("idle after start", nil)},
+	{name: "register CRDs", run: registerCRDs},
+	{name: "creates from one client", run: createsOneClient},
+	{name: "creates from many clients", run: createsManyClients},
+	{name: "creates over replicas", run: createsOverReplicas, replicated: true},
+	{name: "memory after creates", run: memory("after the creates", atMost(300).at(100_000))},
+	{name: "lists", run: lists},
+	{name: "informer sync", run: informerSync},
+	{name: "status updates", run: statusUpdates},
+	{name: "watches", run: watches},
+	{name: "deletes", run: deletes},
+	{name: "peak memory", run: peakMemory},
+}
+
+// selectorScenarios run on PostgreSQL after the others, on replicas of
+// a schema of their own, which -keep-schema keeps filled across runs.
+var selectorScenarios = []scenario{
+	{name: "fill selector objects", run: fillSelector},
+	{name: "selector lists", run: selectorLists},
 }
 
 func main() {
@@ -150,6 +183,9 @@ func main() {
 		bin = "" // the server is not ours to describe
 	}
 	rep := &Report{Label: opts.label, Date: time.Now().UTC(), Machine: describeMachine(bin), Objects: opts.objects, Rounds: opts.rounds}
+	if opts.storage != "" {
+		rep.Storage, rep.Replicas = redactURL(opts.storage), opts.replicas
+	}
 	runErr := run(ctx, opts, rep)
 	if runErr != nil {
 		rep.Error = runErr.Error()
@@ -169,8 +205,9 @@ func main() {
 	}
 }
 
-// run measures the start-up, then runs every scenario on one server:
-// one it starts, or the one of opts.kubeconfig.
+// run measures the start-up, then runs every scenario on the server of
+// opts.kubeconfig or on the replicas it starts; on PostgreSQL the
+// label-selector scenarios follow, on replicas of a second schema.
 func run(ctx context.Context, opts options, rep *Report) (err error) {
 	if opts.cpuProfile != "" {
 		f, err := os.Create(opts.cpuProfile)
@@ -189,27 +226,26 @@ func run(ctx context.Context, opts options, rep *Report) (err error) {
 	if _, err := os.Stat(opts.bin); err != nil {
 		return fmt.Errorf("server binary (build it with make build): %w", err)
 	}
-	if err := step(ctx, rep, "start-up", server{}, func() error { return measureStartup(ctx, opts, rep) }); err != nil {
-		return err
-	}
-	proc, err := startProcess(ctx, opts.bin, opts.serverEnv)
+	schemas := newSchemas(opts, rep.Date)
+	defer func() { err = errors.Join(err, schemas.drop()) }()
+	args, err := schemas.use(ctx, schemas.run, false)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if stopErr := proc.stop(); err == nil {
-			err = stopErr
-		}
-	}()
-	c, err := newClients(proc.kubeconfig)
-	if err != nil {
+	if err := step(ctx, rep, "start-up", server{}, func() error { return measureStartup(ctx, opts, args, rep) }); err != nil {
 		return err
 	}
-	if _, err := proc.waitReady(ctx, c.http); err != nil {
+	err = onReplicas(ctx, opts, args, func(e *env) error {
+		rep.ServerVersion = e.clients.serverVersion(ctx)
+		return runScenarios(ctx, e, scenarios, rep)
+	})
+	if err != nil || opts.storage == "" || opts.selectorObjects == 0 {
 		return err
 	}
-	rep.ServerVersion = c.serverVersion(ctx)
-	return runScenarios(ctx, &env{opts: opts, server: server{pids: []int{proc.cmd.Process.Pid}}, clients: c}, rep)
+	if args, err = schemas.use(ctx, schemas.selector, opts.keepSchema != ""); err != nil {
+		return err
+	}
+	return onReplicas(ctx, opts, args, func(e *env) error { return runScenarios(ctx, e, selectorScenarios, rep) })
 }
 
 // runRemote runs every scenario on the server of opts.kubeconfig, after
@@ -230,12 +266,16 @@ func runRemote(ctx context.Context, opts options, rep *Report) error {
 		return err
 	}
 	rep.ServerVersion = c.serverVersion(ctx)
-	return runScenarios(ctx, &env{opts: opts, server: server{pids: opts.pids}, clients: c}, rep)
+	e := &env{opts: opts, server: server{pids: opts.pids}, clients: c, replicas: []*clients{c}}
+	return runScenarios(ctx, e, scenarios, rep)
 }
 
-// runScenarios runs every scenario in order on the server of e.
-func runScenarios(ctx context.Context, e *env, rep *Report) error {
+// runScenarios runs the scenarios in order on the server of e.
+func runScenarios(ctx context.Context, e *env, scenarios []scenario, rep *Report) error {
 	for _, s := range scenarios {
+		if s.replicated && len(e.replicas) < 2 {
+			continue
+		}
 		if err := step(ctx, rep, s.name, e.server, func() error { return s.run(ctx, e, rep) }); err != nil {
 			return err
 		}

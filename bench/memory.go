@@ -2,8 +2,9 @@ package main
 
 import "context"
 
-// memory reports the server's resident memory now, as label says. Without
-// the server's process IDs there is nothing to report.
+// memory reports the server's resident memory now, as label says, with
+// target on embedded SQLite. Without the server's process IDs there is
+// nothing to report.
 func memory(label string, target *Target) func(context.Context, *env, *Report) error {
 	return func(_ context.Context, e *env, rep *Report) error {
 		if len(e.server.pids) == 0 {
@@ -13,7 +14,7 @@ func memory(label string, target *Target) func(context.Context, *env, *Report) e
 		if err != nil {
 			return err
 		}
-		rep.add("memory", "RSS "+label, rss, "MiB", target)
+		rep.add("memory", "RSS "+label, rss, "MiB", e.opts.embedded(target))
 		return nil
 	}
 }

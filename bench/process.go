@@ -42,9 +42,9 @@ type process struct {
 }
 
 // startProcess runs bin serve on a fresh data directory, listening on a
-// free loopback port, with the extra environment env, and returns once the
-// server printed its listening line.
-func startProcess(ctx context.Context, bin string, env []string) (*process, error) {
+// free loopback port, with the extra environment env and the extra flags
+// args, and returns once the server printed its listening line.
+func startProcess(ctx context.Context, bin string, env, args []string) (*process, error) {
 	dir, err := os.MkdirTemp("", "setpoint-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("server directory: %w", err)
@@ -55,10 +55,10 @@ func startProcess(ctx context.Context, bin string, env []string) (*process, erro
 		logs:       &tail{max: 64 << 10},
 		exited:     make(chan struct{}),
 	}
-	p.cmd = exec.Command(bin, "serve",
+	p.cmd = exec.Command(bin, append([]string{"serve",
 		"--data-dir", filepath.Join(dir, "data"),
 		"--listen", "127.0.0.1:0",
-		"--kubeconfig-out", p.kubeconfig)
+		"--kubeconfig-out", p.kubeconfig}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

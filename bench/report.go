@@ -30,6 +30,11 @@ type Report struct {
 	Objects int `json:"objects"`
 	// Rounds is how many rounds the short scenarios were repeated.
 	Rounds int `json:"rounds"`
+	// Storage is the PostgreSQL URL the servers kept their data in,
+	// without its password; empty for embedded SQLite.
+	Storage string `json:"storage,omitempty"`
+	// Replicas is how many servers shared Storage.
+	Replicas int `json:"replicas,omitempty"`
 	// Results are the figures in the order they were measured.
 	Results []Result `json:"results"`
 	// Steps say how each scenario used the CPU, in the order they ran.
@@ -50,6 +55,9 @@ type Result struct {
 	Unit string `json:"unit"`
 	// Rounds holds the value of each round, when the figure was repeated.
 	Rounds []float64 `json:"rounds,omitempty"`
+	// Objects, when not zero, is the object count the figure was measured
+	// on, when not the report's.
+	Objects int `json:"objects,omitempty"`
 	// Target, when not nil, is what the figure should reach.
 	Target *Target `json:"target,omitempty"`
 }
@@ -91,7 +99,23 @@ func (r *Report) add(scenario, name string, value float64, unit string, target *
 // addRounds appends a figure measured in several rounds, reported as
 // their median.
 func (r *Report) addRounds(scenario, name string, rounds []float64, unit string, target *Target) {
-	r.Results = append(r.Results, Result{Scenario: scenario, Name: name, Value: median(rounds), Unit: unit, Rounds: rounds, Target: target})
+	r.addRoundsOn(0, scenario, name, rounds, unit, target)
+}
+
+// addRoundsOn appends a figure measured in several rounds on objects
+// objects, not the report's count (0: the report's).
+func (r *Report) addRoundsOn(objects int, scenario, name string, rounds []float64, unit string, target *Target) {
+	r.Results = append(r.Results, Result{Scenario: scenario, Name: name, Value: median(rounds), Unit: unit, Rounds: rounds, Target: target, Objects: objects})
+}
+
+// value is the figure of scenario named name, if it was measured.
+func (r *Report) value(scenario, name string) (float64, bool) {
+	for _, res := range r.Results {
+		if res.Scenario == scenario && res.Name == name {
+			return res.Value, true
+		}
+	}
+	return 0, false
 }
 
 // WriteMarkdown writes the results as a markdown table, one row per figure.
@@ -107,8 +131,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if len(about) > 0 {
 		b.WriteString(strings.Join(about, " ") + ": ")
 	}
-	fmt.Fprintf(&b, "Run of %s on %s, %s objects, median of %d rounds where repeated.\n\n",
-		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.summary(), formatNumber(float64(r.Objects), 0), r.Rounds)
+	storage := ""
+	if r.Storage != "" {
+		storage = fmt.Sprintf(", PostgreSQL %s with %d replicas", r.Storage, r.Replicas)
+	}
+	fmt.Fprintf(&b, "Run of %s on %s, %s objects%s, median of %d rounds where repeated.\n\n",
+		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.summary(), formatNumber(float64(r.Objects), 0), storage, r.Rounds)
 	b.WriteString("| Scenario | Figure | Value | Target | Met |\n")
 	b.WriteString("|---|---|--:|--:|:-:|\n")
 	for _, res := range r.grouped() {
@@ -119,8 +147,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				op = "≤"
 			}
 			target = op + " " + formatValue(t.Value, res.Unit)
+			objects := r.Objects
+			if res.Objects > 0 {
+				objects = res.Objects
+			}
 			switch {
-			case t.AtObjects > r.Objects:
+			case t.AtObjects > objects:
 				target += " at " + formatNumber(float64(t.AtObjects), 0)
 				met = "n/a"
 			case t.met(res.Value):
@@ -132,11 +164,21 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", res.Scenario, res.Name, formatValue(res.Value, res.Unit), target, met)
 	}
 	if len(r.Steps) > 0 {
-		b.WriteString("\nCPU seconds used during each step, by the server, the benchmark program and every other process:\n\n")
-		b.WriteString("| Step | Wall s | Server CPU s | Bench CPU s | Others CPU s |\n")
-		b.WriteString("|---|--:|--:|--:|--:|\n")
+		if r.Storage == "" {
+			b.WriteString("\nCPU seconds used during each step, by the server, the benchmark program and every other process:\n\n")
+			b.WriteString("| Step | Wall s | Server CPU s | Bench CPU s | Others CPU s |\n")
+			b.WriteString("|---|--:|--:|--:|--:|\n")
+		} else {
+			b.WriteString("\nCPU seconds used during each step, by the server's replicas, the benchmark program, every other process and, among them, this host's PostgreSQL:\n\n")
+			b.WriteString("| Step | Wall s | Server CPU s | Bench CPU s | Others CPU s | PostgreSQL CPU s |\n")
+			b.WriteString("|---|--:|--:|--:|--:|--:|\n")
+		}
 		for _, st := range r.Steps {
-			fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f |\n", st.Name, st.Seconds, st.ServerCPU, st.BenchCPU, st.OtherCPU)
+			fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f |", st.Name, st.Seconds, st.ServerCPU, st.BenchCPU, st.OtherCPU)
+			if r.Storage != "" {
+				fmt.Fprintf(&b, " %.1f |", st.DatabaseCPU)
+			}
+			b.WriteString("\n")
 		}
 	}
 	if r.Error != "" {

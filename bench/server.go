@@ -12,6 +12,9 @@ import (
 // Kubernetes that is the API server and etcd together.
 type server struct {
 	pids []int
+	// database tells the CPU samples to count this host's PostgreSQL
+	// apart: the servers keep their data in it.
+	database bool
 }
 
 // parsePIDs reads a comma-separated list of process IDs.

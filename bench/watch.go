@@ -52,7 +52,8 @@ func (f watchFaults) total() int { return f.missing + f.repeated + f.outOfOrder 
 
 // watcher is one watch on the watch namespace.
 type watcher struct {
-	writes int // how many measured writes to expect
+	writes  int // how many measured writes to expect
+	replica int // the replica it watches
 	// opened is closed when the warmup object arrived; done when every
 	// measured write arrived.
 	opened, done chan struct{}
@@ -65,10 +66,13 @@ type watcher struct {
 // from opts.watchWriters clients, and reports how long after each write
 // was acknowledged the watchers received it. It checks that every watcher
 // got every write exactly once, in order, at the version the write
-// returned.
+// returned. Watchers and writers are spread round-robin over the
+// replicas; the deliveries from a write on one replica to a watcher on
+// another are also reported apart.
 func watches(ctx context.Context, e *env, rep *Report) error {
 	n := e.opts.watchWrites
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsWatch)
+	widgetsOn := e.widgets(nsWatch)
 	list, err := widgets.List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
 		return fmt.Errorf("list before watching: %w", err)
@@ -78,9 +82,9 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 	g, gctx := errgroup.WithContext(ctx)
 	watchers := make([]*watcher, e.opts.watchers)
 	for i := range watchers {
-		w := &watcher{writes: n, opened: make(chan struct{}), done: make(chan struct{}), seen: make([]bool, n)}
+		w := &watcher{writes: n, replica: i % len(e.replicas), opened: make(chan struct{}), done: make(chan struct{}), seen: make([]bool, n)}
 		watchers[i] = w
-		g.Go(func() error { return w.run(gctx, e.clients, list.GetResourceVersion()) })
+		g.Go(func() error { return w.run(gctx, e.replicas[w.replica], list.GetResourceVersion()) })
 	}
 	warmup := widget(nsWatch, 0, "")
 	warmup.SetName(warmupName)
@@ -92,10 +96,12 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 	}
 
 	cpuBefore := e.server.cpu()
-	written := writes{sent: make([]time.Time, n), acked: make([]time.Time, n), versions: make([]uint64, n)}
-	elapsed, err := parallel(ctx, e.opts.watchWriters, 0, n, func(ctx context.Context, i int) error {
+	written := writes{sent: make([]time.Time, n), acked: make([]time.Time, n), versions: make([]uint64, n), replicas: make([]int, n)}
+	elapsed, err := parallel(ctx, e.opts.watchWriters, 0, n, func(ctx context.Context, worker, i int) error {
+		replica := worker % len(widgetsOn)
+		written.replicas[i] = replica
 		written.sent[i] = time.Now()
-		obj, err := widgets.Create(ctx, benchWidget(nsWatch, i), metav1.CreateOptions{})
+		obj, err := widgetsOn[replica].Create(ctx, benchWidget(nsWatch, i), metav1.CreateOptions{})
 		written.acked[i] = time.Now()
 		if err != nil {
 			return fmt.Errorf("create widget %d: %w", i, err)
@@ -112,14 +118,19 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 		return err
 	}
 
-	afterAck, afterSend, f := checkDeliveries(watchers, written)
-	if len(afterAck) == 0 {
+	lat, f := checkDeliveries(watchers, written)
+	if len(lat.afterAck) == 0 {
 		return fmt.Errorf("no watcher received any write: %w", waitErr)
 	}
 	label := fmt.Sprintf("%d watchers, %s writes", e.opts.watchers, formatNumber(float64(n), 0))
-	rep.add("watch", "delivery after write ack p50, "+label, percentile(afterAck, 50), "ms", nil)
-	rep.add("watch", "delivery after write ack p99, "+label, percentile(afterAck, 99), "ms", atMost(10))
-	rep.add("watch", "write request → delivery p99", percentile(afterSend, 99), "ms", nil)
+	rep.add("watch", "delivery after write ack p50, "+label, percentile(lat.afterAck, 50), "ms", nil)
+	rep.add("watch", "delivery after write ack p99, "+label, percentile(lat.afterAck, 99), "ms", e.opts.embedded(atMost(10)))
+	if len(e.replicas) > 1 {
+		across := fmt.Sprintf("%s over %d replicas", label, len(e.replicas))
+		rep.add("watch", "delivery across replicas after write ack p50, "+across, percentile(lat.acrossAfterAck, 50), "ms", nil)
+		rep.add("watch", "delivery across replicas after write ack p99, "+across, percentile(lat.acrossAfterAck, 99), "ms", atMost(25))
+	}
+	rep.add("watch", "write request → delivery p99", percentile(lat.afterSend, 99), "ms", nil)
 	rep.add("watch", "creates/s while watched, "+clientsLabel(e.opts.watchWriters), rate(n, elapsed), "/s", nil)
 	if len(e.server.pids) > 0 {
 		rep.add("watch", fmt.Sprintf("server CPU per write delivered to %d watchers", e.opts.watchers), micros(cpu)/float64(n), "µs", nil)
@@ -135,12 +146,23 @@ func watches(ctx context.Context, e *env, rep *Report) error {
 type writes struct {
 	sent, acked []time.Time // when the create was sent and its answer read
 	versions    []uint64    // the resourceVersion the create returned
+	replicas    []int       // the replica the create was sent to
 }
 
-// checkDeliveries returns, for every first delivery of a write to a
-// watcher, the milliseconds since the write was acknowledged (0 when the
-// event came first) and since it was sent, and counts what went wrong.
-func checkDeliveries(watchers []*watcher, w writes) (afterAck, afterSend []float64, f watchFaults) {
+// latencies are the milliseconds from writes to their delivery to each
+// watcher.
+type latencies struct {
+	// afterAck is since the write was acknowledged (0 when the event came
+	// first), afterSend since it was sent.
+	afterAck, afterSend []float64
+	// acrossAfterAck is afterAck of the deliveries to a watcher on
+	// another replica than the write's.
+	acrossAfterAck []float64
+}
+
+// checkDeliveries returns the latencies of every first delivery of a
+// write to a watcher and counts what went wrong.
+func checkDeliveries(watchers []*watcher, w writes) (lat latencies, f watchFaults) {
 	n := len(w.versions)
 	for _, wt := range watchers {
 		var last uint64
@@ -154,14 +176,18 @@ func checkDeliveries(watchers []*watcher, w writes) (afterAck, afterSend []float
 			f.outOfOrder += boolInt(ev.version <= last)
 			f.wrong += boolInt(ev.eventType != "ADDED" || ev.version != w.versions[ev.index])
 			last = max(last, ev.version)
-			afterAck = append(afterAck, max(0, millis(ev.at.Sub(w.acked[ev.index]))))
-			afterSend = append(afterSend, millis(ev.at.Sub(w.sent[ev.index])))
+			afterAck := max(0, millis(ev.at.Sub(w.acked[ev.index])))
+			lat.afterAck = append(lat.afterAck, afterAck)
+			lat.afterSend = append(lat.afterSend, millis(ev.at.Sub(w.sent[ev.index])))
+			if w.replicas != nil && w.replicas[ev.index] != wt.replica {
+				lat.acrossAfterAck = append(lat.acrossAfterAck, afterAck)
+			}
 		}
 		for _, s := range seen {
 			f.missing += boolInt(!s)
 		}
 	}
-	return afterAck, afterSend, f
+	return lat, f
 }
 
 // run watches the watch namespace from version and records every event

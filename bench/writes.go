@@ -9,10 +9,10 @@ import (
 
 // throughput runs op over [0, n) split into opts.rounds equal chunks, each
 // chunk on workers goroutines. It reports the median operations per second
-// of the chunks as "<verb>s/s, <workers> clients", and the server's CPU
-// time per operation, which tells more than the rate on a machine shared
-// with other work.
-func (e *env) throughput(ctx context.Context, rep *Report, verb string, workers, n int, target *Target, op func(ctx context.Context, i int) error) error {
+// of the chunks as "<verb>s/s, <who>", and the server's CPU time per
+// operation, which tells more than the rate on a machine shared with other
+// work.
+func (e *env) throughput(ctx context.Context, rep *Report, verb, who string, workers, n int, target *Target, op op) error {
 	rounds := e.opts.rounds
 	rates := make([]float64, 0, rounds)
 	cpuBefore := e.server.cpu()
@@ -25,10 +25,9 @@ func (e *env) throughput(ctx context.Context, rep *Report, verb string, workers,
 		rates = append(rates, rate(to-from, elapsed))
 	}
 	cpu := e.server.cpu() - cpuBefore
-	clients := clientsLabel(workers)
-	rep.addRounds("writes", fmt.Sprintf("%ss/s, %s", verb, clients), rates, "/s", target)
+	rep.addRounds("writes", fmt.Sprintf("%ss/s, %s", verb, who), rates, "/s", target)
 	if len(e.server.pids) > 0 {
-		rep.add("writes", fmt.Sprintf("server CPU per %s, %s", verb, clients), micros(cpu)/float64(n), "µs", nil)
+		rep.add("writes", fmt.Sprintf("server CPU per %s, %s", verb, who), micros(cpu)/float64(n), "µs", nil)
 	}
 	return nil
 }
@@ -36,7 +35,7 @@ func (e *env) throughput(ctx context.Context, rep *Report, verb string, workers,
 // createsOneClient creates opts.single widgets per round from one client.
 func createsOneClient(ctx context.Context, e *env, rep *Report) error {
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsSingle)
-	return e.throughput(ctx, rep, "create", 1, e.opts.single*e.opts.rounds, nil, func(ctx context.Context, i int) error {
+	return e.throughput(ctx, rep, "create", clientsLabel(1), 1, e.opts.single*e.opts.rounds, nil, func(ctx context.Context, _, i int) error {
 		if _, err := widgets.Create(ctx, benchWidget(nsSingle, i), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create widget %d: %w", i, err)
 		}
@@ -49,7 +48,8 @@ func createsOneClient(ctx context.Context, e *env, rep *Report) error {
 func createsManyClients(ctx context.Context, e *env, rep *Report) error {
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsBench)
 	e.versions = make([]string, e.opts.objects)
-	return e.throughput(ctx, rep, "create", e.opts.clients, e.opts.objects, atLeast(8000), func(ctx context.Context, i int) error {
+	target := e.opts.pick(atLeast(8000), atLeast(5000))
+	return e.throughput(ctx, rep, "create", clientsLabel(e.opts.clients), e.opts.clients, e.opts.objects, target, func(ctx context.Context, _, i int) error {
 		obj, err := widgets.Create(ctx, benchWidget(nsBench, i), metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create widget %d: %w", i, err)
@@ -63,7 +63,7 @@ func createsManyClients(ctx context.Context, e *env, rep *Report) error {
 // opts.clients clients.
 func statusUpdates(ctx context.Context, e *env, rep *Report) error {
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsBench)
-	return e.throughput(ctx, rep, "status update", e.opts.clients, e.opts.objects, nil, func(ctx context.Context, i int) error {
+	return e.throughput(ctx, rep, "status update", clientsLabel(e.opts.clients), e.opts.clients, e.opts.objects, nil, func(ctx context.Context, _, i int) error {
 		obj := benchWidget(nsBench, i)
 		obj.SetResourceVersion(e.versions[i])
 		obj.Object["status"] = map[string]any{"phase": "Ready", "observedGeneration": int64(1)}
@@ -79,7 +79,7 @@ func statusUpdates(ctx context.Context, e *env, rep *Report) error {
 // deletes deletes every widget from opts.clients clients.
 func deletes(ctx context.Context, e *env, rep *Report) error {
 	widgets := e.clients.dyn.Resource(widgetGVR).Namespace(nsBench)
-	return e.throughput(ctx, rep, "delete", e.opts.clients, e.opts.objects, nil, func(ctx context.Context, i int) error {
+	return e.throughput(ctx, rep, "delete", clientsLabel(e.opts.clients), e.opts.clients, e.opts.objects, nil, func(ctx context.Context, _, i int) error {
 		if err := widgets.Delete(ctx, widgetName(i), metav1.DeleteOptions{}); err != nil {
 			return fmt.Errorf("delete widget %d: %w", i, err)
 		}

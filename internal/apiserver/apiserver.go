@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,13 +29,21 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready is checked by /readyz; nil means always ready.
 	Ready func(context.Context) error
+	// RequestTimeout bounds every request but watches, as Kubernetes'
+	// --request-timeout: a request still running then ends with 504
+	// Timeout. A shorter timeout query parameter takes precedence.
+	// Default 60s.
+	RequestTimeout time.Duration
 	// Metrics, when not nil, receives the request metrics and is served
 	// at /metrics.
 	Metrics *prometheus.Registry
 }
 
-// defaultMaxBodyBytes is Kubernetes' default request body limit.
-const defaultMaxBodyBytes = 3 << 20
+// Defaults of Options, Kubernetes' own.
+const (
+	defaultMaxBodyBytes   = 3 << 20
+	DefaultRequestTimeout = 60 * time.Second
+)
 
 // server is the handler New returns.
 type server struct {
@@ -42,6 +51,8 @@ type server struct {
 	maxBody int64
 	log     *slog.Logger
 	ready   func(context.Context) error
+	// requestTimeout is Options.RequestTimeout with its default.
+	requestTimeout time.Duration
 	// metrics is nil when Options.Metrics is nil.
 	metrics *metrics
 }
@@ -61,6 +72,10 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = defaultMaxBodyBytes
+	}
+	s.requestTimeout = opts.RequestTimeout
+	if s.requestTimeout <= 0 {
+		s.requestTimeout = DefaultRequestTimeout
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -111,3 +111,16 @@ func BenchmarkWatchFanOut(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDiscoveryAggregated measures GET /apis in the aggregated form
+// kubectl and client-go ask for, consistent read of the registry included.
+func BenchmarkDiscoveryAggregated(b *testing.B) {
+	e := newEnv(b)
+	e.withWidgets(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if rec := e.serve(b, "GET", "/apis", "", "", "Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"); rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
+	}
+}

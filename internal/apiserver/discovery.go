@@ -18,6 +18,14 @@ func (s *server) serveDiscovery(w http.ResponseWriter, r *http.Request, parts []
 		return
 	}
 	out := output{pretty: wantsPretty(r)}
+	if parts[0] != "version" {
+		// Discovery must list a CRD written through another replica once
+		// its write was acknowledged: a consistent read of the registry.
+		if err := s.reg.Sync(r.Context()); err != nil {
+			s.writeError(w, r, out, err)
+			return
+		}
+	}
 	var body any
 	found := true
 	switch {

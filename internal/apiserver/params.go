@@ -49,18 +49,24 @@ func queryInt(q url.Values, key string) (int64, bool, error) {
 	return n, true, nil
 }
 
-// requestTimeout reads the timeout query parameter (a Go duration such as
-// "30s") that clients send to bound a request; 0 when absent.
-func requestTimeout(r *http.Request) (time.Duration, error) {
+// timeoutFor returns how long a request that is not a watch may take: the
+// timeout query parameter (a Go duration such as "30s") when it is shorter
+// than Options.RequestTimeout, which caps it, as Kubernetes'
+// --request-timeout does. A malformed parameter gives the cap and a 400
+// error.
+func (s *server) timeoutFor(r *http.Request) (time.Duration, error) {
 	v := r.URL.Query().Get("timeout")
 	if v == "" {
-		return 0, nil
+		return s.requestTimeout, nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
-		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid timeout value %q: must be a non-negative duration such as 30s", v))
+		return s.requestTimeout, apierrors.NewBadRequest(fmt.Sprintf("invalid timeout value %q: must be a non-negative duration such as 30s", v))
 	}
-	return d, nil
+	if d > 0 && d < s.requestTimeout {
+		return d, nil
+	}
+	return s.requestTimeout, nil
 }
 
 // listOptions parses the list and watch query parameters; malformed

@@ -108,12 +108,18 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // route dispatches on the path.
 func (s *server) route(w http.ResponseWriter, r *http.Request, l *metricLabels) {
 	path := r.URL.Path
+	// Every request but a watch ends by the request timeout; a watch
+	// only while its resource is looked up.
+	timeout, badTimeout := s.timeoutFor(r)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	bounded := r.WithContext(ctx)
 	switch path {
 	case "/healthz", "/livez":
-		s.serveHealth(w, r, nil)
+		s.serveHealth(w, bounded, nil)
 		return
 	case "/readyz":
-		s.serveHealth(w, r, s.ready)
+		s.serveHealth(w, bounded, s.ready)
 		return
 	case "/metrics":
 		s.serveMetrics(w, r)
@@ -124,32 +130,35 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, l *metricLabels) 
 		s.writeError(w, r, output{}, errNotFound())
 		return
 	}
+	if parts[0] == "version" || parts[0] == "openapi" || (parts[0] == "api" && len(parts) <= 2) || (parts[0] == "apis" && len(parts) <= 3) {
+		if badTimeout != nil {
+			s.writeError(w, r, output{}, badTimeout)
+			return
+		}
+		s.serveDiscovery(w, bounded, parts)
+		return
+	}
 	switch parts[0] {
-	case "version", "openapi":
-		s.serveDiscovery(w, r, parts)
 	case "api":
 		switch {
-		case len(parts) <= 2:
-			s.serveDiscovery(w, r, parts)
 		case parts[1] != "v1":
 			s.writeError(w, r, output{}, errNotFound())
 		default:
-			s.serveResource(w, r, l, "", "v1", parts[2:])
+			s.serveResource(w, r, bounded, badTimeout, l, "", "v1", parts[2:])
 		}
 	case "apis":
-		if len(parts) <= 3 {
-			s.serveDiscovery(w, r, parts)
-			return
-		}
-		s.serveResource(w, r, l, parts[1], parts[2], parts[3:])
+		s.serveResource(w, r, bounded, badTimeout, l, parts[1], parts[2], parts[3:])
 	default:
 		s.writeError(w, r, output{}, errNotFound())
 	}
 }
 
 // serveResource resolves and serves a request under a group-version.
-func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metricLabels, group, version string, rest []string) {
-	info, err := s.resolve(r, group, version, rest)
+// bounded is r with the request timeout, which a watch only uses to look
+// its resource up; badTimeout is the error of a malformed timeout
+// parameter, which a watch ignores.
+func (s *server) serveResource(w http.ResponseWriter, r, bounded *http.Request, badTimeout error, l *metricLabels, group, version string, rest []string) {
+	info, err := s.resolve(bounded, group, version, rest)
 	if info != nil {
 		// As Kubernetes, before anything can fail.
 		if msg := info.res.DeprecationWarning; msg != "" {
@@ -169,16 +178,11 @@ func (s *server) serveResource(w http.ResponseWriter, r *http.Request, l *metric
 		return
 	}
 	if info.verb != "watch" {
-		timeout, err := requestTimeout(r)
-		if err != nil {
-			s.writeError(w, r, info.out, err)
+		if badTimeout != nil {
+			s.writeError(w, r, info.out, badTimeout)
 			return
 		}
-		if timeout > 0 {
-			ctx, cancel := context.WithTimeout(r.Context(), timeout)
-			defer cancel()
-			r = r.WithContext(ctx)
-		}
+		r = bounded
 	}
 	if info.sub == "scale" {
 		s.scale(w, r, info)
@@ -223,6 +227,15 @@ func (s *server) resolve(r *http.Request, group, version string, rest []string) 
 		return nil, errNotFound()
 	}
 	res, ok := s.reg.Lookup(group, version, rest[0])
+	if !ok {
+		// The resource may come from a CRD written through another replica
+		// that this one's feed has not read yet: look again once the
+		// registry is current, as a consistent read.
+		if err := s.reg.Sync(r.Context()); err != nil {
+			return nil, err
+		}
+		res, ok = s.reg.Lookup(group, version, rest[0])
+	}
 	if !ok || (namespacedPath && !res.Namespaced) {
 		return nil, errNotFound()
 	}

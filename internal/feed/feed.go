@@ -92,6 +92,10 @@ type Feed struct {
 	rev atomic.Int64
 	// kick wakes the catch-up goroutine (capacity 1, coalesced).
 	kick chan struct{}
+	// read wakes the reader (capacity 1, coalesced): a consistent read
+	// waits for a revision the feed has not read, and a lost notification
+	// must not make it wait for the poll interval.
+	read chan struct{}
 	// stop is closed by Close.
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -121,6 +125,7 @@ func New(store storage.Store, opts Options) *Feed {
 		store:    store,
 		opts:     opts,
 		kick:     make(chan struct{}, 1),
+		read:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		advanced: make(chan struct{}),
 		synced:   make(map[*Watcher]struct{}),
@@ -228,6 +233,7 @@ func (f *Feed) runReader(ctx context.Context) error {
 				notify = nil // store closing; the next read reports it
 			}
 		case <-poll.C:
+		case <-f.read:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -295,8 +301,10 @@ func (f *Feed) Close() error {
 func (f *Feed) Revision() int64 { return f.rev.Load() }
 
 // WaitForRevision blocks until the feed has dispatched rev, or ctx ends.
+// When the feed is behind rev it reads the log at once rather than at the
+// next notification or poll.
 func (f *Feed) WaitForRevision(ctx context.Context, rev int64) error {
-	for {
+	for poked := false; ; poked = true {
 		f.mu.Lock()
 		if f.revision >= rev {
 			f.mu.Unlock()
@@ -306,6 +314,12 @@ func (f *Feed) WaitForRevision(ctx context.Context, rev int64) error {
 		f.mu.Unlock()
 		if closed {
 			return ErrClosed
+		}
+		if !poked {
+			select {
+			case f.read <- struct{}{}:
+			default:
+			}
 		}
 		select {
 		case <-advanced:

@@ -406,6 +406,81 @@ func TestWaitForRevision(t *testing.T) {
 	}
 }
 
+// unnotifiedStore hides the store's commit notifications, as a replica
+// that missed them (another process wrote).
+type unnotifiedStore struct {
+	storage.Store
+}
+
+// Notify returns a channel that never fires.
+func (unnotifiedStore) Notify() <-chan struct{} { return make(chan struct{}) }
+
+// TestWaitForRevisionReadsAtOnce checks that a consistent read waiting for
+// a revision the feed has no notification of makes the feed read it,
+// rather than wait for the next poll (an hour here).
+func TestWaitForRevisionReadsAtOnce(t *testing.T) {
+	s := newStore(t)
+	f := runFeed(t, unnotifiedStore{s}, Options{PollInterval: time.Hour})
+	cur, err := s.CurrentRevision(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WaitForRevision(t.Context(), cur); err != nil {
+		t.Fatal(err)
+	}
+	w := watch(t, f, WatchOptions{After: f.Revision()})
+	o := create(t, s, "ns", "x", nil)
+	// Bounded well below the poll interval, so that waiting for a poll fails.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := f.WaitForRevision(ctx, o.Revision); err != nil {
+		t.Fatalf("wait for a revision written without notification: %v", err)
+	}
+	if ev := <-w.Events(); ev.Revision != o.Revision {
+		t.Fatalf("watcher got revision %d, want %d", ev.Revision, o.Revision)
+	}
+}
+
+// TestWatchAheadOfFeed checks a watch from a revision the store has
+// committed but this feed has not read (a client saw the write through
+// another replica): it is accepted, and delivers exactly the events after
+// that revision once the feed reads them.
+func TestWatchAheadOfFeed(t *testing.T) {
+	s := newStore(t)
+	f := New(s, Options{})
+	t.Cleanup(func() { f.Close() })
+	if err := f.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var revs []int64
+	for i := range 4 {
+		revs = append(revs, create(t, s, "ns", fmt.Sprintf("o%d", i), nil).Revision)
+	}
+	if f.Revision() >= revs[1] {
+		t.Fatalf("feed at %d, want it behind %d", f.Revision(), revs[1])
+	}
+	w := watch(t, f, WatchOptions{After: revs[1]})
+	if _, err := f.Watch(WatchOptions{Resource: resource, After: revs[3] + 1}); !errors.Is(err, storage.ErrFutureRevision) {
+		t.Fatalf("watch after an uncommitted revision: %v, want ErrFutureRevision", err)
+	}
+	for {
+		n, err := f.Poll(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	var got []int64
+	for len(w.Events()) > 0 {
+		got = append(got, (<-w.Events()).Revision)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(revs[2:]) {
+		t.Fatalf("watch after %d got %v, want %v", revs[1], got, revs[2:])
+	}
+}
+
 // fakeClock is a settable Options.Now.
 type fakeClock struct {
 	mu  sync.Mutex

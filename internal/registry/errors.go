@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/storage"
 )
 
@@ -70,16 +71,31 @@ func storageError(err error, res *Resource, name string) error {
 		return apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %v", err))
 	case errors.Is(err, storage.ErrFutureRevision):
 		return apierrors.NewTimeoutError("Too large resource version", 1)
-	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, storage.ErrClosed):
-		return apierrors.NewServiceUnavailable(err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		// Before ErrUnavailable: a store may report a call its deadline
+		// ended as both, and the request ran out of time.
+		return apierrors.NewTimeoutError(err.Error(), 1)
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, storage.ErrClosed), errors.Is(err, feed.ErrClosed):
+		return unavailable(err)
 	case errors.Is(err, storage.ErrInvalid):
 		return apierrors.NewBadRequest(err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return apierrors.NewTimeoutError(err.Error(), 1)
 	case errors.Is(err, context.Canceled):
 		return apierrors.NewServiceUnavailable("request canceled")
 	}
 	return apierrors.NewInternalError(err)
+}
+
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503 caused by
+// storage that cannot be reached: long enough not to hammer a database
+// coming back, short enough for clients to recover quickly.
+const retryAfterUnavailable = 1
+
+// unavailable is the 503 answer, with Retry-After, for storage that cannot
+// be reached or is closing.
+func unavailable(err error) error {
+	e := apierrors.NewServiceUnavailable(fmt.Sprintf("storage is unavailable, retry later: %v", err))
+	e.ErrStatus.Details = &metav1.StatusDetails{RetryAfterSeconds: retryAfterUnavailable}
+	return e
 }
 
 // isReason reports whether err is a StatusError with reason.

@@ -32,6 +32,9 @@ type Registry struct {
 	crds map[string]crdEntry
 	// namespaces is nil without a feed, which would keep it current.
 	namespaces *namespaceCache
+	// crdProgress and namespaceProgress tell how far the CRD and namespace
+	// caches have applied the feed; nil without a feed. Set by New.
+	crdProgress, namespaceProgress *mirrorProgress
 	// served maps group/version/resource to the served Resource.
 	served map[gvr]*Resource
 	groups []GroupVersions
@@ -193,6 +196,7 @@ func New(opts Options) (*Registry, error) {
 	}
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
+		r.crdProgress, r.namespaceProgress = newMirrorProgress(), newMirrorProgress()
 	}
 	r.rebuildLocked()
 	return r, nil
@@ -410,11 +414,13 @@ func (r *Registry) Start(ctx context.Context) error {
 
 // mirror keeps a local view of one stored resource current: reset receives
 // every stored object and the revision of that list, apply each later event
-// the feed delivers (written by any replica).
+// the feed delivers (written by any replica). progress, nil without a
+// feed, records how far the view is current.
 type mirror struct {
 	resource string
 	reset    func(objs []storage.Object, rev int64) error
 	apply    func(ev *feed.Event)
+	progress *mirrorProgress
 }
 
 // load resets m from the store and, with a feed, returns a watcher for the
@@ -434,6 +440,7 @@ func (r *Registry) load(ctx context.Context, m mirror) (*feed.Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: watch %s: %w", m.resource, err)
 	}
+	m.progress.reset(list.Revision, w)
 	return w, nil
 }
 
@@ -472,13 +479,16 @@ func consume(ctx context.Context, m mirror, w *feed.Watcher) {
 				return
 			}
 			m.apply(ev)
+			// Progress events too: they say nothing more is due up to
+			// their revision.
+			m.progress.applied(ev.Revision)
 		}
 	}
 }
 
 // crdMirror keeps the served CRDs current.
 func (r *Registry) crdMirror() mirror {
-	return mirror{resource: crdStorageKey, reset: r.resetCRDs, apply: func(ev *feed.Event) {
+	return mirror{resource: crdStorageKey, reset: r.resetCRDs, progress: r.crdProgress, apply: func(ev *feed.Event) {
 		switch ev.Type {
 		case storage.Deleted:
 			r.applyCRD(ev.Object.Name, ev.Revision, nil)

@@ -1,0 +1,108 @@
+// Package postgres implements storage.Store in one schema of a PostgreSQL
+// database (jackc/pgx, no database/sql). Any number of Stores, in one
+// process or in several API-server replicas, may share the schema; the
+// schema is the search_path of the URL given to Open.
+//
+// # Schema
+//
+// Migrations are an ordered list of SQL steps (schema.go); schema_version
+// records how many have run. Open applies the missing ones, each in its own
+// transaction under a transaction-scoped advisory lock derived from the
+// schema name, so replicas starting together apply each step once, and it
+// refuses a schema newer than the binary.
+//
+//   - objects(resource, namespace, name, revision, labels, value): the
+//     current state; primary key (resource, namespace, name), text in the
+//     "C" collation, so keys order by bytes as in Go. value is bytea, so a
+//     value comes back byte for byte; labels is jsonb ("{}" for none).
+//   - log(revision, type, resource, namespace, name, labels, value,
+//     prev_revision, prev_labels, prev_value): one row per committed write;
+//     a delete stores only the previous state.
+//   - meta(revision, compacted): one row, the last committed revision and
+//     the compacted revision.
+//
+// # Commit-ordered revisions
+//
+// A sequence hands out numbers when a transaction asks, not when it
+// commits, so a reader of "revision > N" could pass a number whose
+// transaction commits later. Here the revision counter is the meta row and
+// a write transaction takes it as late as possible: each Store's writer
+// goroutine collects the queued writes (group commit, up to
+// Options.MaxBatch) and in one transaction
+//
+//  1. begins and locks the objects rows of the batch's keys
+//     (SELECT ... FOR UPDATE in key order, so batches never deadlock),
+//  2. decides each op in Go against those rows (exists, not found,
+//     conflict fail alone and take no revision; an op on a key an earlier
+//     op of the batch wrote waits for the next batch), then
+//  3. sends in one round trip: UPDATE meta SET revision = revision + k
+//     RETURNING revision, the objects and log rows (multi-row statements
+//     over arrays, their revisions computed from meta in the same
+//     transaction), pg_notify, and COMMIT.
+//
+// The UPDATE holds the meta row's lock until the transaction has
+// committed and become visible, so the next batch of any replica gets its
+// revisions only after this one's are visible: revision order is commit
+// order. A reader's snapshot therefore always holds a gapless prefix of
+// the revisions, and the change feed, reading "revision > last" in a
+// snapshot, can never pass a revision that becomes visible later. Creates
+// that raced with another replica's (the row appeared after step 1) make
+// the INSERT fail; the batch is rolled back and rerun, when step 1 sees
+// the row. Deadlocks and serialization failures are rerun the same way, and
+// so is a batch whose connection failed before COMMIT was sent. If the
+// connection fails after COMMIT was sent and before its answer, the outcome
+// is unknown: every op of the batch fails with storage.ErrUnavailable
+// saying so, never success. A write returns only after COMMIT, with the
+// server's synchronous_commit.
+//
+// The lock is held for one round trip and the commit's WAL flush, so
+// replicas' batches commit one after another; each replica still groups
+// its own writers' ops.
+//
+// # Reads
+//
+// Reads use a pool (Options.MaxConns). A list at the latest revision reads
+// meta and the objects in one pipelined REPEATABLE READ transaction, one
+// snapshot. A list at an older revision R (a later page of a paginated
+// list) rebuilds the state at R: objects rows with revision <= R have not
+// changed since R, and every key written after R has log rows after R
+// (the log is complete above the compacted revision, which is why R must
+// not be below it), the first of which holds the key's state at R in its
+// prev_* columns, or nothing if it created the key. Both parts are merged
+// in key order and filtered; only the values of the page are read from
+// the log. Changes reads the log after a revision together with the
+// compacted revision in one statement. Returned slices belong to the
+// caller.
+//
+// # Label index
+//
+// Selectors are answered from a GIN index on objects.labels (jsonb_ops):
+// =, == and in become labels @> ANY($docs), exists labels ? $key, and the
+// negations their NOT, so a page's LIMIT is exact; > and < are narrowed to
+// labels ? $key. The whole selector is checked again in Go. Chosen by
+// measurement over a label table like the SQLite backend's: with 1,000,000
+// objects of about 1 KiB in one resource and a selector matching 1%
+// (10,000 objects), EXPLAIN ANALYZE execution times on the shared 2-core
+// machine (median of 3, no parallel workers, work_mem 16MB): GIN jsonb_ops
+// 93 ms, GIN jsonb_path_ops 111 ms, label table joined to objects 180 ms.
+// jsonb_path_ops does not serve exists; the label table also costs a row
+// per label on every write.
+//
+// # Notify
+//
+// One connection per Store LISTENs on a channel named after the schema;
+// every commit of any replica notifies it in its transaction. Each
+// notification and each own commit signal Notify (coalesced). When the
+// connection fails the listener reconnects with capped exponential backoff
+// (Options.ReconnectBackoff) and signals once, as notifications may have
+// been missed meanwhile.
+//
+// # Errors
+//
+// Errors are translated here: a database that is down, restarting, out of
+// connections, full or read-only matches storage.ErrUnavailable; the
+// server's statement and lock timeouts (Options.StatementTimeout,
+// LockTimeout) match context.DeadlineExceeded, as do the caller's; text
+// PostgreSQL cannot hold (NUL bytes, invalid UTF-8 in keys and labels)
+// matches storage.ErrInvalid. Messages never contain the password.
+package postgres

@@ -1,0 +1,399 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+
+	"github.com/setpoint/setpoint/internal/storage"
+)
+
+// errNoResource rejects a list without a resource.
+var errNoResource = errors.New("postgres: list: resource is required")
+
+// List implements storage.Store. A list at the latest revision is one
+// round trip: a read-only REPEATABLE READ transaction reads meta and the
+// objects in one snapshot. A list at an older revision rebuilds that state
+// (see the package documentation).
+func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.ListResult, error) {
+	if s.closed.Load() {
+		return storage.ListResult{}, errClosed
+	}
+	if opts.Resource == "" {
+		return storage.ListResult{}, errNoResource
+	}
+	l := &lister{opts: opts, sel: opts.Labels, objects: []storage.Object{}}
+	if l.sel == nil {
+		l.sel = labels.Everything()
+	}
+	_, selectable := l.sel.Requirements()
+	l.empty = !selectable || l.pastNamespace()
+	what := "list " + opts.Resource
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return storage.ListResult{}, s.readErr(what, err)
+	}
+	defer conn.Release()
+	if opts.Revision == 0 {
+		err = l.latest(ctx, conn.Conn())
+	} else {
+		err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+			func(tx pgx.Tx) error { return l.past(ctx, tx) })
+	}
+	var lerr *listError
+	switch {
+	case errors.As(err, &lerr):
+		return storage.ListResult{}, lerr.err
+	case err != nil:
+		return storage.ListResult{}, s.readErr(what, err)
+	}
+	return storage.ListResult{Objects: l.objects, Revision: l.rev, More: l.more}, nil
+}
+
+// listError carries an error List returns as is, not as a database error.
+type listError struct{ err error }
+
+func (e *listError) Error() string { return e.err.Error() }
+
+// lister builds one page of a list inside a read transaction.
+type lister struct {
+	opts storage.ListOptions
+	sel  labels.Selector
+	// empty is set when nothing can match.
+	empty bool
+	rev   int64
+	// pastObjs holds, in key order, the state at rev of keys written after
+	// rev, without values.
+	pastObjs []pastObject
+	// objects is the page so far; more is set once it is full and another
+	// object follows.
+	objects []storage.Object
+	more    bool
+	// pastValues lists the objects of the page taken from pastObjs, whose
+	// values readPastValues reads.
+	pastValues []pastValue
+}
+
+// pastObject is the state of a key at the list's revision, rebuilt from the
+// first log row written after it; its value is that row's prev_value.
+type pastObject struct {
+	obj    storage.Object
+	logRev int64
+}
+
+// pastValue says that objects[index] takes the prev_value of log row logRev.
+type pastValue struct {
+	index  int
+	logRev int64
+}
+
+// latest reads meta and the current objects in one pipelined read-only
+// transaction.
+func (l *lister) latest(ctx context.Context, conn *pgx.Conn) error {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
+	b.Queue(`SELECT revision FROM meta`)
+	var q query
+	if !l.empty {
+		q = l.currentQuery(false)
+		b.Queue(q.sql, q.args...)
+	}
+	b.Queue(`COMMIT`)
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	if err := br.QueryRow().Scan(&l.rev); err != nil {
+		return fmt.Errorf("read revision: %w", err)
+	}
+	if !l.empty {
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("read objects: %w", err)
+		}
+		if err := l.readCurrent(rows); err != nil {
+			return err
+		}
+	}
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	return br.Close()
+}
+
+// past lists at l.opts.Revision inside a read-only REPEATABLE READ
+// transaction.
+func (l *lister) past(ctx context.Context, tx pgx.Tx) error {
+	var current, compacted int64
+	if err := tx.QueryRow(ctx, `SELECT revision, compacted FROM meta`).Scan(&current, &compacted); err != nil {
+		return fmt.Errorf("read revisions: %w", err)
+	}
+	rev := l.opts.Revision
+	switch {
+	case rev < compacted:
+		return &listError{fmt.Errorf("postgres: list %s at revision %d (compacted %d): %w", l.opts.Resource, rev, compacted, storage.ErrCompacted)}
+	case rev > current:
+		return &listError{fmt.Errorf("postgres: list %s at revision %d (current %d): %w", l.opts.Resource, rev, current, storage.ErrFutureRevision)}
+	}
+	l.rev = rev
+	if l.empty {
+		return nil
+	}
+	changed := rev < current
+	if changed {
+		if err := l.readPast(ctx, tx); err != nil {
+			return err
+		}
+	}
+	q := l.currentQuery(changed)
+	rows, err := tx.Query(ctx, q.sql, q.args...)
+	if err != nil {
+		return fmt.Errorf("read objects: %w", err)
+	}
+	if err := l.readCurrent(rows); err != nil {
+		return err
+	}
+	return l.readPastValues(ctx, tx)
+}
+
+// query is SQL text with its positional arguments.
+type query struct {
+	sql   string
+	where []string
+	args  []any
+}
+
+// arg adds an argument and returns its placeholder.
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+// pastNamespace reports whether a list of one namespace continues after a
+// key beyond that namespace, so that no key is left.
+func (l *lister) pastNamespace() bool {
+	return l.opts.Namespace != "" && l.opts.After != nil && l.opts.After.Namespace > l.opts.Namespace
+}
+
+// filters adds the resource, namespace, name and After conditions on the
+// columns of table alias t.
+func (l *lister) filters(q *query, t string) {
+	q.where = append(q.where, t+".resource = "+q.arg(l.opts.Resource))
+	if l.opts.Namespace != "" {
+		q.where = append(q.where, t+".namespace = "+q.arg(l.opts.Namespace))
+	}
+	if l.opts.Name != "" {
+		q.where = append(q.where, t+".name = "+q.arg(l.opts.Name))
+	}
+	if a := l.opts.After; a != nil {
+		q.where = append(q.where, "("+t+".namespace, "+t+".name) > ("+q.arg(a.Namespace)+", "+q.arg(a.Name)+")")
+	}
+}
+
+// labelFilters adds a condition per label requirement on o.labels, which
+// the GIN index answers for =, in and exists, and reports whether they
+// select exactly what the selector does: > and < are only narrowed to
+// objects having the label. Either way the lister checks the whole
+// selector again in Go.
+func labelFilters(q *query, sel labels.Selector) (exact bool) {
+	reqs, _ := sel.Requirements()
+	exact = true
+	for _, r := range reqs {
+		key := r.Key()
+		if checkText("label key", key) != nil {
+			// No stored label has this key.
+			switch r.Operator() {
+			case selection.NotEquals, selection.NotIn, selection.DoesNotExist:
+			default:
+				q.where = append(q.where, "false")
+			}
+			continue
+		}
+		var docs []string
+		for _, v := range r.ValuesUnsorted() {
+			if checkText("label value", v) == nil {
+				b, _ := json.Marshal(map[string]string{key: v})
+				docs = append(docs, string(b))
+			}
+		}
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			q.where = append(q.where, "o.labels @> ANY("+q.arg(docs)+"::jsonb[])")
+		case selection.NotEquals, selection.NotIn:
+			q.where = append(q.where, "NOT o.labels @> ANY("+q.arg(docs)+"::jsonb[])")
+		case selection.Exists:
+			q.where = append(q.where, "o.labels ? "+q.arg(key))
+		case selection.DoesNotExist:
+			q.where = append(q.where, "NOT o.labels ? "+q.arg(key))
+		default:
+			q.where = append(q.where, "o.labels ? "+q.arg(key))
+			exact = false
+		}
+	}
+	return exact
+}
+
+// currentQuery selects the objects rows of the list in key order; with
+// unchangedOnly only those not written after l.rev.
+func (l *lister) currentQuery(unchangedOnly bool) query {
+	var q query
+	l.filters(&q, "o")
+	exact := labelFilters(&q, l.sel)
+	if unchangedOnly {
+		q.where = append(q.where, "o.revision <= "+q.arg(l.rev))
+	}
+	q.sql = `SELECT o.namespace, o.name, o.revision, o.labels, o.value FROM objects o WHERE ` +
+		strings.Join(q.where, " AND ") + ` ORDER BY o.namespace, o.name`
+	if exact && l.opts.Limit > 0 {
+		// The page takes at most Limit+1 rows from here: Limit objects and
+		// one to know that more follow.
+		q.sql += ` LIMIT ` + q.arg(int64(l.opts.Limit)+1)
+	}
+	return q
+}
+
+// add appends obj unless the page is full; it reports whether to go on.
+func (l *lister) add(obj storage.Object) bool {
+	if l.opts.Limit > 0 && len(l.objects) >= l.opts.Limit {
+		l.more = true
+		return false
+	}
+	l.objects = append(l.objects, obj)
+	return true
+}
+
+// addPast appends p.obj like add and notes that it needs its value.
+func (l *lister) addPast(p pastObject) bool {
+	if !l.add(p.obj) {
+		return false
+	}
+	l.pastValues = append(l.pastValues, pastValue{index: len(l.objects) - 1, logRev: p.logRev})
+	return true
+}
+
+// keyBefore reports whether (ns1, n1) orders before (ns2, n2).
+func keyBefore(ns1, n1, ns2, n2 string) bool {
+	return ns1 < ns2 || ns1 == ns2 && n1 < n2
+}
+
+// readCurrent reads the objects rows in key order, merging in l.pastObjs,
+// until the page is full. It closes rows.
+func (l *lister) readCurrent(rows pgx.Rows) error {
+	defer rows.Close()
+	past := l.pastObjs
+	filter := !l.sel.Empty()
+	for rows.Next() {
+		obj := storage.Object{Key: storage.Key{Resource: l.opts.Resource}}
+		var lbl []byte
+		if err := rows.Scan(&obj.Namespace, &obj.Name, &obj.Revision, &lbl, &obj.Value); err != nil {
+			return fmt.Errorf("scan objects: %w", err)
+		}
+		var err error
+		if obj.Labels, err = decodeLabels(lbl); err != nil {
+			return fmt.Errorf("object %s: %w", keyString(obj.Key), err)
+		}
+		if filter && !l.sel.Matches(labels.Set(obj.Labels)) {
+			continue
+		}
+		for len(past) > 0 && keyBefore(past[0].obj.Namespace, past[0].obj.Name, obj.Namespace, obj.Name) {
+			if !l.addPast(past[0]) {
+				return nil
+			}
+			past = past[1:]
+		}
+		if !l.add(obj) {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read objects: %w", err)
+	}
+	for _, p := range past {
+		if !l.addPast(p) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// readPast fills l.pastObjs: for every key of the resource written after
+// l.rev, its state at l.rev is the previous state recorded by its first
+// log row after l.rev (absent if that row created it). Values are left
+// for readPastValues, which reads only those of the page.
+func (l *lister) readPast(ctx context.Context, tx pgx.Tx) error {
+	var q query
+	q.where = append(q.where, "g.revision > "+q.arg(l.rev))
+	l.filters(&q, "g")
+	q.sql = `SELECT DISTINCT ON (g.namespace, g.name) g.revision, g.namespace, g.name, g.prev_revision, g.prev_labels
+		FROM log g WHERE ` + strings.Join(q.where, " AND ") + ` ORDER BY g.namespace, g.name, g.revision`
+	rows, err := tx.Query(ctx, q.sql, q.args...)
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			p       = pastObject{obj: storage.Object{Key: storage.Key{Resource: l.opts.Resource}}}
+			prevRev *int64
+			lbl     []byte
+		)
+		if err := rows.Scan(&p.logRev, &p.obj.Namespace, &p.obj.Name, &prevRev, &lbl); err != nil {
+			return fmt.Errorf("scan log: %w", err)
+		}
+		if prevRev == nil {
+			continue // created after l.rev
+		}
+		p.obj.Revision = *prevRev
+		if p.obj.Labels, err = decodeLabels(lbl); err != nil {
+			return fmt.Errorf("log revision %d: %w", p.logRev, err)
+		}
+		if l.sel.Matches(labels.Set(p.obj.Labels)) {
+			l.pastObjs = append(l.pastObjs, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	return nil
+}
+
+// readPastValues reads the values of the page's objects taken from
+// l.pastObjs with one query.
+func (l *lister) readPastValues(ctx context.Context, tx pgx.Tx) error {
+	if len(l.pastValues) == 0 {
+		return nil
+	}
+	index := make(map[int64]int, len(l.pastValues))
+	revs := make([]int64, 0, len(l.pastValues))
+	for _, v := range l.pastValues {
+		index[v.logRev] = v.index
+		revs = append(revs, v.logRev)
+	}
+	rows, err := tx.Query(ctx, `SELECT revision, prev_value FROM log WHERE revision = ANY($1)`, revs)
+	if err != nil {
+		return fmt.Errorf("read log values: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			rev   int64
+			value []byte
+		)
+		if err := rows.Scan(&rev, &value); err != nil {
+			return fmt.Errorf("scan log values: %w", err)
+		}
+		l.objects[index[rev]].Value = value
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read log values: %w", err)
+	}
+	return nil
+}
