@@ -25,7 +25,9 @@ const envPrefix = "SETPOINT_"
 // serveOptions are the flags of "setpoint serve".
 type serveOptions struct {
 	dataDir            string
+	storage            string
 	listen             string
+	requestTimeout     time.Duration
 	maxBodyBytes       int64
 	compactionWindow   time.Duration
 	eventTTL           time.Duration
@@ -41,16 +43,23 @@ func newServeCommand(env Env) *cobra.Command {
 	o := &serveOptions{}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run a Setpoint API server on embedded storage",
+		Short: "Run a Setpoint API server on embedded SQLite or on PostgreSQL",
 		Long: `Run a Setpoint API server. With no flags it keeps its data in ./` + defaultDataDir + `,
 listens on 127.0.0.1:6443 and writes a kubeconfig for kubectl and the client
 verbs of this binary.
 
+With --storage postgres://... it keeps its data in that PostgreSQL database
+instead, and any number of servers on the same database serve it as
+replicas, each with its own --listen and --data-dir. Prefer
+SETPOINT_STORAGE, PGPASSWORD or a .pgpass file to a password in the flag,
+which other users can see in the process list.
+
 Every flag can also be set by the environment variable named after it
 (SETPOINT_ and the flag name in capitals, dashes as underscores); a flag on
 the command line wins.`,
-		Example: "  setpoint serve\n  SETPOINT_LISTEN=127.0.0.1:7443 setpoint serve --data-dir /var/lib/setpoint",
-		Args:    cobra.NoArgs,
+		Example: "  setpoint serve\n  SETPOINT_LISTEN=127.0.0.1:7443 setpoint serve --data-dir /var/lib/setpoint\n" +
+			"  setpoint serve --storage 'postgres://setpoint@127.0.0.1:5432/setpoint?sslmode=disable' --listen 127.0.0.1:6444 --data-dir ./replica-1",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := o.config(cmd.Flags(), env.Getenv, env.ErrOut)
 			if err != nil {
@@ -64,9 +73,11 @@ the command line wins.`,
 }
 
 func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.dataDir, "data-dir", "./"+defaultDataDir, "directory of the SQLite database")
+	fs.StringVar(&o.dataDir, "data-dir", "./"+defaultDataDir, "directory of the SQLite database and the kubeconfig")
+	fs.StringVar(&o.storage, "storage", "", "where objects are stored: empty for SQLite in --data-dir, or a postgres:// URL (the password is never logged)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:6443", "TCP address to serve the API on (port 0 picks a free port)")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 3<<20, "largest request body accepted; larger ones get 413")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "how long a request other than a watch may run before it ends with 504")
 	fs.DurationVar(&o.compactionWindow, "compaction-window", 5*time.Minute, "how long the change log is kept for watches to resume from")
 	fs.DurationVar(&o.eventTTL, "event-ttl", time.Hour, "how long an Event is kept after it was last observed")
 	fs.DurationVar(&o.compactionInterval, "compaction-interval", time.Minute, "how often the change log is compacted")
@@ -121,7 +132,9 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 	}
 	return server.Config{
 		DataDir:            dataDir,
+		Storage:            o.storage,
 		Listen:             o.listen,
+		RequestTimeout:     o.requestTimeout,
 		MaxBodyBytes:       o.maxBodyBytes,
 		CompactionWindow:   o.compactionWindow,
 		EventTTL:           o.eventTTL,
@@ -164,6 +177,10 @@ func runServer(ctx context.Context, cfg server.Config, banner io.Writer) error {
 		return serverExit(err)
 	case <-srv.Ready():
 	}
+	data := cfg.DataDir
+	if cfg.Storage != "" {
+		data = server.RedactStorage(cfg.Storage)
+	}
 	fmt.Fprintf(banner, `Setpoint is listening on %s (data in %s).
 To use it:
 
@@ -171,7 +188,7 @@ To use it:
   kubectl get namespaces
   setpoint get customresourcedefinitions
 
-`, srv.Addr(), cfg.DataDir, cfg.KubeconfigPath)
+`, srv.Addr(), data, cfg.KubeconfigPath)
 	return serverExit(<-done)
 }
 

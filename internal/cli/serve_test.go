@@ -44,6 +44,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		DataDir:            abs(t, "setpoint-data"),
 		Listen:             "127.0.0.1:6443",
 		MaxBodyBytes:       3 << 20,
+		RequestTimeout:     time.Minute,
 		CompactionWindow:   5 * time.Minute,
 		CompactionInterval: time.Minute,
 		EventTTL:           time.Hour,
@@ -60,6 +61,8 @@ func TestServeConfigFromEnv(t *testing.T) {
 	env := map[string]string{
 		"SETPOINT_DATA_DIR":            dir,
 		"SETPOINT_LISTEN":              "127.0.0.1:0",
+		"SETPOINT_STORAGE":             "postgres://setpoint:secret@db:5432/setpoint",
+		"SETPOINT_REQUEST_TIMEOUT":     "5s",
 		"SETPOINT_MAX_BODY_BYTES":      "1024",
 		"SETPOINT_COMPACTION_WINDOW":   "90s",
 		"SETPOINT_COMPACTION_INTERVAL": "10s",
@@ -73,7 +76,9 @@ func TestServeConfigFromEnv(t *testing.T) {
 	}
 	checkConfig(t, cfg, server.Config{
 		DataDir:            dir,
+		Storage:            "postgres://setpoint:secret@db:5432/setpoint",
 		Listen:             "127.0.0.1:0",
+		RequestTimeout:     5 * time.Second,
 		MaxBodyBytes:       1024,
 		CompactionWindow:   90 * time.Second,
 		CompactionInterval: 10 * time.Second,
@@ -88,7 +93,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 	}
 
 	t.Run("flag_wins", func(t *testing.T) {
-		cfg, err := serveConfig(t, []string{"--listen", "127.0.0.1:7000", "--kubeconfig-out", filepath.Join(dir, "kc")}, env)
+		cfg, err := serveConfig(t, []string{"--listen", "127.0.0.1:7000", "--kubeconfig-out", filepath.Join(dir, "kc"), "--storage", ""}, env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,6 +102,9 @@ func TestServeConfigFromEnv(t *testing.T) {
 		}
 		if cfg.KubeconfigPath != filepath.Join(dir, "kc") {
 			t.Errorf("KubeconfigPath = %q, want the flag's value", cfg.KubeconfigPath)
+		}
+		if cfg.Storage != "" {
+			t.Errorf("Storage = %q, want the flag's empty value (SQLite) over SETPOINT_STORAGE", cfg.Storage)
 		}
 		if cfg.MaxBodyBytes != 1024 {
 			t.Errorf("MaxBodyBytes = %d, want 1024 from the environment", cfg.MaxBodyBytes)
@@ -133,7 +141,7 @@ func TestServeHelpNamesEnvironmentVariables(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"SETPOINT_DATA_DIR", "SETPOINT_LISTEN", "SETPOINT_MAX_BODY_BYTES", "SETPOINT_COMPACTION_WINDOW",
+	for _, name := range []string{"SETPOINT_DATA_DIR", "SETPOINT_STORAGE", "SETPOINT_REQUEST_TIMEOUT", "SETPOINT_LISTEN", "SETPOINT_MAX_BODY_BYTES", "SETPOINT_COMPACTION_WINDOW",
 		"SETPOINT_COMPACTION_INTERVAL", "SETPOINT_KUBECONFIG_OUT", "SETPOINT_LOG_LEVEL", "SETPOINT_LOG_FORMAT"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("serve --help does not mention %s", name)
@@ -149,5 +157,23 @@ func checkConfig(t *testing.T, got, want server.Config) {
 	got.Logger = nil
 	if got != want {
 		t.Errorf("config = %+v\nwant      %+v", got, want)
+	}
+}
+
+// TestServeBadStorageKeepsPasswordSecret checks that a storage value that
+// is not supported fails before anything starts, with an error that says
+// why and does not repeat the password.
+func TestServeBadStorageKeepsPasswordSecret(t *testing.T) {
+	for _, storage := range []string{"mysql://root:hunter2@db/setpoint", "host=db user=root password=hunter2"} {
+		var out strings.Builder
+		root := NewRootCommand(Env{Out: &out, ErrOut: &out, Getenv: func(string) string { return "" }})
+		root.SetArgs([]string{"serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--storage", storage})
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), "Storage") {
+			t.Errorf("--storage %q: err = %v, want a Storage config error", storage, err)
+		}
+		if err != nil && strings.Contains(err.Error()+out.String(), "hunter2") {
+			t.Errorf("--storage %q: the password shows in %q / %q", storage, err, out.String())
+		}
 	}
 }

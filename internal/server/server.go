@@ -10,13 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 
 	"github.com/setpoint/setpoint/internal/apiserver"
@@ -25,14 +25,23 @@ import (
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/storage"
-	"github.com/setpoint/setpoint/internal/storage/sqlite"
 )
 
 // Config is everything a server needs. Zero values take the documented
 // defaults.
 type Config struct {
-	// DataDir holds the SQLite database. Default "./setpoint-data".
+	// DataDir holds the SQLite database when Storage is empty. Default
+	// "./setpoint-data".
 	DataDir string
+	// Storage selects where objects are stored: "" keeps them in an
+	// embedded SQLite database in DataDir; a postgres:// or postgresql://
+	// URL (postgres://user@host:port/database?sslmode=disable, and
+	// search_path=schema to use another schema than public) keeps them in
+	// that PostgreSQL database, which any number of servers, each with
+	// its own DataDir and Listen, serve as replicas. Anything else is a
+	// configuration error. The password in the URL is never logged nor
+	// put in errors (see RedactStorage). Default "".
+	Storage string
 	// Listen is the TCP address to serve on. Default "127.0.0.1:6443".
 	// Port 0 picks a free port (see Server.Addr).
 	Listen string
@@ -40,6 +49,11 @@ type Config struct {
 	Listener net.Listener
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 3 MiB.
 	MaxBodyBytes int64
+	// RequestTimeout bounds every request but watches, as Kubernetes'
+	// --request-timeout: a request still running then (a database too
+	// slow to answer) ends with 504 Timeout. A shorter timeout query
+	// parameter takes precedence. Default 60s.
+	RequestTimeout time.Duration
 	// CompactionWindow keeps the change log for at least this long; watches
 	// resuming from an older revision get 410. Default 5m.
 	CompactionWindow time.Duration
@@ -62,6 +76,9 @@ type Config struct {
 	DisableNamespaceController bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// postgres is set by withDefaults when Storage is a PostgreSQL URL.
+	postgres bool
 }
 
 // Defaults of Config's fields.
@@ -69,6 +86,7 @@ const (
 	DefaultDataDir            = "./setpoint-data"
 	DefaultListen             = "127.0.0.1:6443"
 	DefaultMaxBodyBytes       = 3 << 20
+	DefaultRequestTimeout     = apiserver.DefaultRequestTimeout
 	DefaultCompactionWindow   = 5 * time.Minute
 	DefaultCompactionInterval = time.Minute
 	DefaultEventTTL           = time.Hour
@@ -91,6 +109,9 @@ func (c *Config) withDefaults() error {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
 	if c.CompactionWindow == 0 {
 		c.CompactionWindow = DefaultCompactionWindow
 	}
@@ -104,6 +125,10 @@ func (c *Config) withDefaults() error {
 		c.Logger = slog.Default()
 	}
 	var errs []error
+	var err error
+	if c.postgres, err = checkStorage(c.Storage); err != nil {
+		errs = append(errs, err)
+	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("MaxBodyBytes %d is negative", c.MaxBodyBytes))
 	}
@@ -115,6 +140,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.CompactionInterval < 0 {
 		errs = append(errs, fmt.Errorf("CompactionInterval %v is negative", c.CompactionInterval))
+	}
+	if c.RequestTimeout < 0 {
+		errs = append(errs, fmt.Errorf("RequestTimeout %v is negative", c.RequestTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("server: invalid config: %w", err)
@@ -143,10 +171,11 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: create data directory: %w", err)
 	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(cfg.DataDir, databaseFile), sqlite.Options{})
+	store, err := openStorage(context.Background(), &cfg)
 	if err != nil {
-		return nil, fmt.Errorf("server: open storage: %w", err)
+		return nil, err
 	}
+	cfg.Logger.Info("storage opened", "storage", RedactStorage(cfg.Storage))
 	f := feed.New(store, feed.Options{})
 	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL})
 	if err != nil {
@@ -188,8 +217,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			cancel(fmt.Errorf("server: %s stopped: %w", what, err))
 		}
 	}
-	wg.Go(func() { fail("change feed", s.feed.Run(ctx)) })
-	if err := s.reg.Start(ctx); err != nil {
+	// The feed and the registry survive a database that is gone for a
+	// while: they retry, and requests answer 503 meanwhile.
+	wg.Go(func() { fail("change feed", s.retry(ctx, "change feed", func() error { return s.feed.Run(ctx) })) })
+	if err := s.retry(ctx, "start registry", func() error { return s.reg.Start(ctx) }); err != nil {
 		return fmt.Errorf("server: start registry: %w", err)
 	}
 	compactor := storage.NewCompactor(s.store, storage.CompactorOptions{
@@ -234,15 +265,54 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	return s.serve(ctx, ln, handler)
 }
 
+// Backoff between attempts of a part that failed on storage that is
+// unavailable.
+const (
+	retryMinDelay = 100 * time.Millisecond
+	retryMaxDelay = 5 * time.Second
+)
+
+// retry runs attempt until it returns nil, an error that is not
+// transient, or ctx ends, pausing with exponential backoff between
+// attempts and logging each failure. It returns attempt's last error, or
+// ctx's.
+func (s *Server) retry(ctx context.Context, what string, attempt func() error) error {
+	delay := retryMinDelay
+	for {
+		err := attempt()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		s.cfg.Logger.Warn("storage unavailable, retrying", "part", what, "retryIn", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, retryMaxDelay)
+	}
+}
+
+// transient reports whether err is a storage failure that may pass: the
+// database cannot be reached or is too slow. A closed store is not.
+func transient(err error) bool {
+	if errors.Is(err, storage.ErrClosed) || errors.Is(err, feed.ErrClosed) {
+		return false
+	}
+	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err)
+}
+
 // handler builds the HTTP API with the server's metrics and readiness.
 func (s *Server) handler() (http.Handler, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := apiserver.New(apiserver.Options{
-		Registry:     s.reg,
-		MaxBodyBytes: s.cfg.MaxBodyBytes,
-		Logger:       s.cfg.Logger,
-		Metrics:      metrics,
+		Registry:       s.reg,
+		MaxBodyBytes:   s.cfg.MaxBodyBytes,
+		Logger:         s.cfg.Logger,
+		Metrics:        metrics,
+		RequestTimeout: s.cfg.RequestTimeout,
 		Ready: func(ctx context.Context) error {
 			_, err := s.store.CurrentRevision(ctx)
 			return err
@@ -271,7 +341,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) err
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	close(s.ready)
-	s.cfg.Logger.Info("serving", "addr", s.addr, "data", s.cfg.DataDir)
+	s.cfg.Logger.Info("serving", "addr", s.addr, "data", s.cfg.DataDir, "storage", RedactStorage(s.cfg.Storage))
 
 	select {
 	case err := <-served:

@@ -458,12 +458,16 @@ func (w *writer) write(ctx context.Context, p *plan) (int64, error) {
 	for i := 1; err == nil && i < b.Len(); i++ {
 		_, err = br.Exec()
 	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
+		// COMMIT answered: the batch is committed whatever Close reports
+		// (a backend terminated right after COMMIT sends its FATAL error
+		// in place of ReadyForQuery).
+		if br.Close() != nil {
+			w.afterError()
+		}
 		return last, nil
 	}
+	_ = br.Close()
 	// The server answers in order and skips the rest of the pipeline after
 	// an error, COMMIT included: an error it reported means nothing was
 	// committed, and so does one before anything was sent. Any other
