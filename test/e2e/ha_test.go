@@ -305,8 +305,8 @@ type historyWatch struct {
 	history []change
 	lastRV  string
 	resumes int
-	// errorEvents counts the ERROR events that ended a stream.
-	errorEvents int
+	// errorEvents are the ERROR events that ended a stream.
+	errorEvents []string
 	err         error
 	// resumeOn is where the watch reconnects; nil: it does not.
 	resumeOn dynamic.ResourceInterface
@@ -344,7 +344,7 @@ func (r *historyWatch) run(ctx context.Context, w watch.Interface) {
 	backoff := time.Duration(0)
 	for {
 		if w != nil {
-			r.drain(w)
+			r.drain(ctx, w)
 			w.Stop()
 			w = nil
 		}
@@ -382,11 +382,15 @@ func (r *historyWatch) run(ctx context.Context, w watch.Interface) {
 // drain records the events of w until its stream ends. A watch that
 // resumes treats an ERROR event other than 410 Gone as the end of the
 // stream, as a reflector does.
-func (r *historyWatch) drain(w watch.Interface) {
+func (r *historyWatch) drain(ctx context.Context, w watch.Interface) {
 	for ev := range w.ResultChan() {
-		if ev.Type == watch.Error && r.resumeOn != nil && !apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)) {
+		if ctx.Err() != nil {
+			// The ERROR event client-go sends when the watch is stopped.
+			return
+		}
+		if err := apierrors.FromObject(ev.Object); ev.Type == watch.Error && r.resumeOn != nil && !apierrors.IsResourceExpired(err) {
 			r.mu.Lock()
-			r.errorEvents++
+			r.errorEvents = append(r.errorEvents, err.Error())
 			r.mu.Unlock()
 			return
 		}
@@ -456,7 +460,7 @@ func checkHistories(t *testing.T, watches []*historyWatch, l *ledger) {
 		r.stop()
 		r.mu.Lock()
 		histories[r.name] = r.history
-		t.Logf("watcher %s: %d events, %d resumptions, %d streams ended by an ERROR event", r.name, len(r.history), r.resumes, r.errorEvents)
+		t.Logf("watcher %s: %d events, %d resumptions, streams ended by ERROR events %q", r.name, len(r.history), r.resumes, r.errorEvents)
 		r.mu.Unlock()
 	}
 	if err := validateHistories(histories, acked, inDoubt); err != nil {
@@ -645,7 +649,9 @@ func TestHAKillReplicaWatchersResume(t *testing.T) {
 // write is stored.
 func TestHADatabaseOutage(t *testing.T) {
 	db := newTestDatabase(t)
-	hc := startHACluster(t, db.url)
+	// A server-side timeout well below the probes' client timeout: a
+	// request that hangs fails the test rather than passing as a 504.
+	hc := startHACluster(t, db.url, "--request-timeout", "10s")
 	var watches []*historyWatch
 	for i, c := range hc.clients {
 		cl := c.widgets(haNamespace)
