@@ -13,7 +13,6 @@ import (
 
 // SQLSTATE codes the store tells apart.
 const (
-	codeUniqueViolation      = "23505"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeQueryCanceled        = "57014" // statement_timeout
@@ -42,7 +41,7 @@ func sqlState(err error) string {
 // committed and may simply be run again.
 func retryable(err error) bool {
 	switch sqlState(err) {
-	case codeSerializationFailure, codeDeadlockDetected, codeUniqueViolation:
+	case codeSerializationFailure, codeDeadlockDetected:
 		return true
 	}
 	return pgconn.SafeToRetry(err)
