@@ -28,34 +28,35 @@
 // transaction commits later. Here the revision counter is the meta row and
 // a write transaction takes it as late as possible: each Store's writer
 // goroutine collects the queued writes (group commit, up to
-// Options.MaxBatch) and in one transaction
+// Options.MaxBatch) and runs them in one transaction of three round trips:
 //
-//  1. begins and locks the objects rows of the batch's keys
-//     (SELECT ... FOR UPDATE in key order, so batches never deadlock),
-//  2. decides each op in Go against those rows (exists, not found,
-//     conflict fail alone and take no revision; an op on a key an earlier
-//     op of the batch wrote waits for the next batch), then
-//  3. sends in one round trip: UPDATE meta SET revision = revision + k
-//     RETURNING revision, the objects and log rows (multi-row statements
-//     over arrays, their revisions computed from meta in the same
-//     transaction), pg_notify, and COMMIT.
+//  1. BEGIN and lock the objects rows of the batch's keys
+//     (SELECT ... FOR UPDATE in key order, so batches never deadlock);
+//  2. take the revision lock (SELECT revision FROM meta FOR UPDATE) and
+//     look up which keys to create, absent in step 1, were created since
+//     by another replica;
+//  3. decide each op in Go (exists, not found and conflict fail alone and
+//     take no revision; an op on a key an earlier op of the batch wrote
+//     waits for the next batch), then send the objects and log rows
+//     (multi-row statements over arrays), UPDATE meta, pg_notify and
+//     COMMIT in one pipeline.
 //
-// The UPDATE holds the meta row's lock until the transaction has
-// committed and become visible, so the next batch of any replica gets its
-// revisions only after this one's are visible: revision order is commit
-// order. A reader's snapshot therefore always holds a gapless prefix of
-// the revisions, and the change feed, reading "revision > last" in a
-// snapshot, can never pass a revision that becomes visible later. Creates
-// that raced with another replica's (the row appeared after step 1) make
-// the INSERT fail; the batch is rolled back and rerun, when step 1 sees
-// the row. Deadlocks and serialization failures are rerun the same way, and
-// so is a batch whose connection failed before COMMIT was sent. If the
-// connection fails after COMMIT was sent and before its answer, the outcome
-// is unknown: every op of the batch fails with storage.ErrUnavailable
-// saying so, never success. A write returns only after COMMIT, with the
-// server's synchronous_commit.
+// The meta row's lock is held until the transaction has committed and
+// become visible, so the next batch of any replica reads the counter only
+// after this one's revisions are visible: revision order is commit order.
+// A reader's snapshot therefore always holds a gapless prefix of the
+// revisions, and the change feed, reading "revision > last", can never
+// pass a revision that becomes visible later. Objects are written only
+// under that lock, so what step 2 sees cannot change before COMMIT.
 //
-// The lock is held for one round trip and the commit's WAL flush, so
+// Deadlocks and serialization failures roll the batch back and rerun it,
+// and so does a lost connection, reopened, before COMMIT was sent. If the
+// connection fails after COMMIT was sent and before its answer, the
+// outcome is unknown: every op of the batch fails with
+// storage.ErrUnavailable saying so, never success. A write returns only
+// after COMMIT, with the server's synchronous_commit.
+//
+// The lock is held for two round trips and the commit's WAL flush, so
 // replicas' batches commit one after another; each replica still groups
 // its own writers' ops.
 //
