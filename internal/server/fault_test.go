@@ -237,20 +237,28 @@ func TestDatabaseDownAndBack(t *testing.T) {
 }
 
 // TestSlowDatabaseTimesOut stalls PostgreSQL under a replica with a short
-// request timeout: requests end with 504 instead of hanging, and succeed
-// again once the database answers.
+// request timeout: requests (a list, a watch being started, discovery, a
+// lookup of an unknown resource) end with 504 instead of hanging, and
+// succeed again once the database answers.
 func TestSlowDatabaseTimesOut(t *testing.T) {
 	proxy, dbURL := newDBProxy(t, pgtest.URL(t))
 	r := startReplica(t, dbURL, func(c *server.Config) { c.RequestTimeout = time.Second })
 	must(t, http.StatusOK, "GET", r.url+"/api/v1/namespaces/default", "")
 
 	proxy.set("stall")
-	start := time.Now()
-	ans, err := send("GET", r.url+"/api/v1/namespaces/default/configmaps", "")
-	if err != nil || ans.code != http.StatusGatewayTimeout {
-		t.Fatalf("list while the database stalls: %s, want 504", fmtAnswer(ans, err))
+	for _, path := range []string{
+		"/api/v1/namespaces/default/configmaps",
+		"/api/v1/namespaces/default/configmaps?watch=true",
+		"/apis",
+		"/apis/example.com/v1/namespaces/default/gizmos",
+	} {
+		start := time.Now()
+		ans, err := send("GET", r.url+path, "")
+		if err != nil || ans.code != http.StatusGatewayTimeout {
+			t.Fatalf("GET %s while the database stalls: %s, want 504", path, fmtAnswer(ans, err))
+		}
+		t.Logf("GET %s: 504 after %v", path, time.Since(start).Round(time.Millisecond))
 	}
-	t.Logf("504 after %v", time.Since(start).Round(time.Millisecond))
 	proxy.set("up")
 	eventually(t, "answers again", func() bool {
 		ans, err := send("GET", r.url+"/api/v1/namespaces/default/configmaps", "")
