@@ -60,11 +60,7 @@ func contentHash(spec map[string]any) string {
 // on each storage.
 func TestCrashKill9(t *testing.T) {
 	forEachStorage(t, func(t *testing.T, storageArgs []string) {
-		s := startServer(t, storageArgs...)
-		c := newClients(t, s)
-		installCRD(t, c, widgetCRD())
-		createNamespace(t, c, "crash")
-		ledger := map[string]*writeRecord{}
+		s, ledger := startCrashServer(t, storageArgs)
 		for round := range crashRounds {
 			res := crashRound(t, s, round, killAfter+round*killAfter/3, ledger, s.kill)
 			t.Logf("round %d: %d acknowledged writes, highest acknowledged resourceVersion %d", round, res.acks, res.maxAcked)
@@ -75,6 +71,17 @@ func TestCrashKill9(t *testing.T) {
 			}
 		}
 	})
+}
+
+// startCrashServer starts a server with storageArgs, serving widgets in
+// the namespace "crash", and returns it with an empty ledger.
+func startCrashServer(t *testing.T, storageArgs []string) (*server, map[string]*writeRecord) {
+	t.Helper()
+	s := startServer(t, storageArgs...)
+	c := newClients(t, s)
+	installCRD(t, c, widgetCRD())
+	createNamespace(t, c, "crash")
+	return s, map[string]*writeRecord{}
 }
 
 // roundResult sums up one crash round.
@@ -288,11 +295,7 @@ func verifyLedger(t *testing.T, s *server, round int, ledger map[string]*writeRe
 // It runs on each storage.
 func TestShutdownUnderLoad(t *testing.T) {
 	forEachStorage(t, func(t *testing.T, storageArgs []string) {
-		s := startServer(t, storageArgs...)
-		c := newClients(t, s)
-		installCRD(t, c, widgetCRD())
-		createNamespace(t, c, "crash")
-		ledger := map[string]*writeRecord{}
+		s, ledger := startCrashServer(t, storageArgs)
 		res := crashRound(t, s, 0, killAfter/2, ledger, s.stop)
 		t.Logf("%d acknowledged writes, highest acknowledged resourceVersion %d", res.acks, res.maxAcked)
 		// Writes sent after the listener closed find no server. Others end

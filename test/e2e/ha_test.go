@@ -156,9 +156,21 @@ type writerSet struct {
 	onError func(replica int, err error) bool
 }
 
-// newWriterSet returns a writer set whose failed writes go to onError.
-func newWriterSet(onError func(replica int, err error) bool) *writerSet {
-	return &writerSet{stop: make(chan struct{}), onError: onError}
+// startWriters runs haWriters writers on each replica, each making limit
+// writes (0: until halted); failed writes go to onError.
+func (hc *haCluster) startWriters(t *testing.T, ctx context.Context, limit int, onError func(replica int, err error) bool) *writerSet {
+	t.Helper()
+	ws := &writerSet{stop: make(chan struct{}), onError: onError}
+	for i, s := range hc.replicas {
+		ws.start(t, ctx, i, s, haWriters, limit)
+	}
+	return ws
+}
+
+// waitAcked waits until n writes in all were acknowledged.
+func (ws *writerSet) waitAcked(t *testing.T, n int64) {
+	t.Helper()
+	eventually(t, haWait, fmt.Sprintf("%d acknowledged writes", n), func() bool { return ws.ledger.total() >= n })
 }
 
 // start runs n writers against replica s (numbered replica), each making
@@ -170,6 +182,7 @@ func (ws *writerSet) start(t *testing.T, ctx context.Context, replica int, s *se
 	t.Helper()
 	cfg := s.restConfig()
 	cfg.ContentType = "application/json"
+	cfg.Wrap(withoutRetryAfter)
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +253,20 @@ func (ws *writerSet) start(t *testing.T, ctx context.Context, replica int, s *se
 			}
 		})
 	}
+}
+
+// withoutRetryAfter drops the Retry-After header from answers, so that
+// client-go hands a 503 or 504 to the writer instead of sending the
+// request again: the writer then records the write as in doubt and sees
+// for itself when writes succeed again.
+func withoutRetryAfter(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
+		if resp != nil {
+			resp.Header.Del("Retry-After")
+		}
+		return resp, err
+	})
 }
 
 // pause waits for d (the back-off after a failure, not a synchronization)
@@ -569,12 +596,8 @@ func TestHAWatchersAgree(t *testing.T) {
 		watches = append(watches, startHistoryWatch(t, fmt.Sprintf("replica-%d", i+1), c.widgets(haNamespace), nil))
 	}
 	var unexpected errorList
-	ws := newWriterSet(func(_ int, err error) bool { return unexpected.add(err) })
-	ctx := testContext(t, 2*haWait)
 	start := time.Now()
-	for i, s := range hc.replicas {
-		ws.start(t, ctx, i, s, haWriters, haWrites())
-	}
+	ws := hc.startWriters(t, testContext(t, 2*haWait), haWrites(), func(_ int, err error) bool { return unexpected.add(err) })
 	ws.wg.Wait()
 	elapsed := time.Since(start)
 	unexpected.report(t, "write failed")
@@ -605,19 +628,15 @@ func TestHAKillReplicaWatchersResume(t *testing.T) {
 		unexpected errorList
 		afterKill  atomic.Int64
 	)
-	ws := newWriterSet(func(replica int, err error) bool {
+	ws := hc.startWriters(t, testContext(t, 2*haWait), 0, func(replica int, err error) bool {
 		if replica == 0 && killed.Load() {
 			afterKill.Add(1)
 			return false
 		}
 		return unexpected.add(err)
 	})
-	ctx := testContext(t, 2*haWait)
-	for i, s := range hc.replicas {
-		ws.start(t, ctx, i, s, haWriters, 0)
-	}
 	kill := int64(haWrites() * haWriters)
-	eventually(t, haWait, fmt.Sprintf("%d acknowledged writes", kill), func() bool { return ws.ledger.total() >= kill })
+	ws.waitAcked(t, kill)
 	killed.Store(true)
 	hc.replicas[0].kill()
 	atKill := ws.ledger.total()
@@ -632,7 +651,7 @@ func TestHAKillReplicaWatchersResume(t *testing.T) {
 		}
 		return true
 	})
-	eventually(t, haWait, fmt.Sprintf("%d more acknowledged writes after the kill", kill), func() bool { return ws.ledger.total() >= atKill+kill })
+	ws.waitAcked(t, atKill+kill)
 	ws.halt()
 	unexpected.report(t, "write failed")
 	t.Logf("%d acknowledged writes, %d at the kill; %d writes to replica 1 failed after it", ws.ledger.total(), atKill, afterKill.Load())
@@ -662,19 +681,14 @@ func TestHADatabaseOutage(t *testing.T) {
 		unexpected errorList
 		failed     atomic.Int64
 	)
-	ws := newWriterSet(func(_ int, err error) bool {
+	ws := hc.startWriters(t, testContext(t, 3*haWait), 0, func(_ int, err error) bool {
 		if outage.Load() {
 			failed.Add(1)
 			return true
 		}
 		return unexpected.add(err)
 	})
-	ctx := testContext(t, 3*haWait)
-	for i, s := range hc.replicas {
-		ws.start(t, ctx, i, s, haWriters, 0)
-	}
-	before := int64(haWrites())
-	eventually(t, haWait, fmt.Sprintf("%d acknowledged writes", before), func() bool { return ws.ledger.total() >= before })
+	ws.waitAcked(t, int64(haWrites()))
 
 	outage.Store(true)
 	db.cutOff()

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/storage/internal/opqueue"
 )
 
 // opKind says what a queued write does.
@@ -34,14 +33,6 @@ func (k opKind) String() string {
 	return "delete"
 }
 
-// States of a queued op; the writer and the waiting caller race on them so
-// that exactly one of "taken into a batch" and "abandoned by its caller" wins.
-const (
-	opQueued int32 = iota
-	opTaken
-	opAbandoned
-)
-
 // op is one write queued to the writer goroutine.
 type op struct {
 	kind   opKind
@@ -51,10 +42,8 @@ type op struct {
 	// encLabels is labels as stored, encoded by the caller.
 	encLabels string
 	// pre is the precondition revision (0: none).
-	pre   int64
-	state atomic.Int32
-	// res receives exactly one result once the op was taken.
-	res chan result
+	pre  int64
+	slot opqueue.Slot[result]
 }
 
 type result struct {
@@ -92,25 +81,10 @@ func (w *writer) run() {
 	for {
 		w.batch = append(w.batch[:0], w.carry...)
 		w.carry = w.carry[:0]
-		if len(w.batch) == 0 {
-			select {
-			case <-w.s.stop:
-				w.drain()
-				return
-			case o := <-w.s.ops:
-				// Let writers answered by the last commit queue their next op.
-				runtime.Gosched()
-				w.take(o)
-			}
-		}
-	collect:
-		for len(w.batch) < w.s.opts.MaxBatch {
-			select {
-			case o := <-w.s.ops:
-				w.take(o)
-			default:
-				break collect
-			}
+		var ok bool
+		if w.batch, ok = opqueue.Next(w.s.stop, w.s.ops, slotOf, w.batch, w.s.opts.MaxBatch); !ok {
+			w.drain()
+			return
 		}
 		if len(w.batch) > 0 {
 			w.commit()
@@ -118,28 +92,16 @@ func (w *writer) run() {
 	}
 }
 
-// take adds o to the batch unless its caller gave up waiting.
-func (w *writer) take(o *op) {
-	if o.state.CompareAndSwap(opQueued, opTaken) {
-		w.batch = append(w.batch, o)
-	}
-}
+// slotOf returns the queue slot of o.
+func slotOf(o *op) *opqueue.Slot[result] { return &o.slot }
 
-// drain answers every op still queued at Close with ErrClosed.
+// drain answers the ops of the batch and those still queued at Close with
+// ErrClosed.
 func (w *writer) drain() {
 	for _, o := range w.batch {
-		o.res <- result{err: errClosed}
+		o.slot.Answer(result{err: errClosed})
 	}
-	for {
-		select {
-		case o := <-w.s.ops:
-			if o.state.CompareAndSwap(opQueued, opTaken) {
-				o.res <- result{err: errClosed}
-			}
-		default:
-			return
-		}
-	}
+	opqueue.Drain(w.s.ops, slotOf, result{err: errClosed})
 }
 
 func (w *writer) closeConn() {
@@ -172,7 +134,7 @@ func (w *writer) commit() {
 		if err == nil {
 			w.s.signal()
 			for i, o := range w.batch {
-				o.res <- results[i]
+				o.slot.Answer(results[i])
 			}
 			return
 		}
@@ -194,7 +156,7 @@ func (w *writer) commit() {
 		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	for _, o := range w.batch {
-		o.res <- result{err: err}
+		o.slot.Answer(result{err: err})
 	}
 }
 
@@ -326,12 +288,11 @@ type plan struct {
 }
 
 // plan decides each op of the batch, in order, against the rows locked for
-// it; appeared holds the keys that had no row when the rows were locked
-// but have one now. Revisions follow base. An op on a key that an earlier
+// it; existing holds the keys to create that exist. Revisions follow base. An op on a key that an earlier
 // op of the batch changed ends the batch: it and the ops after it are
 // carried to the next batch, so every key is written at most once per
 // batch and each op's previous state is the locked row.
-func (w *writer) plan(locked map[storage.Key]row, appeared map[storage.Key]bool, base int64) *plan {
+func (w *writer) plan(locked map[storage.Key]row, existing map[storage.Key]bool, base int64) *plan {
 	p := &plan{results: make([]result, len(w.batch))}
 	written := make(map[storage.Key]bool, len(w.batch))
 	for i, o := range w.batch {
@@ -346,7 +307,7 @@ func (w *writer) plan(locked map[storage.Key]row, appeared map[storage.Key]bool,
 			p.results[i].err = fmt.Errorf("postgres: %s %s: "+format+"%w", append([]any{o.kind, keyString(o.key)}, append(args, err)...)...)
 		}
 		switch {
-		case o.kind == opCreate && (exists || appeared[o.key]):
+		case o.kind == opCreate && (exists || existing[o.key]):
 			fail(storage.ErrExists, "")
 			continue
 		case o.kind != opCreate && !exists:
@@ -391,10 +352,9 @@ const lockQuery = `SELECT resource, namespace, name, revision, labels, value FRO
 // Statements of a batch under the revision lock.
 const (
 	takeRevisionLock = `SELECT revision FROM meta FOR UPDATE`
-	// appearedQuery finds which keys, absent when the batch locked its
-	// rows, were created since by another store. None can be created
-	// while the batch holds the revision lock.
-	appearedQuery = `SELECT resource, namespace, name FROM objects
+	// existingQuery finds which of the keys to create exist. None can be
+	// created while the batch holds the revision lock.
+	existingQuery = `SELECT resource, namespace, name FROM objects
 		WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
 	insertObjects = `INSERT INTO objects (resource, namespace, name, revision, labels, value)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]::jsonb[], $6::bytea[])`
@@ -411,10 +371,9 @@ const (
 	setRevision = `UPDATE meta SET revision = $1`
 )
 
-// attempt runs the batch in one transaction, in three round trips: begin
-// and lock the rows the batch touches; take the revision lock and see
-// which keys to create appeared meanwhile; decide each op, then write the
-// rows, the revision and a notification and commit. It returns the ops'
+// attempt runs the batch in one transaction: begin (see begin), decide
+// each op, then write the rows, the revision and a notification and
+// commit in one round trip. It returns the ops'
 // results and the transaction's id, and an error if nothing was
 // committed, or one matching errUnknownOutcome.
 func (w *writer) attempt() ([]result, string, error) {
@@ -424,17 +383,13 @@ func (w *writer) attempt() ([]result, string, error) {
 	// Not canceled by Close: a batch in flight finishes.
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.StatementTimeout)
 	defer cancel()
-	locked, xid, err := w.lock(ctx)
+	t, err := w.begin(ctx)
 	if err != nil {
 		w.afterError()
-		return nil, "", fmt.Errorf("lock rows: %w", err)
+		return nil, "", err
 	}
-	base, appeared, err := w.lockRevision(ctx, locked)
-	if err != nil {
-		w.afterError()
-		return nil, "", fmt.Errorf("lock revision: %w", err)
-	}
-	p := w.plan(locked, appeared, base)
+	xid, base := t.xid, t.base
+	p := w.plan(t.locked, t.existing, base)
 	if p.writes == 0 {
 		if _, err := w.conn.Exec(ctx, `ROLLBACK`); err != nil {
 			w.afterError()
@@ -448,87 +403,102 @@ func (w *writer) attempt() ([]result, string, error) {
 	return p.results, xid, err
 }
 
-// lock begins the transaction, gets its id and locks the rows of the
-// batch's keys.
-func (w *writer) lock(ctx context.Context) (map[storage.Key]row, string, error) {
-	var keys objectRows
+// txStart is what a batch's transaction learns before it decides the ops.
+type txStart struct {
+	// xid is the transaction's id.
+	xid string
+	// base is the last committed revision, read under the revision lock.
+	base int64
+	// locked holds the rows of the keys the batch updates or deletes,
+	// locked in step 1.
+	locked map[storage.Key]row
+	// existing holds the keys the batch creates, not in locked, that
+	// exist under the revision lock.
+	existing map[storage.Key]bool
+}
+
+// begin begins the transaction, locks the rows the batch updates or
+// deletes, then takes the revision lock and looks up the keys it creates.
+// A batch that only creates needs no row lock (creates are checked under
+// the revision lock, as no store writes objects without it) and does it
+// all in one round trip; others take two.
+func (w *writer) begin(ctx context.Context) (txStart, error) {
+	t := txStart{locked: map[storage.Key]row{}, existing: map[storage.Key]bool{}}
+	var changed, created objectRows
 	seen := make(map[storage.Key]bool, len(w.batch))
 	for _, o := range w.batch {
-		if !seen[o.key] {
+		if o.kind != opCreate && !seen[o.key] {
 			seen[o.key] = true
-			keys.add(o.key, 0, "", nil)
+			changed.add(o.key, 0, "", nil)
 		}
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SELECT pg_current_xact_id()::text`)
-	b.Queue(lockQuery, keys.res, keys.ns, keys.name)
-	br := w.conn.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, "", err
-	}
-	var xid string
-	if err := br.QueryRow().Scan(&xid); err != nil {
-		return nil, "", err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, "", err
-	}
-	locked := make(map[storage.Key]row, len(keys.res))
-	var (
-		k storage.Key
-		r row
-	)
-	_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name, &r.rev, &r.labels, &r.value}, func() error {
-		locked[k] = r
-		r = row{}
-		return nil
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	return locked, xid, br.Close()
-}
-
-// lockRevision takes the revision lock, returning the last committed
-// revision, and finds the keys the batch creates that were absent from
-// locked but exist now.
-func (w *writer) lockRevision(ctx context.Context, locked map[storage.Key]row) (int64, map[storage.Key]bool, error) {
-	var keys objectRows
-	for _, o := range w.batch {
-		if _, ok := locked[o.key]; !ok && o.kind == opCreate {
-			keys.add(o.key, 0, "", nil)
+	readBegin := func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
 		}
+		return br.QueryRow().Scan(&t.xid)
 	}
-	b := &pgx.Batch{}
-	b.Queue(takeRevisionLock)
-	if len(keys.res) > 0 {
-		b.Queue(appearedQuery, keys.res, keys.ns, keys.name)
-	}
-	br := w.conn.SendBatch(ctx, b)
-	defer br.Close()
-	var base int64
-	if err := br.QueryRow().Scan(&base); err != nil {
-		return 0, nil, err
-	}
-	appeared := map[storage.Key]bool{}
-	if len(keys.res) > 0 {
-		rows, err := br.Query()
+	if len(changed.res) > 0 {
+		b.Queue(lockQuery, changed.res, changed.ns, changed.name)
+		br := w.conn.SendBatch(ctx, b)
+		err := readBegin(br)
+		if err == nil {
+			var (
+				k storage.Key
+				r row
+			)
+			rows, _ := br.Query()
+			_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name, &r.rev, &r.labels, &r.value}, func() error {
+				t.locked[k] = r
+				r = row{}
+				return nil
+			})
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
-			return 0, nil, err
+			return t, fmt.Errorf("lock rows: %w", err)
 		}
+		b, readBegin = &pgx.Batch{}, nil
+	}
+	asked := make(map[storage.Key]bool, len(w.batch))
+	for _, o := range w.batch {
+		if _, ok := t.locked[o.key]; !ok && o.kind == opCreate && !asked[o.key] {
+			asked[o.key] = true
+			created.add(o.key, 0, "", nil)
+		}
+	}
+	b.Queue(takeRevisionLock)
+	if len(created.res) > 0 {
+		b.Queue(existingQuery, created.res, created.ns, created.name)
+	}
+	br := w.conn.SendBatch(ctx, b)
+	var err error
+	if readBegin != nil {
+		err = readBegin(br)
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&t.base)
+	}
+	if err == nil && len(created.res) > 0 {
 		var k storage.Key
+		rows, _ := br.Query()
 		_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name}, func() error {
-			appeared[k] = true
+			t.existing[k] = true
 			return nil
 		})
-		if err != nil {
-			return 0, nil, err
-		}
 	}
-	return base, appeared, br.Close()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return t, fmt.Errorf("lock revision: %w", err)
+	}
+	return t, nil
 }
 
 // write writes the rows and the last revision, notifies and commits, all
@@ -586,35 +556,14 @@ func (s *Store) submit(ctx context.Context, o *op) (storage.Object, error) {
 	if s.closed.Load() {
 		return storage.Object{}, errClosed
 	}
-	if err := ctx.Err(); err != nil {
+	r, err := opqueue.Submit(ctx, s.ops, o, &o.slot, s.writerDone)
+	switch {
+	case errors.Is(err, opqueue.ErrStopped):
+		return storage.Object{}, errClosed
+	case err != nil:
 		return storage.Object{}, fmt.Errorf("postgres: %s %s: %w", o.kind, keyString(o.key), err)
 	}
-	o.res = make(chan result, 1)
-	select {
-	case s.ops <- o:
-	case <-s.writerDone:
-		return storage.Object{}, errClosed
-	case <-ctx.Done():
-		return storage.Object{}, fmt.Errorf("postgres: queue %s %s: %w", o.kind, keyString(o.key), ctx.Err())
-	}
-	select {
-	case r := <-o.res:
-		return r.obj, r.err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return storage.Object{}, fmt.Errorf("postgres: queued %s %s: %w", o.kind, keyString(o.key), ctx.Err())
-		}
-		r := <-o.res
-		return r.obj, r.err
-	case <-s.writerDone:
-		// The writer answers every op it took before it exits.
-		select {
-		case r := <-o.res:
-			return r.obj, r.err
-		default:
-			return storage.Object{}, errClosed
-		}
-	}
+	return r.obj, r.err
 }
 
 // newWrite checks and encodes a create or update.
