@@ -20,7 +20,11 @@ func (s *server) serveDiscovery(w http.ResponseWriter, r *http.Request, parts []
 	out := output{pretty: wantsPretty(r)}
 	if parts[0] != "version" {
 		// Discovery must list a CRD written through another replica once
-		// its write was acknowledged: a consistent read of the registry.
+		// its write was acknowledged: a consistent read of the registry,
+		// on every request since a list cannot tell what it misses. It
+		// costs one CurrentRevision read: server's BenchmarkDiscovery,
+		// medians of 5, 0.70ms against 0.13ms without on PostgreSQL,
+		// 0.12ms against 0.10ms on SQLite; discovery is not a hot path.
 		if err := s.reg.Sync(r.Context()); err != nil {
 			s.writeError(w, r, out, err)
 			return

@@ -3,6 +3,8 @@ package apiserver
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,5 +87,68 @@ func TestWatchErrorEventCarriesStatus(t *testing.T) {
 		if frame.Type != "ERROR" || frame.Object.Kind != "Status" || frame.Object.APIVersion != "v1" || frame.Object.Code != 410 || frame.Object.Reason != metav1.StatusReasonExpired {
 			t.Fatalf("target %v: %s", out.target, line)
 		}
+	}
+}
+
+// TestEncodeJSONMatchesEncoder encodes random decoded objects (strings
+// with HTML characters, escapes, non-ASCII, invalid UTF-8 and the line
+// separators; integers, floats, booleans, nulls, nested maps and lists)
+// with encodeJSON and with a json.Encoder without HTML escaping: the
+// bytes must be the same.
+func TestEncodeJSONMatchesEncoder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	strs := []string{"a", "b<c>&d", "é", "日本", "q\"uote", "back\\slash", "tab\there", "nl\n", "\x01", "\xff", "\u2028", "\u2029", "\ufffd", ""}
+	var value func(depth int) any
+	value = func(depth int) any {
+		switch k := rng.IntN(9); {
+		case k == 0:
+			return rng.Int64N(2000) - 1000
+		case k == 1:
+			return strs[rng.IntN(len(strs))]
+		case k == 2:
+			return rng.IntN(2) == 0
+		case k == 3:
+			return nil
+		case k == 4 && rng.IntN(8) == 0:
+			return rng.Float64() * 1e21
+		case k == 5 && depth > 0:
+			l := []any{}
+			for range rng.IntN(4) {
+				l = append(l, value(depth-1))
+			}
+			return l
+		case depth > 0:
+			m := map[string]any{}
+			for range rng.IntN(5) {
+				m[strs[rng.IntN(len(strs))]] = value(depth - 1)
+			}
+			return m
+		}
+		return "leaf"
+	}
+	plain := 0
+	for i := range 5000 {
+		v := value(4)
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		got.WriteString("prefix")
+		if err := encodeJSON(&got, v, false); err != nil {
+			t.Fatal(err)
+		}
+		if g := strings.TrimPrefix(got.String(), "prefix"); g != want.String() {
+			t.Fatalf("value %d %#v:\nencodeJSON %q\nEncoder    %q", i, v, g, want.String())
+		}
+		if _, ok := appendPlain(nil, v); ok {
+			plain++
+		}
+	}
+	t.Logf("%d of 5000 values written without the Encoder", plain)
+	if plain < 1000 {
+		t.Fatalf("only %d of 5000 values written without the Encoder", plain)
 	}
 }

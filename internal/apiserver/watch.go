@@ -3,10 +3,12 @@ package apiserver
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -63,7 +65,16 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	opts.MetadataOnly = info.out.target == targetPartial && !info.out.pretty
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	// Starting the watch (reading the store, the initial events) is
+	// bounded by the request timeout like any request: a database too slow
+	// to answer makes it end with 504, not hang.
+	ctx, endSetup := context.WithCancel(ctx)
+	defer endSetup()
+	setupTimer := time.AfterFunc(s.requestTimeout, endSetup)
 	ch, err := s.reg.Watch(ctx, info.res, info.namespace, opts)
+	if !setupTimer.Stop() {
+		err = apierrors.NewTimeoutError(fmt.Sprintf("starting the watch did not complete within %v", s.requestTimeout), 1)
+	}
 	if err != nil {
 		s.writeError(w, r, info.out, err)
 		return

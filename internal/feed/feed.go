@@ -700,15 +700,15 @@ type Watcher struct {
 // Watch registers a watcher. The caller must call Stop. It fails with an
 // error wrapping storage.ErrCompacted when opts.After is below the store's
 // compacted revision, storage.ErrFutureRevision when it is above the store's
-// current revision, and ErrClosed after Close.
-func (f *Feed) Watch(opts WatchOptions) (*Watcher, error) {
+// current revision, and ErrClosed after Close. ctx bounds the store reads
+// that check opts.After, not the watcher.
+func (f *Feed) Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	if opts.Resource == "" {
 		return nil, errors.New("feed: watch: resource is required")
 	}
 	if opts.After < 0 {
 		return nil, fmt.Errorf("feed: watch after %d: negative revision", opts.After)
 	}
-	ctx := context.Background()
 	w := &Watcher{feed: f, opts: opts, ch: make(chan *Event, f.opts.WatcherBuffer), pos: opts.After, lastSent: f.opts.Now()}
 	f.mu.Lock()
 	behind, closed := opts.After < f.revision, f.closed

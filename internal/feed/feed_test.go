@@ -77,7 +77,7 @@ func watch(tb testing.TB, f *Feed, opts WatchOptions) *Watcher {
 	if opts.Resource == "" {
 		opts.Resource = resource
 	}
-	w, err := f.Watch(opts)
+	w, err := f.Watch(context.Background(), opts)
 	if err != nil {
 		tb.Fatalf("watch %+v: %v", opts, err)
 	}
@@ -246,10 +246,10 @@ func TestWatchRejectsCompactedAndFutureRevisions(t *testing.T) {
 	if err := f.WaitForRevision(t.Context(), cur); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Watch(WatchOptions{Resource: resource, After: cur - 2}); !errors.Is(err, storage.ErrCompacted) {
+	if _, err := f.Watch(context.Background(), WatchOptions{Resource: resource, After: cur - 2}); !errors.Is(err, storage.ErrCompacted) {
 		t.Errorf("watch below compaction: got %v, want ErrCompacted", err)
 	}
-	if _, err := f.Watch(WatchOptions{Resource: resource, After: cur + 5}); !errors.Is(err, storage.ErrFutureRevision) {
+	if _, err := f.Watch(context.Background(), WatchOptions{Resource: resource, After: cur + 5}); !errors.Is(err, storage.ErrFutureRevision) {
 		t.Errorf("watch in the future: got %v, want ErrFutureRevision", err)
 	}
 	w := watch(t, f, WatchOptions{After: cur - 1})
@@ -460,7 +460,7 @@ func TestWatchAheadOfFeed(t *testing.T) {
 		t.Fatalf("feed at %d, want it behind %d", f.Revision(), revs[1])
 	}
 	w := watch(t, f, WatchOptions{After: revs[1]})
-	if _, err := f.Watch(WatchOptions{Resource: resource, After: revs[3] + 1}); !errors.Is(err, storage.ErrFutureRevision) {
+	if _, err := f.Watch(context.Background(), WatchOptions{Resource: resource, After: revs[3] + 1}); !errors.Is(err, storage.ErrFutureRevision) {
 		t.Fatalf("watch after an uncommitted revision: %v, want ErrFutureRevision", err)
 	}
 	for {

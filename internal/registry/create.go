@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -164,7 +166,11 @@ func checkTypeMeta(res *Resource, obj map[string]any) error {
 	if _, isMap := md.(map[string]any); !isMap {
 		return apierrors.NewBadRequest("metadata must be an object")
 	}
-	b, err := json.Marshal(withoutPlainManagedFields(md.(map[string]any)))
+	rest := withoutPlainManagedFields(md.(map[string]any))
+	if plainObjectMeta(rest) {
+		return nil
+	}
+	b, err := json.Marshal(rest)
 	if err == nil {
 		err = json.Unmarshal(b, &metav1.ObjectMeta{})
 	}
@@ -172,6 +178,111 @@ func checkTypeMeta(res *Resource, obj map[string]any) error {
 		return apierrors.NewBadRequest(fmt.Sprintf("invalid metadata: %v", err))
 	}
 	return nil
+}
+
+// objectMetaShapes are the fields of ObjectMeta (managedFields aside) by
+// the shape of their values.
+var objectMetaShapes = map[string]func(any) bool{
+	"name": isString, "generateName": isString, "namespace": isString, "selfLink": isString,
+	"uid": isString, "resourceVersion": isString, "clusterName": isString,
+	"generation": isInt, "deletionGracePeriodSeconds": isInt,
+	"creationTimestamp": isTime, "deletionTimestamp": isTime,
+	"labels": isStringMap, "annotations": isStringMap,
+	"finalizers":      isStringList,
+	"ownerReferences": isOwnerReferences,
+}
+
+// plainObjectMeta reports whether md, without managedFields, decodes into
+// ObjectMeta, where it can tell without decoding: fields of ObjectMeta
+// spelled as they are, each null or of its type (integers as int64). It
+// reports false for anything else, which checkTypeMeta decodes to find
+// out.
+func plainObjectMeta(md map[string]any) bool {
+	for k, v := range md {
+		shape, known := objectMetaShapes[k]
+		if !known || (v != nil && !shape(v)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isString(v any) bool {
+	_, ok := v.(string)
+	return ok
+}
+
+func isInt(v any) bool {
+	_, ok := v.(int64)
+	return ok
+}
+
+// isTime reports whether v is a time as metav1.Time decodes it.
+func isTime(v any) bool {
+	s, ok := v.(string)
+	if !ok || !utf8.ValidString(s) {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339, s)
+	return err == nil
+}
+
+func isStringMap(v any) bool {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	for _, e := range m {
+		if !isString(e) {
+			return false
+		}
+	}
+	return true
+}
+
+func isStringList(v any) bool {
+	l, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	for _, e := range l {
+		if !isString(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// ownerReferenceShapes are the fields of OwnerReference by the shape of
+// their values.
+var ownerReferenceShapes = map[string]func(any) bool{
+	"apiVersion": isString, "kind": isString, "name": isString, "uid": isString,
+	"controller": isBool, "blockOwnerDeletion": isBool,
+}
+
+func isOwnerReferences(v any) bool {
+	l, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	for _, e := range l {
+		ref, ok := e.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, f := range ref {
+			shape, known := ownerReferenceShapes[k]
+			if !known || (f != nil && !shape(f)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isBool(v any) bool {
+	_, ok := v.(bool)
+	return ok
 }
 
 // requestNamespace reconciles the URL namespace with the body's and sets

@@ -1,6 +1,11 @@
 package registry
 
-import "context"
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	smdtyped "sigs.k8s.io/structured-merge-diff/v6/typed"
+)
 
 // ExpireEvents runs one pass of Event expiry.
 func ExpireEvents(ctx context.Context, r *Registry) error { return r.expireEvents(ctx) }
@@ -35,4 +40,23 @@ func (r *Registry) TrackUpdate(res *Resource, live, obj map[string]any, manager,
 func (r *Registry) CreateFieldsFromSchema(res *Resource, obj map[string]any) bool {
 	_, ok := r.managersOf(res).create.fields(res, obj)
 	return ok
+}
+
+// CompareObjects compares live and obj (without managedFields) with the
+// schema walker and with the merge engine. ok is false when the walker
+// declines; err is the engine's.
+func (r *Registry) CompareObjects(res *Resource, live, obj map[string]any) (walker, engine *smdtyped.Comparison, ok bool, err error) {
+	fm := r.managersOf(res)
+	live, obj = withoutManagedFields(live), withoutManagedFields(obj)
+	walker, ok = fm.create.compare(live, obj)
+	lt, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: live}, smdtyped.AllowDuplicates)
+	if err != nil {
+		return walker, nil, ok, err
+	}
+	ot, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: obj}, smdtyped.AllowDuplicates)
+	if err != nil {
+		return walker, nil, ok, err
+	}
+	engine, err = lt.Compare(ot)
+	return walker, engine, ok, err
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -12,9 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/kube-openapi/pkg/schemaconv"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/structured-merge-diff/v6/merge"
 	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
 	smdtyped "sigs.k8s.io/structured-merge-diff/v6/typed"
-	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
 // The FieldManager's update costs mostly in round trips of managedFields
@@ -56,6 +57,12 @@ func (sameVersion) IsMissingVersionError(error) bool { return false }
 type managerInfo struct {
 	manager, operation, apiVersion, subresource string
 	time                                        *time.Time
+	// fields is the entry's fieldsV1 as read, where it is what
+	// fieldsFromSet makes of set, the set read from it: an entry whose
+	// set the update leaves alone keeps it instead of encoding the set
+	// again.
+	fields map[string]any
+	set    *fieldpath.Set
 }
 
 // managerID identifies an entry as the FieldManager does: by manager,
@@ -156,6 +163,9 @@ func decodeManaged(list any, version string) (fieldpath.ManagedFields, map[strin
 			return nil, nil, false
 		}
 		managed[id] = fieldpath.NewVersionedSet(set, fieldpath.APIVersion(version), info.operation == string(metav1.ManagedFieldsOperationApply))
+		if canonicalFields(fields, true) {
+			info.fields, info.set = fields, set
+		}
 		infos[id] = info
 	}
 	return managed, infos, true
@@ -212,6 +222,38 @@ func readFields(fields map[string]any) (children *fieldpath.Set, isMember, ok bo
 		isMember = true
 	}
 	return children, isMember, true
+}
+
+// canonicalFields reports whether fieldsFromSet gives back fields (a
+// fieldsV1 map setFromFields accepts) from the set setFromFields reads of
+// it: every key in its serialized form and of a known kind, "." only as
+// an empty object beside other keys, never at the top.
+func canonicalFields(fields map[string]any, top bool) bool {
+	for key, v := range fields {
+		sub, isMap := v.(map[string]any)
+		if !isMap {
+			return false
+		}
+		if key == "." {
+			if top || len(sub) > 0 || len(fields) == 1 {
+				return false
+			}
+			continue
+		}
+		if !strings.HasPrefix(key, "f:") {
+			pe, err := fieldpath.DeserializePathElement(key)
+			if err != nil {
+				return false
+			}
+			if again, err := fieldpath.SerializePathElement(pe); err != nil || again != key {
+				return false
+			}
+		}
+		if !canonicalFields(sub, false) {
+			return false
+		}
+	}
+	return true
 }
 
 // fieldsFromSet is fieldpath's Set.ToJSON as a decoded fieldsV1 map.
@@ -293,18 +335,15 @@ func (r *Registry) trackUpdateFast(res *Resource, live, obj map[string]any, sub,
 	if !ok {
 		return nil, false
 	}
-	newTyped, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: withoutManagedFields(obj)}, smdtyped.AllowDuplicates)
-	if err != nil {
-		return nil, false
-	}
-	liveTyped, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: withoutManagedFields(live)}, smdtyped.AllowDuplicates)
-	if err != nil {
-		return nil, false
-	}
 	apiVersion := fieldpath.APIVersion(version)
-	if _, managed, err = updater.Update(liveTyped, newTyped, apiVersion, managed, currentOperation); err != nil {
-		return nil, false
+	liveBare, objBare := withoutManagedFields(live), withoutManagedFields(obj)
+	updated, ok := fm.create.update(updater, liveBare, objBare, apiVersion, managed)
+	if !ok {
+		if updated, ok = engineUpdate(fm, updater, liveBare, objBare, apiVersion, managed); !ok {
+			return nil, false
+		}
 	}
+	managed = updated
 	// What the update changed, but the fields of every object, goes to
 	// the manager, with the time of the change.
 	if vs, ok := managed[currentOperation]; ok {
@@ -319,7 +358,8 @@ func (r *Registry) trackUpdateFast(res *Resource, live, obj map[string]any, sub,
 			}
 			managed[id] = fieldpath.NewVersionedSet(set, vs.APIVersion(), vs.Applied())
 			now := time.Now().UTC()
-			infos[id] = managerInfo{manager: manager, operation: string(metav1.ManagedFieldsOperationUpdate), apiVersion: version, subresource: sub, time: &now}
+			prev := infos[id]
+			infos[id] = managerInfo{manager: manager, operation: string(metav1.ManagedFieldsOperationUpdate), apiVersion: version, subresource: sub, time: &now, fields: prev.fields, set: prev.set}
 		}
 	}
 	updaters := 0
@@ -344,6 +384,24 @@ func (r *Registry) trackUpdateFast(res *Resource, live, obj map[string]any, sub,
 	return obj, true
 }
 
+// engineUpdate is the merge engine's Update of managed by the update of
+// live to obj (both without managedFields), recorded under
+// currentOperation; false when it fails.
+func engineUpdate(fm *fieldManagers, updater *merge.Updater, live, obj map[string]any, version fieldpath.APIVersion, managed fieldpath.ManagedFields) (fieldpath.ManagedFields, bool) {
+	newTyped, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: obj}, smdtyped.AllowDuplicates)
+	if err != nil {
+		return nil, false
+	}
+	liveTyped, err := fm.types.ObjectToTyped(&unstructured.Unstructured{Object: live}, smdtyped.AllowDuplicates)
+	if err != nil {
+		return nil, false
+	}
+	if _, managed, err = updater.Update(liveTyped, newTyped, version, managed, currentOperation); err != nil {
+		return nil, false
+	}
+	return managed, true
+}
+
 // encodeManaged is managedFields as the FieldManager writes them: sorted
 // by operation, time (to the second), manager, apiVersion and
 // subresource.
@@ -360,9 +418,12 @@ func encodeManaged(managed fieldpath.ManagedFields, infos map[string]managerInfo
 		if vs.Applied() {
 			info.operation = string(metav1.ManagedFieldsOperationApply)
 		}
-		fields, err := fieldsFromSet(vs.Set())
-		if err != nil {
-			return nil, false
+		fields := info.fields
+		if fields == nil || !vs.Set().Equals(info.set) {
+			var err error
+			if fields, err = fieldsFromSet(vs.Set()); err != nil {
+				return nil, false
+			}
 		}
 		m := map[string]any{"operation": info.operation, "apiVersion": info.apiVersion, "fieldsType": "FieldsV1", "fieldsV1": fields}
 		if info.manager != "" {
@@ -588,27 +649,9 @@ func (s *createSchema) atomic(m map[string]any, atom *smdschema.Map) (map[string
 func (s *createSchema) associative(items []any, list *smdschema.List) (map[string]any, bool) {
 	out := make(map[string]any, len(items))
 	for _, item := range items {
-		var pe fieldpath.PathElement
-		if len(list.Keys) == 0 {
-			if !isScalar(item) {
-				return nil, false
-			}
-			v := value.NewValueInterface(item)
-			pe.Value = &v
-		} else {
-			m, isMap := item.(map[string]any)
-			if !isMap {
-				return nil, false
-			}
-			keys := make(value.FieldList, 0, len(list.Keys))
-			for _, k := range list.Keys {
-				if kv, has := m[k]; !has || !isScalar(kv) {
-					return nil, false
-				}
-				keys = append(keys, value.Field{Name: k, Value: value.NewValueInterface(m[k])})
-			}
-			keys.Sort()
-			pe.Key = &keys
+		pe, ok := itemElement(list, item)
+		if !ok {
+			return nil, false
 		}
 		key, err := fieldpath.SerializePathElement(pe)
 		if err != nil {

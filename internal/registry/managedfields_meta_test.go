@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -76,5 +77,54 @@ func TestMetadataChecksOfManagedFields(t *testing.T) {
 				t.Fatalf("managedFields %v: validation says %v, validateMeta %v", mf, want, got)
 			}
 		})
+	}
+}
+
+// TestCheckTypeMetaMatchesDecoding checks checkTypeMeta, which accepts
+// plain metadata without decoding it, against decoding into ObjectMeta
+// on random metadata: fields of ObjectMeta and others, spelled right and
+// in other cases, with values of every shape. The check must accept and
+// refuse what decoding does, with its error.
+func TestCheckTypeMetaMatchesDecoding(t *testing.T) {
+	res := &Resource{Group: "example.com", Version: "v1", Resource: "things", Kind: "Thing", Namespaced: true}
+	rng := rand.New(rand.NewPCG(5, 8))
+	values := []any{"x", "", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00+02:00", "yesterday", "\xff", int64(3), int64(-1), 2.0, 2.5, true, nil,
+		map[string]any{}, map[string]any{"a": "b"}, map[string]any{"a": int64(1)}, map[string]any{"a": nil},
+		[]any{}, []any{"a"}, []any{int64(1)}, []any{nil},
+		[]any{map[string]any{"apiVersion": "v1", "kind": "K", "name": "n", "uid": "u", "controller": true}},
+		[]any{map[string]any{"apiVersion": "v1", "blockOwnerDeletion": "yes"}},
+		[]any{map[string]any{"other": int64(1), "name": "n"}},
+		[]any{map[string]any{"Name": int64(1)}},
+	}
+	keys := []string{"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "clusterName", "generation",
+		"deletionGracePeriodSeconds", "creationTimestamp", "deletionTimestamp", "labels", "annotations", "finalizers",
+		"ownerReferences", "Name", "LABELS", "other"}
+	plain := 0
+	for i := range 20000 {
+		md := map[string]any{}
+		for range rng.IntN(4) {
+			k := keys[rng.IntN(len(keys))]
+			v := values[rng.IntN(len(values))]
+			if rng.IntN(2) == 0 {
+				// The value of the field's own shape, mostly.
+				v = map[string]any{"name": "n", "generation": int64(1), "creationTimestamp": "2026-01-01T00:00:00Z", "labels": map[string]any{"a": "b"},
+					"finalizers": []any{"f"}, "ownerReferences": []any{map[string]any{"uid": "u"}}}[k]
+			}
+			md[k] = v
+		}
+		obj := map[string]any{"apiVersion": "example.com/v1", "kind": "Thing", "metadata": md}
+		b, _ := json.Marshal(md)
+		want := json.Unmarshal(b, &metav1.ObjectMeta{})
+		got := checkTypeMeta(res, obj)
+		if (want == nil) != (got == nil) || (want != nil && !strings.Contains(got.Error(), want.Error())) {
+			t.Fatalf("metadata %d %v: decoding says %v, checkTypeMeta %v", i, md, want, got)
+		}
+		if plainObjectMeta(md) {
+			plain++
+		}
+	}
+	t.Logf("%d of 20000 accepted without decoding", plain)
+	if plain < 2000 {
+		t.Fatalf("only %d of 20000 accepted without decoding", plain)
 	}
 }

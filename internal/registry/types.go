@@ -436,7 +436,7 @@ func (r *Registry) load(ctx context.Context, m mirror) (*feed.Watcher, error) {
 	if r.feed == nil {
 		return nil, nil
 	}
-	w, err := r.feed.Watch(feed.WatchOptions{Resource: m.resource, After: list.Revision})
+	w, err := r.feed.Watch(ctx, feed.WatchOptions{Resource: m.resource, After: list.Revision})
 	if err != nil {
 		return nil, fmt.Errorf("registry: watch %s: %w", m.resource, err)
 	}

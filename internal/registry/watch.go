@@ -127,7 +127,7 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, namespace string, o
 		// The feed applies them with their transitions, as labels.
 		wopts.Match = func(o storage.Object, memo *feed.Memo) bool { return matchDecoded(terms, o, memo) }
 	}
-	w, err := r.feed.Watch(wopts)
+	w, err := r.feed.Watch(ctx, wopts)
 	switch {
 	case errors.Is(err, storage.ErrCompacted):
 		ch <- errorEvent(r.tooOldRV(ctx, p.after))

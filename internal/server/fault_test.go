@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,20 +240,28 @@ func TestDatabaseDownAndBack(t *testing.T) {
 }
 
 // TestSlowDatabaseTimesOut stalls PostgreSQL under a replica with a short
-// request timeout: requests end with 504 instead of hanging, and succeed
-// again once the database answers.
+// request timeout: requests (a list, a watch being started, discovery, a
+// lookup of an unknown resource) end with 504 instead of hanging, and
+// succeed again once the database answers.
 func TestSlowDatabaseTimesOut(t *testing.T) {
 	proxy, dbURL := newDBProxy(t, pgtest.URL(t))
 	r := startReplica(t, dbURL, func(c *server.Config) { c.RequestTimeout = time.Second })
 	must(t, http.StatusOK, "GET", r.url+"/api/v1/namespaces/default", "")
 
 	proxy.set("stall")
-	start := time.Now()
-	ans, err := send("GET", r.url+"/api/v1/namespaces/default/configmaps", "")
-	if err != nil || ans.code != http.StatusGatewayTimeout {
-		t.Fatalf("list while the database stalls: %s, want 504", fmtAnswer(ans, err))
+	for _, path := range []string{
+		"/api/v1/namespaces/default/configmaps",
+		"/api/v1/namespaces/default/configmaps?watch=true",
+		"/apis",
+		"/apis/example.com/v1/namespaces/default/gizmos",
+	} {
+		start := time.Now()
+		ans, err := send("GET", r.url+path, "")
+		if err != nil || ans.code != http.StatusGatewayTimeout {
+			t.Fatalf("GET %s while the database stalls: %s, want 504", path, fmtAnswer(ans, err))
+		}
+		t.Logf("GET %s: 504 after %v", path, time.Since(start).Round(time.Millisecond))
 	}
-	t.Logf("504 after %v", time.Since(start).Round(time.Millisecond))
 	proxy.set("up")
 	eventually(t, "answers again", func() bool {
 		ans, err := send("GET", r.url+"/api/v1/namespaces/default/configmaps", "")
@@ -355,4 +366,63 @@ func TestTerminatedBackends(t *testing.T) {
 			t.Errorf("/readyz after the terminations: %s", fmtAnswer(ans, err))
 		}
 	}
+}
+
+// TestRunWaitsForTheDatabase opens a server, takes PostgreSQL away before
+// Run, and gives it back: Run does not fail but retries (the change feed
+// and the registry's start) and serves once the database is back.
+func TestRunWaitsForTheDatabase(t *testing.T) {
+	proxy, dbURL := newDBProxy(t, pgtest.URL(t))
+	logs := &lineLog{}
+	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Storage: dbURL,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.set("down")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	eventually(t, "a retry is logged", func() bool { return logs.contains("storage unavailable, retrying") })
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended while the database was down: %v", err)
+	case <-srv.Ready():
+		t.Fatal("ready while the database is down")
+	default:
+	}
+	proxy.set("up")
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("Run ended: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("not ready a minute after the database came back")
+	}
+	must(t, http.StatusCreated, "POST", "http://"+srv.Addr()+"/api/v1/namespaces/default/configmaps",
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"after"}}`)
+}
+
+// lineLog keeps what a logger writes, for tests to search.
+type lineLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lineLog) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.buf.String(), s)
 }

@@ -30,7 +30,7 @@ type replica struct {
 
 // startReplica runs a server on storage (any value of Config.Storage)
 // with its own data directory and a free port until the test ends.
-func startReplica(t *testing.T, storage string, tune ...func(*server.Config)) *replica {
+func startReplica(t testing.TB, storage string, tune ...func(*server.Config)) *replica {
 	t.Helper()
 	cfg := server.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", Storage: storage,
@@ -77,7 +77,7 @@ func startReplica(t *testing.T, storage string, tune ...func(*server.Config)) *r
 }
 
 // testWriter sends a server's logs to the test log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -324,4 +324,66 @@ func fmtAnswer(a answer, err error) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("%d %s", a.code, a.body)
+}
+
+// errorLogs fails the test for every ERROR a server logs.
+type errorLogs struct{ t testing.TB }
+
+func (w errorLogs) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "level=ERROR") {
+		w.t.Errorf("server logged an error: %s", p)
+	}
+	return len(p), nil
+}
+
+// TestBackgroundWorkOnThreeReplicas runs the garbage collector, the
+// namespace controller and compaction on three replicas at once (each
+// replica runs them all) and checks that their duplicated work breaks
+// nothing: dependents are collected, a namespace with content is deleted,
+// the change log is compacted, and no replica logs an error.
+func TestBackgroundWorkOnThreeReplicas(t *testing.T) {
+	url := pgtest.URL(t)
+	var rs []*replica
+	for range 3 {
+		rs = append(rs, startReplica(t, url, func(c *server.Config) {
+			c.CompactionWindow, c.CompactionInterval = 200*time.Millisecond, 50*time.Millisecond
+			c.Logger = slog.New(slog.NewTextHandler(errorLogs{t}, nil))
+		}))
+	}
+	var start meta
+	must(t, http.StatusOK, "GET", rs[0].url+"/api/v1/namespaces", "").decode(t, &start)
+
+	cm := func(ns, name, extra string) string {
+		return `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"` + name + `","namespace":"` + ns + `"` + extra + `}}`
+	}
+	must(t, http.StatusCreated, "POST", rs[0].url+"/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team"}}`)
+	for i, r := range rs {
+		must(t, http.StatusCreated, "POST", r.url+"/api/v1/namespaces/team/configmaps", cm("team", "cm"+strconv.Itoa(i), ""))
+	}
+	var owner struct {
+		Metadata struct {
+			UID string `json:"uid"`
+		} `json:"metadata"`
+	}
+	must(t, http.StatusCreated, "POST", rs[1].url+"/api/v1/namespaces/default/configmaps", cm("default", "owner", "")).decode(t, &owner)
+	must(t, http.StatusCreated, "POST", rs[2].url+"/api/v1/namespaces/default/configmaps", cm("default", "dependent",
+		`,"ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"owner","uid":"`+owner.Metadata.UID+`"}]`))
+
+	must(t, http.StatusOK, "DELETE", rs[0].url+"/api/v1/namespaces/default/configmaps/owner", "")
+	must(t, http.StatusOK, "DELETE", rs[1].url+"/api/v1/namespaces/team", "")
+	for _, r := range rs {
+		eventually(t, "dependent collected", func() bool {
+			a, err := send("GET", r.url+"/api/v1/namespaces/default/configmaps/dependent", "")
+			return err == nil && a.code == http.StatusNotFound
+		})
+		eventually(t, "namespace deleted", func() bool {
+			a, err := send("GET", r.url+"/api/v1/namespaces/team", "")
+			return err == nil && a.code == http.StatusNotFound
+		})
+		eventually(t, "change log compacted", func() bool {
+			a, err := send("GET", r.url+"/api/v1/namespaces?resourceVersionMatch=Exact&resourceVersion="+start.Metadata.ResourceVersion, "")
+			return err == nil && a.code == http.StatusGone
+		})
+		must(t, http.StatusOK, "GET", r.url+"/readyz", "")
+	}
 }

@@ -56,22 +56,32 @@ func contentHash(spec map[string]any) string {
 // TestCrashKill9 writes from many goroutines, kills the server with SIGKILL
 // while writes are in flight, restarts it on the same data and checks that
 // every acknowledged write survived intact and that revisions keep growing.
-// It runs crashRounds rounds on one data directory.
+// It runs crashRounds rounds on one data directory (or PostgreSQL schema),
+// on each storage.
 func TestCrashKill9(t *testing.T) {
-	s := startServer(t)
+	forEachStorage(t, func(t *testing.T, storageArgs []string) {
+		s, ledger := startCrashServer(t, storageArgs)
+		for round := range crashRounds {
+			res := crashRound(t, s, round, killAfter+round*killAfter/3, ledger, s.kill)
+			t.Logf("round %d: %d acknowledged writes, highest acknowledged resourceVersion %d", round, res.acks, res.maxAcked)
+			s.start()
+			verifyLedger(t, s, round, ledger, res.maxAcked)
+			if t.Failed() {
+				return
+			}
+		}
+	})
+}
+
+// startCrashServer starts a server with storageArgs, serving widgets in
+// the namespace "crash", and returns it with an empty ledger.
+func startCrashServer(t *testing.T, storageArgs []string) (*server, map[string]*writeRecord) {
+	t.Helper()
+	s := startServer(t, storageArgs...)
 	c := newClients(t, s)
 	installCRD(t, c, widgetCRD())
 	createNamespace(t, c, "crash")
-	ledger := map[string]*writeRecord{}
-	for round := range crashRounds {
-		res := crashRound(t, s, round, killAfter+round*killAfter/3, ledger, s.kill)
-		t.Logf("round %d: %d acknowledged writes, highest acknowledged resourceVersion %d", round, res.acks, res.maxAcked)
-		s.start()
-		verifyLedger(t, s, round, ledger, res.maxAcked)
-		if t.Failed() {
-			return
-		}
-	}
+	return s, map[string]*writeRecord{}
 }
 
 // roundResult sums up one crash round.
@@ -282,28 +292,27 @@ func verifyLedger(t *testing.T, s *server, round int, ledger map[string]*writeRe
 // TestShutdownUnderLoad stops the server with SIGTERM while 32 writers are
 // busy: it must exit cleanly, and after a restart every write it
 // acknowledged, including those that finished during the shutdown, is there.
+// It runs on each storage.
 func TestShutdownUnderLoad(t *testing.T) {
-	s := startServer(t)
-	c := newClients(t, s)
-	installCRD(t, c, widgetCRD())
-	createNamespace(t, c, "crash")
-	ledger := map[string]*writeRecord{}
-	res := crashRound(t, s, 0, killAfter/2, ledger, s.stop)
-	t.Logf("%d acknowledged writes, highest acknowledged resourceVersion %d", res.acks, res.maxAcked)
-	// Writes sent after the listener closed find no server. Others end
-	// with EOF or a reset when the server closes a keep-alive connection
-	// that a request was just sent on; client-go does not retry those
-	// (POST and PUT are not replayable), so count them.
-	dropped := 0
-	for _, err := range res.after {
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			dropped++
-			if dropped <= 3 {
-				t.Logf("write dropped by the shutdown: %v", err)
+	forEachStorage(t, func(t *testing.T, storageArgs []string) {
+		s, ledger := startCrashServer(t, storageArgs)
+		res := crashRound(t, s, 0, killAfter/2, ledger, s.stop)
+		t.Logf("%d acknowledged writes, highest acknowledged resourceVersion %d", res.acks, res.maxAcked)
+		// Writes sent after the listener closed find no server. Others end
+		// with EOF or a reset when the server closes a keep-alive connection
+		// that a request was just sent on; client-go does not retry those
+		// (POST and PUT are not replayable), so count them.
+		dropped := 0
+		for _, err := range res.after {
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				dropped++
+				if dropped <= 3 {
+					t.Logf("write dropped by the shutdown: %v", err)
+				}
 			}
 		}
-	}
-	t.Logf("%d writes failed after SIGTERM, %d of them dropped on open connections rather than refused", len(res.after), dropped)
-	s.start()
-	verifyLedger(t, s, 0, ledger, res.maxAcked)
+		t.Logf("%d writes failed after SIGTERM, %d of them dropped on open connections rather than refused", len(res.after), dropped)
+		s.start()
+		verifyLedger(t, s, 0, ledger, res.maxAcked)
+	})
 }

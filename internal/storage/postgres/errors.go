@@ -42,7 +42,7 @@ func sqlState(err error) string {
 // committed and may simply be run again.
 func retryable(err error) bool {
 	switch sqlState(err) {
-	case codeSerializationFailure, codeDeadlockDetected, codeUniqueViolation:
+	case codeSerializationFailure, codeDeadlockDetected:
 		return true
 	}
 	return pgconn.SafeToRetry(err)
@@ -52,6 +52,13 @@ func retryable(err error) bool {
 // (down, restarting, shutting connections, full, read-only) rather than
 // that the request is wrong.
 func unavailable(err error) bool {
+	// A failed connection attempt is the database being away, whatever
+	// the server said when it refused (such as 55000 for a database that
+	// does not accept connections).
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
 	switch code := sqlState(err); {
 	case code == "":
 		// Not a server error: connection refused, reset, closed.

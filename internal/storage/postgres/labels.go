@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -53,10 +54,16 @@ func encodeLabels(m map[string]string) (string, error) {
 	return string(b), nil
 }
 
-// decodeLabels decodes a jsonb labels column; nil for none.
+// decodeLabels decodes a jsonb labels column; nil for none. Labels are
+// decoded for every object a list reads, so the form PostgreSQL prints a
+// jsonb object of strings in, {"k": "v", "k2": "v2"}, is parsed directly
+// when no string has an escape; anything else goes to encoding/json.
 func decodeLabels(b []byte) (map[string]string, error) {
 	if len(b) == 0 || string(b) == "{}" {
 		return nil, nil
+	}
+	if m, ok := decodeSimpleLabels(b); ok {
+		return m, nil
 	}
 	var m map[string]string
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -66,6 +73,56 @@ func decodeLabels(b []byte) (map[string]string, error) {
 		return nil, nil
 	}
 	return m, nil
+}
+
+// decodeSimpleLabels parses {"k": "v", ...} whose strings hold no
+// backslash and no control character; ok is false for anything else.
+func decodeSimpleLabels(b []byte) (m map[string]string, ok bool) {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return nil, false
+	}
+	b = b[1 : len(b)-1]
+	m = make(map[string]string, 1+bytes.Count(b, []byte(`", "`))/2)
+	for {
+		k, rest, ok := simpleString(b)
+		if !ok || !bytes.HasPrefix(rest, []byte(": ")) {
+			return nil, false
+		}
+		v, rest, ok := simpleString(rest[2:])
+		if !ok {
+			return nil, false
+		}
+		m[k] = v
+		if len(rest) == 0 {
+			return m, true
+		}
+		if !bytes.HasPrefix(rest, []byte(", ")) {
+			return nil, false
+		}
+		b = rest[2:]
+	}
+}
+
+// simpleString parses a JSON string at the start of b that needs no
+// unescaping and is valid UTF-8.
+func simpleString(b []byte) (s string, rest []byte, ok bool) {
+	if len(b) < 2 || b[0] != '"' {
+		return "", nil, false
+	}
+	end := bytes.IndexByte(b[1:], '"')
+	if end < 0 {
+		return "", nil, false
+	}
+	raw := b[1 : 1+end]
+	for _, c := range raw {
+		if c == '\\' || c < 0x20 {
+			return "", nil, false
+		}
+	}
+	if !utf8.Valid(raw) {
+		return "", nil, false
+	}
+	return string(raw), b[end+2:], true
 }
 
 // logRow is one row of the log table as read by Changes.

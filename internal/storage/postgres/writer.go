@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/storage/internal/opqueue"
 )
 
 // opKind says what a queued write does.
@@ -34,14 +33,6 @@ func (k opKind) String() string {
 	return "delete"
 }
 
-// States of a queued op; the writer and the waiting caller race on them so
-// that exactly one of "taken into a batch" and "abandoned by its caller" wins.
-const (
-	opQueued int32 = iota
-	opTaken
-	opAbandoned
-)
-
 // op is one write queued to the writer goroutine.
 type op struct {
 	kind   opKind
@@ -51,10 +42,8 @@ type op struct {
 	// encLabels is labels as stored, encoded by the caller.
 	encLabels string
 	// pre is the precondition revision (0: none).
-	pre   int64
-	state atomic.Int32
-	// res receives exactly one result once the op was taken.
-	res chan result
+	pre  int64
+	slot opqueue.Slot[result]
 }
 
 type result struct {
@@ -65,6 +54,15 @@ type result struct {
 // errUnknownOutcome marks a batch whose COMMIT was sent but whose answer
 // never came: it may or may not have committed.
 var errUnknownOutcome = errors.New("connection lost while committing; the write may or may not have been committed")
+
+// errAborted marks a batch found aborted after its connection failed
+// around COMMIT: nothing was committed, so it is rerun.
+var errAborted = errors.New("transaction aborted")
+
+// errRecheck marks a batch of creates that found a key existing in its
+// one-round-trip form; nothing was committed and it is rerun in the form
+// that checks each key.
+var errRecheck = errors.New("a key to create exists")
 
 // errConnect marks a failed attempt to connect, which the writer does not
 // retry: the database is most likely down, and the callers should hear so.
@@ -88,25 +86,10 @@ func (w *writer) run() {
 	for {
 		w.batch = append(w.batch[:0], w.carry...)
 		w.carry = w.carry[:0]
-		if len(w.batch) == 0 {
-			select {
-			case <-w.s.stop:
-				w.drain()
-				return
-			case o := <-w.s.ops:
-				// Let writers answered by the last commit queue their next op.
-				runtime.Gosched()
-				w.take(o)
-			}
-		}
-	collect:
-		for len(w.batch) < w.s.opts.MaxBatch {
-			select {
-			case o := <-w.s.ops:
-				w.take(o)
-			default:
-				break collect
-			}
+		var ok bool
+		if w.batch, ok = opqueue.Next(w.s.stop, w.s.ops, slotOf, w.batch, w.s.opts.MaxBatch); !ok {
+			w.drain()
+			return
 		}
 		if len(w.batch) > 0 {
 			w.commit()
@@ -114,28 +97,16 @@ func (w *writer) run() {
 	}
 }
 
-// take adds o to the batch unless its caller gave up waiting.
-func (w *writer) take(o *op) {
-	if o.state.CompareAndSwap(opQueued, opTaken) {
-		w.batch = append(w.batch, o)
-	}
-}
+// slotOf returns the queue slot of o.
+func slotOf(o *op) *opqueue.Slot[result] { return &o.slot }
 
-// drain answers every op still queued at Close with ErrClosed.
+// drain answers the ops of the batch and those still queued at Close with
+// ErrClosed.
 func (w *writer) drain() {
 	for _, o := range w.batch {
-		o.res <- result{err: errClosed}
+		o.slot.Answer(result{err: errClosed})
 	}
-	for {
-		select {
-		case o := <-w.s.ops:
-			if o.state.CompareAndSwap(opQueued, opTaken) {
-				o.res <- result{err: errClosed}
-			}
-		default:
-			return
-		}
-	}
+	opqueue.Drain(w.s.ops, slotOf, result{err: errClosed})
 }
 
 func (w *writer) closeConn() {
@@ -150,16 +121,31 @@ func (w *writer) closeConn() {
 func (w *writer) commit() {
 	var err error
 	for attempt := 0; ; attempt++ {
-		var results []result
-		results, err = w.attempt()
+		var (
+			results []result
+			xid     string
+		)
+		results, xid, err = w.attempt(attempt == 0 && w.onlyCreates())
+		if errors.Is(err, errUnknownOutcome) {
+			switch committed, rerr := w.resolve(xid); {
+			case rerr != nil:
+				err = fmt.Errorf("%w (%w)", err, rerr)
+			case committed:
+				err = nil
+			default:
+				err = fmt.Errorf("write: %w: %w", errAborted, err)
+			}
+		}
 		if err == nil {
+			w.s.signal()
 			for i, o := range w.batch {
-				o.res <- results[i]
+				o.slot.Answer(results[i])
 			}
 			return
 		}
-		if errors.Is(err, errUnknownOutcome) || errors.Is(err, errConnect) || !retryable(err) && w.conn != nil ||
-			attempt >= w.s.opts.MaxRetries {
+		rerun := errors.Is(err, errAborted) || errors.Is(err, errRecheck) || !errors.Is(err, errUnknownOutcome) && !errors.Is(err, errConnect) &&
+			(retryable(err) || w.conn == nil)
+		if !rerun || attempt >= w.s.opts.MaxRetries {
 			break
 		}
 		select {
@@ -175,7 +161,46 @@ func (w *writer) commit() {
 		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	for _, o := range w.batch {
-		o.res <- result{err: err}
+		o.slot.Answer(result{err: err})
+	}
+}
+
+// resolve finds out, after the connection failed around COMMIT, whether
+// transaction xid committed: it reconnects and asks pg_xact_status, waiting
+// while the old session still runs it. It gives up after ConnectTimeout.
+func (w *writer) resolve(xid string) (committed bool, err error) {
+	if xid == "" {
+		return false, errors.New("the connection failed before the transaction id was read")
+	}
+	deadline := time.Now().Add(w.s.opts.ConnectTimeout)
+	for {
+		var status *string
+		if err = w.ensureConn(); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.ConnectTimeout)
+			err = w.conn.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, xid).Scan(&status)
+			cancel()
+			if err != nil {
+				w.afterError()
+			}
+		}
+		switch {
+		case err == nil && status == nil:
+			return false, fmt.Errorf("status of transaction %s no longer known", xid)
+		case err == nil && *status == "committed":
+			return true, nil
+		case err == nil && *status == "aborted":
+			return false, nil
+		case time.Now().After(deadline):
+			if err == nil {
+				err = fmt.Errorf("transaction %s still %s", xid, *status)
+			}
+			return false, fmt.Errorf("find out whether transaction %s committed: %w", xid, err)
+		}
+		select {
+		case <-w.s.stop:
+			return false, errClosed
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -227,20 +252,20 @@ type row struct {
 // one array per column.
 type objectRows struct {
 	res, ns, name []string
-	ord           []int64
+	rev           []int64
 	labels        []string
 	value         [][]byte
 }
 
-func (r *objectRows) add(k storage.Key, ord int64, labels string, value []byte) {
+func (r *objectRows) add(k storage.Key, rev int64, labels string, value []byte) {
 	r.res, r.ns, r.name = append(r.res, k.Resource), append(r.ns, k.Namespace), append(r.name, k.Name)
-	r.ord, r.labels, r.value = append(r.ord, ord), append(r.labels, labels), append(r.value, value)
+	r.rev, r.labels, r.value = append(r.rev, rev), append(r.labels, labels), append(r.value, value)
 }
 
 // logRows are log rows to insert, one array per column; "" labels and 0
 // revisions stand for NULL.
 type logRows struct {
-	ord                []int64
+	rev                []int64
 	typ                []int16
 	res, ns, name      []string
 	labels, prevLabels []string
@@ -248,8 +273,8 @@ type logRows struct {
 	prevRev            []int64
 }
 
-func (r *logRows) add(ord int64, typ storage.EventType, k storage.Key, labels string, value []byte, prev *row) {
-	r.ord, r.typ = append(r.ord, ord), append(r.typ, int16(typ))
+func (r *logRows) add(rev int64, typ storage.EventType, k storage.Key, labels string, value []byte, prev *row) {
+	r.rev, r.typ = append(r.rev, rev), append(r.typ, int16(typ))
 	r.res, r.ns, r.name = append(r.res, k.Resource), append(r.ns, k.Namespace), append(r.name, k.Name)
 	r.labels, r.value = append(r.labels, labels), append(r.value, value)
 	if prev == nil {
@@ -261,31 +286,30 @@ func (r *logRows) add(ord int64, typ storage.EventType, k storage.Key, labels st
 // plan is what one batch writes: each op's outcome and the rows to change.
 type plan struct {
 	results []result
-	// ord[i] is the position (from 1) of op i among the batch's successful
-	// writes, 0 if it failed a check; its revision is base+ord[i], base
-	// being the revision before the batch.
-	ord []int64
-	// writes counts the successful ops.
+	// writes counts the successful ops; they take revisions base+1 to
+	// base+writes in batch order. The rows and results hold 1 to writes;
+	// the statements add meta.revision, read in the transaction.
 	writes   int64
 	ins, upd objectRows
-	// del holds the keys of the objects to delete (ord and columns unused).
+	// del holds the keys of the objects to delete (other columns unused).
 	del objectRows
 	log logRows
 }
 
-// plan decides each op of the batch against the rows locked for it, in
-// order. An op on a key that an earlier op of the batch changed ends the
-// batch: it and the ops after it are carried to the next batch, so every
-// key is written at most once per batch and each op's previous state is
-// the locked row.
-func (w *writer) plan(locked map[storage.Key]row) *plan {
-	p := &plan{results: make([]result, len(w.batch)), ord: make([]int64, len(w.batch))}
+// plan decides each op of the batch, in order, against the rows locked for
+// it; existing holds the keys to create that exist. The successful ops'
+// revisions are numbered from 1 (base+1 once base is known). An op on a key that an earlier
+// op of the batch changed ends the batch: it and the ops after it are
+// carried to the next batch, so every key is written at most once per
+// batch and each op's previous state is the locked row.
+func (w *writer) plan(locked map[storage.Key]row, existing map[storage.Key]bool) *plan {
+	p := &plan{results: make([]result, len(w.batch))}
 	written := make(map[storage.Key]bool, len(w.batch))
 	for i, o := range w.batch {
 		if written[o.key] {
 			w.carry = append(append([]*op(nil), w.batch[i:]...), w.carry...)
 			w.batch = w.batch[:i]
-			p.results, p.ord = p.results[:i], p.ord[:i]
+			p.results = p.results[:i]
 			break
 		}
 		cur, exists := locked[o.key]
@@ -293,7 +317,7 @@ func (w *writer) plan(locked map[storage.Key]row) *plan {
 			p.results[i].err = fmt.Errorf("postgres: %s %s: "+format+"%w", append([]any{o.kind, keyString(o.key)}, append(args, err)...)...)
 		}
 		switch {
-		case o.kind == opCreate && exists:
+		case o.kind == opCreate && (exists || existing[o.key]):
 			fail(storage.ErrExists, "")
 			continue
 		case o.kind != opCreate && !exists:
@@ -303,27 +327,27 @@ func (w *writer) plan(locked map[storage.Key]row) *plan {
 			fail(storage.ErrConflict, "precondition revision %d, stored %d: ", o.pre, cur.rev)
 			continue
 		}
-		ord := p.writes + 1
+		rev := p.writes + 1
 		switch o.kind {
 		case opCreate:
-			p.ins.add(o.key, ord, o.encLabels, o.value)
-			p.log.add(ord, storage.Added, o.key, o.encLabels, o.value, nil)
-			p.results[i].obj = storage.Object{Key: o.key, Labels: maps.Clone(o.labels), Value: o.value}
+			p.ins.add(o.key, rev, o.encLabels, o.value)
+			p.log.add(rev, storage.Added, o.key, o.encLabels, o.value, nil)
+			p.results[i].obj = storage.Object{Key: o.key, Revision: rev, Labels: maps.Clone(o.labels), Value: o.value}
 		case opUpdate:
-			p.upd.add(o.key, ord, o.encLabels, o.value)
-			p.log.add(ord, storage.Modified, o.key, o.encLabels, o.value, &cur)
-			p.results[i].obj = storage.Object{Key: o.key, Labels: maps.Clone(o.labels), Value: o.value}
+			p.upd.add(o.key, rev, o.encLabels, o.value)
+			p.log.add(rev, storage.Modified, o.key, o.encLabels, o.value, &cur)
+			p.results[i].obj = storage.Object{Key: o.key, Revision: rev, Labels: maps.Clone(o.labels), Value: o.value}
 		case opDelete:
 			labels, err := decodeLabels(cur.labels)
 			if err != nil {
 				fail(err, "")
 				continue
 			}
-			p.del.add(o.key, ord, "", nil)
-			p.log.add(ord, storage.Deleted, o.key, "", nil, &cur)
-			p.results[i].obj = storage.Object{Key: o.key, Labels: labels, Value: cur.value}
+			p.del.add(o.key, rev, "", nil)
+			p.log.add(rev, storage.Deleted, o.key, "", nil, &cur)
+			p.results[i].obj = storage.Object{Key: o.key, Revision: rev, Labels: labels, Value: cur.value}
 		}
-		p.writes, p.ord[i] = ord, ord
+		p.writes++
 		written[o.key] = true
 	}
 	return p
@@ -335,127 +359,225 @@ const lockQuery = `SELECT resource, namespace, name, revision, labels, value FRO
 	WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
 	ORDER BY resource, namespace, name FOR UPDATE`
 
-// Statements of a batch after the revision lock; $1 is the number of
-// writes of the batch, so that meta.revision - $1 is the revision before
-// it, read back within the transaction that just raised it.
+// Statements of a batch under the revision lock.
 const (
-	takeRevisions = `UPDATE meta SET revision = revision + $1 RETURNING revision`
+	takeRevisionLock = `SELECT revision FROM meta FOR UPDATE`
+	// existingQuery finds which of the keys to create exist. None can be
+	// created while the batch holds the revision lock.
+	existingQuery = `SELECT resource, namespace, name FROM objects
+		WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
 	insertObjects = `INSERT INTO objects (resource, namespace, name, revision, labels, value)
-		SELECT u.res, u.ns, u.name, m.revision - $1 + u.ord, u.labels::jsonb, coalesce(u.value, '')
-		FROM meta m, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bytea[]) AS u(res, ns, name, ord, labels, value)`
-	updateObjects = `UPDATE objects o SET revision = m.revision - $1 + u.ord, labels = u.labels::jsonb, value = coalesce(u.value, '')
-		FROM meta m, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bytea[]) AS u(res, ns, name, ord, labels, value)
+		SELECT u.res, u.ns, u.name, m.revision + u.rev, u.labels::jsonb, u.value
+		FROM meta m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)`
+	updateObjects = `UPDATE objects o SET revision = m.revision + u.rev, labels = u.labels::jsonb, value = u.value
+		FROM meta m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)
 		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
 	deleteObjects = `DELETE FROM objects o USING unnest($1::text[], $2::text[], $3::text[]) AS u(res, ns, name)
 		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
 	insertLog = `INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value)
-		SELECT m.revision - $1 + u.ord, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
+		SELECT m.revision + u.rev, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
 			nullif(u.prev_rev, 0), nullif(u.prev_labels, '')::jsonb, u.prev_value
-		FROM meta m, unnest($2::int8[], $3::int2[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::int8[], $10::text[], $11::bytea[])
-			AS u(ord, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value)`
+		FROM meta m, unnest($1::int8[], $2::int2[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int8[], $9::text[], $10::bytea[])
+			AS u(rev, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value)`
+	// addRevisions comes after the rows, which read the revision before.
+	addRevisions = `UPDATE meta SET revision = revision + $1`
 )
 
-// attempt runs the batch in one transaction: lock and read the rows the
-// batch touches, decide each op, then take the revisions and write in one
-// round trip that ends with COMMIT. It returns the ops' results, or an
-// error if nothing was committed, or errUnknownOutcome.
-func (w *writer) attempt() ([]result, error) {
+// attempt runs the batch in one transaction: begin (see begin), decide
+// each op, then write the rows, the revision and a notification and
+// commit in one round trip. With fast, for a batch of creates only, it
+// does all in one round trip instead, expecting no key to exist: if one
+// does, the INSERT fails and nothing is committed (errRecheck). It
+// returns the ops' results and the transaction's id, and an error if
+// nothing was committed, or one matching errUnknownOutcome.
+func (w *writer) attempt(fast bool) ([]result, string, error) {
 	if err := w.ensureConn(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// Not canceled by Close: a batch in flight finishes.
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.StatementTimeout)
 	defer cancel()
-	locked, err := w.lock(ctx)
-	if err != nil {
-		w.afterError()
-		return nil, fmt.Errorf("lock rows: %w", err)
-	}
-	p := w.plan(locked)
-	if p.writes == 0 {
-		if _, err := w.conn.Exec(ctx, `ROLLBACK`); err != nil {
+	var (
+		t   txStart
+		p   *plan
+		err error
+	)
+	if fast {
+		p = w.plan(nil, nil)
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
+		b.Queue(`SELECT pg_current_xact_id()::text`)
+		b.Queue(takeRevisionLock)
+		err = w.write(ctx, p, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			if err := br.QueryRow().Scan(&t.xid); err != nil {
+				return err
+			}
+			return br.QueryRow().Scan(&t.base)
+		})
+		if sqlState(err) == codeUniqueViolation {
+			err = fmt.Errorf("%w: %w", errRecheck, err)
+		}
+	} else {
+		if t, err = w.begin(ctx); err != nil {
 			w.afterError()
+			return nil, "", err
 		}
-		return p.results, nil
+		p = w.plan(t.locked, t.existing)
+		if p.writes == 0 {
+			if _, err := w.conn.Exec(ctx, `ROLLBACK`); err != nil {
+				w.afterError()
+			}
+			return p.results, t.xid, nil
+		}
+		err = w.write(ctx, p, &pgx.Batch{}, nil)
 	}
-	last, err := w.write(ctx, p)
 	if err != nil {
 		w.afterError()
-		return nil, err
 	}
-	base := last - p.writes
 	for i := range p.results {
-		if p.ord[i] != 0 {
-			p.results[i].obj.Revision = base + p.ord[i]
+		if p.results[i].err == nil {
+			p.results[i].obj.Revision += t.base
 		}
 	}
-	w.s.signal()
-	return p.results, nil
+	return p.results, t.xid, err
 }
 
-// lock begins the transaction and locks the rows of the batch's keys.
-func (w *writer) lock(ctx context.Context) (map[storage.Key]row, error) {
-	var keys objectRows
+// onlyCreates reports whether every op of the batch is a create.
+func (w *writer) onlyCreates() bool {
+	for _, o := range w.batch {
+		if o.kind != opCreate {
+			return false
+		}
+	}
+	return true
+}
+
+// txStart is what a batch's transaction learns before it decides the ops.
+type txStart struct {
+	// xid is the transaction's id.
+	xid string
+	// base is the last committed revision, read under the revision lock.
+	base int64
+	// locked holds the rows of the keys the batch updates or deletes,
+	// locked in step 1.
+	locked map[storage.Key]row
+	// existing holds the keys the batch creates, not in locked, that
+	// exist under the revision lock.
+	existing map[storage.Key]bool
+}
+
+// begin begins the transaction, locks the rows the batch updates or
+// deletes, then takes the revision lock and looks up the keys it creates.
+// A batch that only creates needs no row lock (creates are checked under
+// the revision lock, as no store writes objects without it) and does it
+// all in one round trip; others take two.
+func (w *writer) begin(ctx context.Context) (txStart, error) {
+	t := txStart{locked: map[storage.Key]row{}, existing: map[storage.Key]bool{}}
+	var changed, created objectRows
 	seen := make(map[storage.Key]bool, len(w.batch))
 	for _, o := range w.batch {
-		if !seen[o.key] {
+		if o.kind != opCreate && !seen[o.key] {
 			seen[o.key] = true
-			keys.add(o.key, 0, "", nil)
+			changed.add(o.key, 0, "", nil)
 		}
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
-	b.Queue(lockQuery, keys.res, keys.ns, keys.name)
-	br := w.conn.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, err
-	}
-	locked := make(map[storage.Key]row, len(keys.res))
-	for rows.Next() {
-		var (
-			k storage.Key
-			r row
-		)
-		if err := rows.Scan(&k.Resource, &k.Namespace, &k.Name, &r.rev, &r.labels, &r.value); err != nil {
-			rows.Close()
-			return nil, err
+	b.Queue(`SELECT pg_current_xact_id()::text`)
+	readBegin := func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
 		}
-		locked[k] = r
+		return br.QueryRow().Scan(&t.xid)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	if len(changed.res) > 0 {
+		b.Queue(lockQuery, changed.res, changed.ns, changed.name)
+		br := w.conn.SendBatch(ctx, b)
+		err := readBegin(br)
+		if err == nil {
+			var (
+				k storage.Key
+				r row
+			)
+			rows, _ := br.Query()
+			_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name, &r.rev, &r.labels, &r.value}, func() error {
+				t.locked[k] = r
+				r = row{}
+				return nil
+			})
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return t, fmt.Errorf("lock rows: %w", err)
+		}
+		b, readBegin = &pgx.Batch{}, nil
 	}
-	return locked, br.Close()
+	asked := make(map[storage.Key]bool, len(w.batch))
+	for _, o := range w.batch {
+		if _, ok := t.locked[o.key]; !ok && o.kind == opCreate && !asked[o.key] {
+			asked[o.key] = true
+			created.add(o.key, 0, "", nil)
+		}
+	}
+	b.Queue(takeRevisionLock)
+	if len(created.res) > 0 {
+		b.Queue(existingQuery, created.res, created.ns, created.name)
+	}
+	br := w.conn.SendBatch(ctx, b)
+	var err error
+	if readBegin != nil {
+		err = readBegin(br)
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&t.base)
+	}
+	if err == nil && len(created.res) > 0 {
+		var k storage.Key
+		rows, _ := br.Query()
+		_, err = pgx.ForEachRow(rows, []any{&k.Resource, &k.Namespace, &k.Name}, func() error {
+			t.existing[k] = true
+			return nil
+		})
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return t, fmt.Errorf("lock revision: %w", err)
+	}
+	return t, nil
 }
 
-// write takes p.writes revisions, writes the rows, notifies and commits,
-// all in one round trip, and returns the batch's last revision.
-func (w *writer) write(ctx context.Context, p *plan) (int64, error) {
-	b := &pgx.Batch{}
-	b.Queue(takeRevisions, p.writes)
+// write sends b's statements, then writes the rows and the revision,
+// notifies and commits, all in one round trip; prefix reads the results of
+// b's statements.
+func (w *writer) write(ctx context.Context, p *plan, b *pgx.Batch, prefix func(pgx.BatchResults) error) error {
+	first := b.Len()
 	if len(p.ins.res) > 0 {
-		b.Queue(insertObjects, p.writes, p.ins.res, p.ins.ns, p.ins.name, p.ins.ord, p.ins.labels, p.ins.value)
+		b.Queue(insertObjects, p.ins.res, p.ins.ns, p.ins.name, p.ins.rev, p.ins.labels, p.ins.value)
 	}
 	if len(p.upd.res) > 0 {
-		b.Queue(updateObjects, p.writes, p.upd.res, p.upd.ns, p.upd.name, p.upd.ord, p.upd.labels, p.upd.value)
+		b.Queue(updateObjects, p.upd.res, p.upd.ns, p.upd.name, p.upd.rev, p.upd.labels, p.upd.value)
 	}
 	if len(p.del.res) > 0 {
 		b.Queue(deleteObjects, p.del.res, p.del.ns, p.del.name)
 	}
 	l := &p.log
-	b.Queue(insertLog, p.writes, l.ord, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue)
+	b.Queue(insertLog, l.rev, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue)
+	b.Queue(addRevisions, p.writes)
 	b.Queue(`SELECT pg_notify($1, '')`, w.s.channel)
 	b.Queue(`COMMIT`)
 	br := w.conn.SendBatch(ctx, b)
-	var last int64
-	err := br.QueryRow().Scan(&last)
-	for i := 1; err == nil && i < b.Len(); i++ {
+	var err error
+	if prefix != nil {
+		err = prefix(br)
+	}
+	for i := first; err == nil && i < b.Len(); i++ {
 		_, err = br.Exec()
 	}
 	if err == nil {
@@ -465,18 +587,19 @@ func (w *writer) write(ctx context.Context, p *plan) (int64, error) {
 		if br.Close() != nil {
 			w.afterError()
 		}
-		return last, nil
+		return nil
 	}
 	_ = br.Close()
 	// The server answers in order and skips the rest of the pipeline after
-	// an error, COMMIT included: an error it reported means nothing was
-	// committed, and so does one before anything was sent. Any other
-	// failure (the connection lost while waiting) leaves the outcome open.
+	// an error, COMMIT included, and stays up after an ERROR: nothing was
+	// committed. Anything else (a FATAL error such as a terminated
+	// session, which can come after the commit is durable, or a lost
+	// connection) leaves the outcome open.
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) || pgconn.SafeToRetry(err) {
-		return 0, fmt.Errorf("write: %w", err)
+	if errors.As(err, &pe) && pe.Severity == "ERROR" {
+		return fmt.Errorf("write: %w", err)
 	}
-	return 0, fmt.Errorf("%w: %w", errUnknownOutcome, err)
+	return fmt.Errorf("%w: %w", errUnknownOutcome, err)
 }
 
 // submit queues o to the writer and waits for its outcome. A caller whose
@@ -487,35 +610,14 @@ func (s *Store) submit(ctx context.Context, o *op) (storage.Object, error) {
 	if s.closed.Load() {
 		return storage.Object{}, errClosed
 	}
-	if err := ctx.Err(); err != nil {
+	r, err := opqueue.Submit(ctx, s.ops, o, &o.slot, s.writerDone)
+	switch {
+	case errors.Is(err, opqueue.ErrStopped):
+		return storage.Object{}, errClosed
+	case err != nil:
 		return storage.Object{}, fmt.Errorf("postgres: %s %s: %w", o.kind, keyString(o.key), err)
 	}
-	o.res = make(chan result, 1)
-	select {
-	case s.ops <- o:
-	case <-s.writerDone:
-		return storage.Object{}, errClosed
-	case <-ctx.Done():
-		return storage.Object{}, fmt.Errorf("postgres: queue %s %s: %w", o.kind, keyString(o.key), ctx.Err())
-	}
-	select {
-	case r := <-o.res:
-		return r.obj, r.err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return storage.Object{}, fmt.Errorf("postgres: queued %s %s: %w", o.kind, keyString(o.key), ctx.Err())
-		}
-		r := <-o.res
-		return r.obj, r.err
-	case <-s.writerDone:
-		// The writer answers every op it took before it exits.
-		select {
-		case r := <-o.res:
-			return r.obj, r.err
-		default:
-			return storage.Object{}, errClosed
-		}
-	}
+	return r.obj, r.err
 }
 
 // newWrite checks and encodes a create or update.
@@ -526,6 +628,9 @@ func newWrite(kind opKind, key storage.Key, value []byte, labels map[string]stri
 	enc, err := encodeLabels(labels)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s %s: %w", kind, keyString(key), err)
+	}
+	if value == nil {
+		value = []byte{} // objects.value is NOT NULL
 	}
 	return &op{kind: kind, key: key, value: value, labels: labels, encLabels: enc, pre: pre}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/storage/internal/listpage"
 )
 
 // errNoResource rejects a list without a resource.
@@ -27,7 +28,7 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 	if sel == nil {
 		sel = labels.Everything()
 	}
-	l := lister{opts: opts, sel: sel, objects: []storage.Object{}}
+	l := lister{opts: opts, sel: sel, page: listpage.New(opts.Limit)}
 	err := s.readTx(ctx, "list "+opts.Resource, func(tx *sql.Tx, current, compacted int64) error {
 		rev := opts.Revision
 		switch {
@@ -39,7 +40,7 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 			return fmt.Errorf("sqlite: list %s at revision %d (current %d): %w", opts.Resource, rev, current, storage.ErrFutureRevision)
 		}
 		l.rev = rev
-		if _, selectable := sel.Requirements(); !selectable || l.pastNamespace() {
+		if _, selectable := sel.Requirements(); !selectable || listpage.PastNamespace(opts) {
 			return nil // nothing can match
 		}
 		if rev < current {
@@ -58,7 +59,7 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 	if err != nil {
 		return storage.ListResult{}, err
 	}
-	return storage.ListResult{Objects: l.objects, Revision: l.rev, More: l.more}, nil
+	return storage.ListResult{Objects: l.page.Objects, Revision: l.rev, More: l.page.More}, nil
 }
 
 // lister builds one page of a list inside a read transaction.
@@ -66,68 +67,16 @@ type lister struct {
 	opts storage.ListOptions
 	sel  labels.Selector
 	rev  int64
-	// past holds, in key order, the state at rev of keys written after rev,
-	// without values.
-	past []pastObject
-	// objects is the page so far; more is set once it is full and another
-	// object follows.
-	objects []storage.Object
-	more    bool
-	// pastValues lists the objects of the page taken from past, whose
-	// values readPastValues reads.
-	pastValues []pastValue
-}
-
-// pastObject is the state of a key at the list's revision, rebuilt from the
-// first log row written after it; its value is that row's prev_value.
-type pastObject struct {
-	obj    storage.Object
-	logRev int64
-}
-
-// pastValue says that l.objects[index] takes the prev_value of log row logRev.
-type pastValue struct {
-	index  int
-	logRev int64
-}
-
-// add appends obj unless the page is full; it reports whether to go on.
-func (l *lister) add(obj storage.Object) bool {
-	if l.opts.Limit > 0 && len(l.objects) >= l.opts.Limit {
-		l.more = true
-		return false
-	}
-	l.objects = append(l.objects, obj)
-	return true
-}
-
-// addPast appends p.obj like add and notes that it needs its value.
-func (l *lister) addPast(p pastObject) bool {
-	if !l.add(p.obj) {
-		return false
-	}
-	l.pastValues = append(l.pastValues, pastValue{index: len(l.objects) - 1, logRev: p.logRev})
-	return true
-}
-
-func compareKeys(ns1, n1, ns2, n2 string) int {
-	if c := strings.Compare(ns1, ns2); c != 0 {
-		return c
-	}
-	return strings.Compare(n1, n2)
-}
-
-// pastNamespace reports whether a list of one namespace continues after a
-// key beyond that namespace, so that no key is left.
-func (l *lister) pastNamespace() bool {
-	return l.opts.Namespace != "" && l.opts.After != nil && l.opts.After.Namespace > l.opts.Namespace
+	// page is the page being built; its Past holds, in key order, the
+	// state at rev of keys written after rev, without values.
+	page *listpage.Page
 }
 
 // filters appends the namespace, name and After conditions on the columns
 // of table alias t.
 //
 // In a list of one namespace, After is a condition on the name alone (none
-// if After is in an earlier namespace, see pastNamespace for a later one):
+// if After is in an earlier namespace, see listpage.PastNamespace for a later one):
 // SQLite seeks an index on "namespace = ? AND name > ?", but with a row
 // value "(namespace, name) > (?, ?)" next to "namespace = ?" it ranges over
 // the row value and sorts every row after the key to order them by name,
@@ -153,7 +102,7 @@ func (l *lister) filters(where []string, args []any, t string) ([]string, []any)
 	return where, args
 }
 
-// readPast fills l.past: for every key of the resource written after l.rev,
+// readPast fills l.page.Past: for every key of the resource written after l.rev,
 // its state at l.rev is the previous state recorded by its first log entry
 // after l.rev (absent if that entry created it). It leaves out the values,
 // which readPastValues reads for the objects that make the page: all the
@@ -184,34 +133,31 @@ func (l *lister) readPast(ctx context.Context, tx *sql.Tx) error {
 		if !prevRev.Valid {
 			continue
 		}
-		p := pastObject{obj: storage.Object{Key: key, Revision: prevRev.Int64}, logRev: logRev}
-		if p.obj.Labels, err = decodeLabels(lbl); err != nil {
+		p := listpage.Past{Obj: storage.Object{Key: key, Revision: prevRev.Int64}, LogRev: logRev}
+		if p.Obj.Labels, err = decodeLabels(lbl); err != nil {
 			return fmt.Errorf("log entry for %s: %w", keyString(key), err)
 		}
-		if l.sel.Matches(labels.Set(p.obj.Labels)) {
-			l.past = append(l.past, p)
+		if l.sel.Matches(labels.Set(p.Obj.Labels)) {
+			l.page.Past = append(l.page.Past, p)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read log: %w", err)
 	}
-	slices.SortFunc(l.past, func(a, b pastObject) int {
-		return compareKeys(a.obj.Namespace, a.obj.Name, b.obj.Namespace, b.obj.Name)
-	})
+	slices.SortFunc(l.page.Past, func(a, b listpage.Past) int { return listpage.Compare(a.Obj.Key, b.Obj.Key) })
 	return nil
 }
 
-// readPastValues reads the values of the page's objects taken from l.past
+// readPastValues reads the values of the page's objects taken from its Past
 // with one query.
 func (l *lister) readPastValues(ctx context.Context, tx *sql.Tx) error {
-	if len(l.pastValues) == 0 {
+	revs := l.page.PastRevisions()
+	if len(revs) == 0 {
 		return nil
 	}
-	index := make(map[int64]int, len(l.pastValues))
-	args := make([]any, 0, len(l.pastValues))
-	for _, v := range l.pastValues {
-		index[v.logRev] = v.index
-		args = append(args, v.logRev)
+	args := make([]any, 0, len(revs))
+	for _, rev := range revs {
+		args = append(args, rev)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT revision, prev_value FROM log WHERE revision IN (?`+
 		strings.Repeat(", ?", len(args)-1)+`)`, args...)
@@ -227,7 +173,7 @@ func (l *lister) readPastValues(ctx context.Context, tx *sql.Tx) error {
 		if err := rows.Scan(&rev, &value); err != nil {
 			return fmt.Errorf("scan log values: %w", err)
 		}
-		l.objects[index[rev]].Value = value
+		l.page.SetPastValue(rev, value)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read log values: %w", err)
@@ -264,7 +210,7 @@ func indexedRequirement(sel labels.Selector) *labels.Requirement {
 	return exists
 }
 
-// readCurrent streams the objects rows in key order, merging in l.past.
+// readCurrent streams the objects rows in key order, merging in l.page.Past.
 // With unchangedOnly it keeps only rows not written after l.rev.
 func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool) error {
 	q, args := l.currentQuery(unchangedOnly)
@@ -273,7 +219,6 @@ func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool
 		return fmt.Errorf("read objects: %w", err)
 	}
 	defer rows.Close()
-	past := l.past
 	filter := !l.sel.Empty()
 	for rows.Next() {
 		obj := storage.Object{Key: storage.Key{Resource: l.opts.Resource}}
@@ -287,24 +232,14 @@ func (l *lister) readCurrent(ctx context.Context, tx *sql.Tx, unchangedOnly bool
 		if filter && !l.sel.Matches(labels.Set(obj.Labels)) {
 			continue
 		}
-		for len(past) > 0 && compareKeys(past[0].obj.Namespace, past[0].obj.Name, obj.Namespace, obj.Name) < 0 {
-			if !l.addPast(past[0]) {
-				return nil
-			}
-			past = past[1:]
-		}
-		if !l.add(obj) {
+		if !l.page.Merge(obj) {
 			return nil
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read objects: %w", err)
 	}
-	for _, p := range past {
-		if !l.addPast(p) {
-			return nil
-		}
-	}
+	l.page.Finish()
 	return nil
 }
 

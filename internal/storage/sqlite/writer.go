@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"maps"
 	"math/bits"
-	"runtime"
 	"strings"
-	"sync/atomic"
 
 	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/storage/internal/opqueue"
 )
 
 // opKind says what a queued write does.
@@ -23,14 +22,6 @@ const (
 	opUpdate
 	opDelete
 	opCompact
-)
-
-// States of a queued op; the writer and the waiting caller race on them so
-// that exactly one of "taken into a batch" and "abandoned by its caller" wins.
-const (
-	opQueued int32 = iota
-	opTaken
-	opAbandoned
 )
 
 // op is one write queued to the writer goroutine.
@@ -45,10 +36,8 @@ type op struct {
 	// ring keeps: value itself is returned to the caller.
 	logValue []byte
 	// pre is the precondition revision (0: none); for opCompact the target.
-	pre   int64
-	state atomic.Int32
-	// res receives exactly one result once the op was taken.
-	res chan result
+	pre  int64
+	slot opqueue.Slot[result]
 }
 
 type result struct {
@@ -128,51 +117,23 @@ func (w *writer) run() {
 		_ = w.conn.Close()
 	}()
 	for {
-		select {
-		case <-w.s.stop:
+		var ok bool
+		if w.batch, ok = opqueue.Next(w.s.stop, w.s.ops, slotOf, w.batch[:0], w.s.opts.MaxBatch); !ok {
 			w.drain()
 			return
-		case o := <-w.s.ops:
-			// Let writers answered by the last commit run and queue their
-			// next op first: batches of 32 writers grow from about 16 to 22.
-			runtime.Gosched()
-			w.batch = w.batch[:0]
-			w.take(o)
-		collect:
-			for len(w.batch) < w.s.opts.MaxBatch {
-				select {
-				case o := <-w.s.ops:
-					w.take(o)
-				default:
-					break collect
-				}
-			}
-			if len(w.batch) > 0 {
-				w.commit()
-			}
+		}
+		if len(w.batch) > 0 {
+			w.commit()
 		}
 	}
 }
 
-// take adds o to the batch unless its caller gave up waiting.
-func (w *writer) take(o *op) {
-	if o.state.CompareAndSwap(opQueued, opTaken) {
-		w.batch = append(w.batch, o)
-	}
-}
+// slotOf returns the queue slot of o.
+func slotOf(o *op) *opqueue.Slot[result] { return &o.slot }
 
 // drain answers every op still queued at Close with ErrClosed.
 func (w *writer) drain() {
-	for {
-		select {
-		case o := <-w.s.ops:
-			if o.state.CompareAndSwap(opQueued, opTaken) {
-				o.res <- result{err: fmt.Errorf("sqlite: %w", storage.ErrClosed)}
-			}
-		default:
-			return
-		}
-	}
+	opqueue.Drain(w.s.ops, slotOf, result{err: fmt.Errorf("sqlite: %w", storage.ErrClosed)})
 }
 
 // commit applies the batch in one transaction. Ops that fail a check fail
@@ -186,7 +147,7 @@ func (w *writer) commit() {
 		w.revision, w.compacted = startRev, startCompacted
 		err = dbErr("sqlite: commit", err)
 		for _, o := range w.batch {
-			o.res <- result{err: err}
+			o.slot.Answer(result{err: err})
 		}
 	}
 	if _, err := w.conn.ExecContext(w.ctx, `BEGIN IMMEDIATE`); err != nil {
@@ -225,7 +186,7 @@ func (w *writer) commit() {
 	}
 	w.s.revision.Store(w.revision)
 	for i, o := range w.batch {
-		o.res <- w.results[i]
+		o.slot.Answer(w.results[i])
 	}
 	if w.revision != startRev {
 		select {
@@ -422,35 +383,14 @@ func (s *Store) submit(ctx context.Context, o *op) (storage.Object, error) {
 	if s.closed.Load() {
 		return storage.Object{}, fmt.Errorf("sqlite: %w", storage.ErrClosed)
 	}
-	if err := ctx.Err(); err != nil {
+	r, err := opqueue.Submit(ctx, s.ops, o, &o.slot, s.done)
+	switch {
+	case errors.Is(err, opqueue.ErrStopped):
+		return storage.Object{}, fmt.Errorf("sqlite: %w", storage.ErrClosed)
+	case err != nil:
 		return storage.Object{}, fmt.Errorf("sqlite: write: %w", err)
 	}
-	o.res = make(chan result, 1)
-	select {
-	case s.ops <- o:
-	case <-s.done:
-		return storage.Object{}, fmt.Errorf("sqlite: %w", storage.ErrClosed)
-	case <-ctx.Done():
-		return storage.Object{}, fmt.Errorf("sqlite: queue write: %w", ctx.Err())
-	}
-	select {
-	case r := <-o.res:
-		return r.obj, r.err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return storage.Object{}, fmt.Errorf("sqlite: queued write: %w", ctx.Err())
-		}
-		r := <-o.res
-		return r.obj, r.err
-	case <-s.done:
-		// The writer answers every op it took before it exits.
-		select {
-		case r := <-o.res:
-			return r.obj, r.err
-		default:
-			return storage.Object{}, fmt.Errorf("sqlite: %w", storage.ErrClosed)
-		}
-	}
+	return r.obj, r.err
 }
 
 // Create implements storage.Store.
