@@ -35,7 +35,7 @@ func fuzzStream[T any, PT interface {
 }](t *testing.T, c *Client[T, PT], data []byte) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Watch[T, PT]{events: make(chan Event[PT]), cancel: cancel, done: make(chan struct{})}
-	go w.run(ctx, io.NopCloser(bytes.NewReader(data)), c.decode, 1<<20)
+	go w.run(ctx, io.NopCloser(bytes.NewReader(data)), c, 1<<20)
 	for ev := range w.Events() {
 		switch ev.Type {
 		case watch.Added, watch.Modified, watch.Deleted, watch.Bookmark:

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	kjson "sigs.k8s.io/json"
 )
 
 // Event is one change seen by a Watch.
@@ -57,7 +59,7 @@ func (c *Client[T, PT]) Watch(ctx context.Context, namespace string, opts metav1
 		return nil, err
 	}
 	w := &Watch[T, PT]{events: make(chan Event[PT]), cancel: cancel, done: make(chan struct{})}
-	go w.run(ctx, resp.Body, c.decode, c.conn.maxObjectBytes)
+	go w.run(ctx, resp.Body, c, c.conn.maxObjectBytes)
 	return w, nil
 }
 
@@ -93,13 +95,49 @@ type watchFrame struct {
 }
 
 // run decodes events from body and sends them until the stream ends.
-// Each event may be at most limit bytes.
-func (w *Watch[T, PT]) run(ctx context.Context, body io.ReadCloser, decode func([]byte) (PT, error), limit int64) {
+// Each event may be at most limit bytes. Events of typed clients are cut
+// from the stream by a frameReader and decoded in one pass each
+// (decodeFrame); the first one that takes more than that, and everything
+// after it, goes through decodeStream.
+func (w *Watch[T, PT]) run(ctx context.Context, body io.ReadCloser, c *Client[T, PT], limit int64) {
 	defer close(w.events)
 	defer close(w.done)
 	defer w.cancel()
 	defer body.Close()
-	budget := &budgetReader{r: body, limit: limit}
+	fr := &frameReader{r: body, limit: limit}
+	if !c.unstructured {
+		for {
+			frame, ok := fr.next()
+			if !ok {
+				break
+			}
+			typ, obj, ok := c.decodeFrame(frame)
+			if !ok {
+				fr.unread()
+				break
+			}
+			if !w.send(ctx, typ, obj) {
+				return
+			}
+		}
+	}
+	w.decodeStream(ctx, fr.rest(), c.decode, limit)
+}
+
+// send delivers one event; false when ctx ended first.
+func (w *Watch[T, PT]) send(ctx context.Context, typ watch.EventType, obj PT) bool {
+	select {
+	case w.events <- Event[PT]{Type: typ, Object: obj}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// decodeStream decodes events from r with encoding/json, the object of
+// each with decode, and sends them until the stream ends.
+func (w *Watch[T, PT]) decodeStream(ctx context.Context, r io.Reader, decode func([]byte) (PT, error), limit int64) {
+	budget := &budgetReader{r: r, limit: limit}
 	dec := json.NewDecoder(budget)
 	for {
 		budget.reset()
@@ -128,13 +166,196 @@ func (w *Watch[T, PT]) run(ctx context.Context, body io.ReadCloser, decode func(
 			w.err = fmt.Errorf("client: watch %s event: %w", f.Type, err)
 			return
 		}
-		select {
-		case w.events <- Event[PT]{Type: f.Type, Object: obj}:
-		case <-ctx.Done():
+		if !w.send(ctx, f.Type, obj) {
 			return
 		}
 	}
 }
+
+// decodeFrame decodes one event, a whole frame as frameReader cuts it,
+// in one pass: its type and its object straight into a T. It reports
+// false, leaving the frame to decodeStream, for anything decodeStream
+// might read another way: an ERROR event or one of another type, a
+// missing or null object, or a frame that does not decode.
+func (c *Client[T, PT]) decodeFrame(frame []byte) (watch.EventType, PT, bool) {
+	var f struct {
+		Type   watch.EventType `json:"type"`
+		Object PT              `json:"object"`
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(frame, &f); err != nil || f.Object == nil {
+		return "", nil, false
+	}
+	switch f.Type {
+	case watch.Added, watch.Modified, watch.Deleted, watch.Bookmark:
+	default:
+		return "", nil, false
+	}
+	c.setKind(f.Object)
+	return f.Type, f.Object, true
+}
+
+// frameReader cuts a watch stream into frames: the bytes of each JSON
+// object, found by counting braces outside strings. It stops, for
+// decodeStream to go on from where it stopped, at anything else: a value
+// that is not an object, a frame larger than limit, a key spelled so
+// that encoding/json's case-insensitive decoding of watchFrame would read
+// it and the case-sensitive decodeFrame would not (or a repeated "type"
+// or "object"), the end of the stream, a read error.
+type frameReader struct {
+	r     io.Reader
+	limit int64
+	buf   []byte
+	// start is where the frame being read begins in buf; pos is how far
+	// it was scanned, with the scanner's state.
+	start, pos int
+	scan       frameScan
+	// last is where the frame next returned began, for unread.
+	last int
+	err  error
+}
+
+// frameScan is the state of the scan of one frame.
+type frameScan struct {
+	depth            int
+	inString, escape bool
+	// key is set while a key of the frame's own object is read, from
+	// keyStart; wantKey when the next string is one.
+	key, wantKey       bool
+	keyStart           int
+	sawType, sawObject bool
+	suspicious, begun  bool
+}
+
+// next returns the next frame, valid until the next call; false when
+// decodeStream must take over.
+func (f *frameReader) next() ([]byte, bool) {
+	for {
+		if end, ok, done := f.scanFrame(); done {
+			if !ok {
+				return nil, false
+			}
+			frame := f.buf[f.start:end]
+			f.last, f.start, f.pos, f.scan = f.start, end, end, frameScan{}
+			return frame, true
+		}
+		if f.err != nil || int64(f.pos-f.start) > f.limit {
+			return nil, false
+		}
+		f.fill()
+	}
+}
+
+// unread puts back the frame next returned last.
+func (f *frameReader) unread() {
+	f.start, f.pos, f.scan = f.last, f.last, frameScan{}
+}
+
+// rest is the stream from the start of the frame not returned yet.
+func (f *frameReader) rest() io.Reader {
+	pending := bytes.NewReader(f.buf[f.start:])
+	if f.err != nil {
+		return io.MultiReader(pending, errReader{f.err})
+	}
+	return io.MultiReader(pending, f.r)
+}
+
+// fill reads more of the stream into buf, keeping the current frame.
+func (f *frameReader) fill() {
+	if f.start > 0 && (f.start == len(f.buf) || len(f.buf) == cap(f.buf)) {
+		n := copy(f.buf, f.buf[f.start:])
+		f.buf, f.pos, f.scan.keyStart = f.buf[:n], f.pos-f.start, f.scan.keyStart-f.start
+		f.start, f.last = 0, 0
+	}
+	if len(f.buf) == cap(f.buf) {
+		f.buf = append(f.buf, make([]byte, max(4096, len(f.buf)))...)[:len(f.buf)]
+	}
+	n, err := f.r.Read(f.buf[len(f.buf):cap(f.buf)])
+	f.buf = f.buf[:len(f.buf)+n]
+	if err != nil {
+		f.err = err
+	}
+}
+
+// scanFrame goes on scanning the frame at start: done with its end when
+// it is complete, ok false when it is not a frame decodeFrame may take.
+func (f *frameReader) scanFrame() (end int, ok, done bool) {
+	s := &f.scan
+	for ; f.pos < len(f.buf); f.pos++ {
+		c := f.buf[f.pos]
+		switch {
+		case !s.begun:
+			switch c {
+			case ' ', '\t', '\r', '\n':
+				f.start = f.pos + 1
+				continue
+			case '{':
+				s.begun, s.depth, s.wantKey = true, 1, true
+				continue
+			}
+			return 0, false, true
+		case s.inString:
+			switch {
+			case s.escape:
+				s.escape = false
+				if s.key {
+					s.suspicious = true
+				}
+			case c == '\\':
+				s.escape = true
+			case c == '"':
+				s.inString = false
+				if s.key {
+					s.key = false
+					s.checkKey(f.buf[s.keyStart:f.pos])
+				}
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			s.inString = true
+			if s.depth == 1 && s.wantKey {
+				s.key, s.wantKey, s.keyStart = true, false, f.pos+1
+			}
+		case '{', '[':
+			s.depth++
+		case '}', ']':
+			s.depth--
+			if s.depth == 0 {
+				f.pos++
+				return f.pos, !s.suspicious, true
+			}
+		case ',':
+			if s.depth == 1 {
+				s.wantKey = true
+			}
+		}
+	}
+	return 0, false, false
+}
+
+// checkKey notes a key of the frame's object, unescaped: a spelling of
+// "type" or "object" in other cases, or either of them twice, makes the
+// frame one for decodeStream.
+func (s *frameScan) checkKey(key []byte) {
+	for _, name := range []struct {
+		name string
+		seen *bool
+	}{{"type", &s.sawType}, {"object", &s.sawObject}} {
+		if !bytes.EqualFold(key, []byte(name.name)) {
+			continue
+		}
+		if string(key) != name.name || *name.seen {
+			s.suspicious = true
+		}
+		*name.seen = true
+	}
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // eventError turns the Status of an ERROR event into an error.
 func eventError(data []byte) error {

@@ -13,6 +13,7 @@ import (
 
 // SQLSTATE codes the store tells apart.
 const (
+	codeUniqueViolation      = "23505"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeQueryCanceled        = "57014" // statement_timeout

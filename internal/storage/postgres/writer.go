@@ -59,6 +59,11 @@ var errUnknownOutcome = errors.New("connection lost while committing; the write 
 // around COMMIT: nothing was committed, so it is rerun.
 var errAborted = errors.New("transaction aborted")
 
+// errRecheck marks a batch of creates that found a key existing in its
+// one-round-trip form; nothing was committed and it is rerun in the form
+// that checks each key.
+var errRecheck = errors.New("a key to create exists")
+
 // errConnect marks a failed attempt to connect, which the writer does not
 // retry: the database is most likely down, and the callers should hear so.
 var errConnect = errors.New("connect")
@@ -120,7 +125,7 @@ func (w *writer) commit() {
 			results []result
 			xid     string
 		)
-		results, xid, err = w.attempt()
+		results, xid, err = w.attempt(attempt == 0 && w.onlyCreates())
 		if errors.Is(err, errUnknownOutcome) {
 			switch committed, rerr := w.resolve(xid); {
 			case rerr != nil:
@@ -138,7 +143,7 @@ func (w *writer) commit() {
 			}
 			return
 		}
-		rerun := errors.Is(err, errAborted) || !errors.Is(err, errUnknownOutcome) && !errors.Is(err, errConnect) &&
+		rerun := errors.Is(err, errAborted) || errors.Is(err, errRecheck) || !errors.Is(err, errUnknownOutcome) && !errors.Is(err, errConnect) &&
 			(retryable(err) || w.conn == nil)
 		if !rerun || attempt >= w.s.opts.MaxRetries {
 			break
@@ -164,6 +169,9 @@ func (w *writer) commit() {
 // transaction xid committed: it reconnects and asks pg_xact_status, waiting
 // while the old session still runs it. It gives up after ConnectTimeout.
 func (w *writer) resolve(xid string) (committed bool, err error) {
+	if xid == "" {
+		return false, errors.New("the connection failed before the transaction id was read")
+	}
 	deadline := time.Now().Add(w.s.opts.ConnectTimeout)
 	for {
 		var status *string
@@ -279,7 +287,8 @@ func (r *logRows) add(rev int64, typ storage.EventType, k storage.Key, labels st
 type plan struct {
 	results []result
 	// writes counts the successful ops; they take revisions base+1 to
-	// base+writes in batch order.
+	// base+writes in batch order. The rows and results hold 1 to writes;
+	// the statements add meta.revision, read in the transaction.
 	writes   int64
 	ins, upd objectRows
 	// del holds the keys of the objects to delete (other columns unused).
@@ -288,11 +297,12 @@ type plan struct {
 }
 
 // plan decides each op of the batch, in order, against the rows locked for
-// it; existing holds the keys to create that exist. Revisions follow base. An op on a key that an earlier
+// it; existing holds the keys to create that exist. The successful ops'
+// revisions are numbered from 1 (base+1 once base is known). An op on a key that an earlier
 // op of the batch changed ends the batch: it and the ops after it are
 // carried to the next batch, so every key is written at most once per
 // batch and each op's previous state is the locked row.
-func (w *writer) plan(locked map[storage.Key]row, existing map[storage.Key]bool, base int64) *plan {
+func (w *writer) plan(locked map[storage.Key]row, existing map[storage.Key]bool) *plan {
 	p := &plan{results: make([]result, len(w.batch))}
 	written := make(map[storage.Key]bool, len(w.batch))
 	for i, o := range w.batch {
@@ -317,7 +327,7 @@ func (w *writer) plan(locked map[storage.Key]row, existing map[storage.Key]bool,
 			fail(storage.ErrConflict, "precondition revision %d, stored %d: ", o.pre, cur.rev)
 			continue
 		}
-		rev := base + p.writes + 1
+		rev := p.writes + 1
 		switch o.kind {
 		case opCreate:
 			p.ins.add(o.key, rev, o.encLabels, o.value)
@@ -357,50 +367,92 @@ const (
 	existingQuery = `SELECT resource, namespace, name FROM objects
 		WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
 	insertObjects = `INSERT INTO objects (resource, namespace, name, revision, labels, value)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]::jsonb[], $6::bytea[])`
-	updateObjects = `UPDATE objects o SET revision = u.rev, labels = u.labels::jsonb, value = u.value
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)
+		SELECT u.res, u.ns, u.name, m.revision + u.rev, u.labels::jsonb, u.value
+		FROM meta m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)`
+	updateObjects = `UPDATE objects o SET revision = m.revision + u.rev, labels = u.labels::jsonb, value = u.value
+		FROM meta m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)
 		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
 	deleteObjects = `DELETE FROM objects o USING unnest($1::text[], $2::text[], $3::text[]) AS u(res, ns, name)
 		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
 	insertLog = `INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value)
-		SELECT u.rev, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
+		SELECT m.revision + u.rev, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
 			nullif(u.prev_rev, 0), nullif(u.prev_labels, '')::jsonb, u.prev_value
-		FROM unnest($1::int8[], $2::int2[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int8[], $9::text[], $10::bytea[])
+		FROM meta m, unnest($1::int8[], $2::int2[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int8[], $9::text[], $10::bytea[])
 			AS u(rev, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value)`
-	setRevision = `UPDATE meta SET revision = $1`
+	// addRevisions comes after the rows, which read the revision before.
+	addRevisions = `UPDATE meta SET revision = revision + $1`
 )
 
 // attempt runs the batch in one transaction: begin (see begin), decide
 // each op, then write the rows, the revision and a notification and
-// commit in one round trip. It returns the ops'
-// results and the transaction's id, and an error if nothing was
-// committed, or one matching errUnknownOutcome.
-func (w *writer) attempt() ([]result, string, error) {
+// commit in one round trip. With fast, for a batch of creates only, it
+// does all in one round trip instead, expecting no key to exist: if one
+// does, the INSERT fails and nothing is committed (errRecheck). It
+// returns the ops' results and the transaction's id, and an error if
+// nothing was committed, or one matching errUnknownOutcome.
+func (w *writer) attempt(fast bool) ([]result, string, error) {
 	if err := w.ensureConn(); err != nil {
 		return nil, "", err
 	}
 	// Not canceled by Close: a batch in flight finishes.
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.StatementTimeout)
 	defer cancel()
-	t, err := w.begin(ctx)
-	if err != nil {
-		w.afterError()
-		return nil, "", err
-	}
-	xid, base := t.xid, t.base
-	p := w.plan(t.locked, t.existing, base)
-	if p.writes == 0 {
-		if _, err := w.conn.Exec(ctx, `ROLLBACK`); err != nil {
-			w.afterError()
+	var (
+		t   txStart
+		p   *plan
+		err error
+	)
+	if fast {
+		p = w.plan(nil, nil)
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
+		b.Queue(`SELECT pg_current_xact_id()::text`)
+		b.Queue(takeRevisionLock)
+		err = w.write(ctx, p, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			if err := br.QueryRow().Scan(&t.xid); err != nil {
+				return err
+			}
+			return br.QueryRow().Scan(&t.base)
+		})
+		if sqlState(err) == codeUniqueViolation {
+			err = fmt.Errorf("%w: %w", errRecheck, err)
 		}
-		return p.results, xid, nil
+	} else {
+		if t, err = w.begin(ctx); err != nil {
+			w.afterError()
+			return nil, "", err
+		}
+		p = w.plan(t.locked, t.existing)
+		if p.writes == 0 {
+			if _, err := w.conn.Exec(ctx, `ROLLBACK`); err != nil {
+				w.afterError()
+			}
+			return p.results, t.xid, nil
+		}
+		err = w.write(ctx, p, &pgx.Batch{}, nil)
 	}
-	err = w.write(ctx, p, base)
 	if err != nil {
 		w.afterError()
 	}
-	return p.results, xid, err
+	for i := range p.results {
+		if p.results[i].err == nil {
+			p.results[i].obj.Revision += t.base
+		}
+	}
+	return p.results, t.xid, err
+}
+
+// onlyCreates reports whether every op of the batch is a create.
+func (w *writer) onlyCreates() bool {
+	for _, o := range w.batch {
+		if o.kind != opCreate {
+			return false
+		}
+	}
+	return true
 }
 
 // txStart is what a batch's transaction learns before it decides the ops.
@@ -501,10 +553,11 @@ func (w *writer) begin(ctx context.Context) (txStart, error) {
 	return t, nil
 }
 
-// write writes the rows and the last revision, notifies and commits, all
-// in one round trip.
-func (w *writer) write(ctx context.Context, p *plan, base int64) error {
-	b := &pgx.Batch{}
+// write sends b's statements, then writes the rows and the revision,
+// notifies and commits, all in one round trip; prefix reads the results of
+// b's statements.
+func (w *writer) write(ctx context.Context, p *plan, b *pgx.Batch, prefix func(pgx.BatchResults) error) error {
+	first := b.Len()
 	if len(p.ins.res) > 0 {
 		b.Queue(insertObjects, p.ins.res, p.ins.ns, p.ins.name, p.ins.rev, p.ins.labels, p.ins.value)
 	}
@@ -516,15 +569,16 @@ func (w *writer) write(ctx context.Context, p *plan, base int64) error {
 	}
 	l := &p.log
 	b.Queue(insertLog, l.rev, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue)
-	b.Queue(setRevision, base+p.writes)
+	b.Queue(addRevisions, p.writes)
 	b.Queue(`SELECT pg_notify($1, '')`, w.s.channel)
 	b.Queue(`COMMIT`)
 	br := w.conn.SendBatch(ctx, b)
 	var err error
-	for range b.Len() {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
+	if prefix != nil {
+		err = prefix(br)
+	}
+	for i := first; err == nil && i < b.Len(); i++ {
+		_, err = br.Exec()
 	}
 	if err == nil {
 		// COMMIT answered: the batch is committed whatever Close reports
