@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,8 @@ func (unnotifiedStore) Notify() <-chan struct{} { return make(chan struct{}) }
 
 // newLaggingReplica starts a second API server over e's store whose feed
 // learns of other replicas' writes only when a consistent read waits for
-// it (it polls once an hour).
-func newLaggingReplica(t *testing.T, e *env) *env {
+// it (it polls once an hour), and returns it and its feed.
+func newLaggingReplica(t *testing.T, e *env) (*env, *feed.Feed) {
 	t.Helper()
 	store := unnotifiedStore{e.store}
 	f := feed.New(store, feed.Options{PollInterval: time.Hour, ProgressInterval: 50 * time.Millisecond})
@@ -54,7 +55,7 @@ func newLaggingReplica(t *testing.T, e *env) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: e.store, reg: reg}
+	return &env{srv: srv, store: e.store, reg: reg}, f
 }
 
 // TestConsistentReadsAcrossReplicas checks that a CRD created through one
@@ -62,7 +63,7 @@ func newLaggingReplica(t *testing.T, e *env) *env {
 // resource, its discovery documents, and a namespace created meanwhile.
 func TestConsistentReadsAcrossReplicas(t *testing.T) {
 	a := newEnv(t)
-	b := newLaggingReplica(t, a)
+	b, _ := newLaggingReplica(t, a)
 
 	a.expect(t, http.StatusCreated, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widgetCRD)
 	a.expect(t, http.StatusCreated, "POST", "/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team"}}`)
@@ -88,4 +89,25 @@ func TestConsistentReadsAcrossReplicas(t *testing.T) {
 	// A path that names nothing still answers 404 after the wait.
 	b.expectStatus(t, http.StatusNotFound, "NotFound", "GET", "/apis/example.com/v1/namespaces/team/nothings", "")
 	b.expectStatus(t, http.StatusNotFound, "NotFound", "GET", "/apis/nothing.example.com/v1", "")
+}
+
+// TestWatchFromAnotherReplicasRevision opens a watch on a replica whose
+// feed has not read the resourceVersion the client got from another
+// replica: the watch is accepted and starts after that revision once the
+// feed catches up (here when a consistent read makes it read).
+func TestWatchFromAnotherReplicasRevision(t *testing.T) {
+	a := newEnv(t)
+	b, bFeed := newLaggingReplica(t, a)
+	a.expect(t, http.StatusCreated, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widgetCRD)
+	b.expect(t, http.StatusOK, "GET", widgetsPath, "") // b serves widgets from now on
+
+	rv := metaOf(a.expect(t, http.StatusCreated, "POST", widgetsPath, widget("w1", 1)).json(t))["resourceVersion"].(string)
+	if n, err := strconv.ParseInt(rv, 10, 64); err != nil || bFeed.Revision() >= n {
+		t.Fatalf("the lagging replica's feed is at %d, want it behind %s", bFeed.Revision(), rv)
+	}
+	w := b.watch(t, widgetsPath+"?watch=true&resourceVersion="+rv)
+	b.expect(t, http.StatusOK, "GET", widgetsPath+"/w1?resourceVersion="+rv, "")
+	a.expect(t, http.StatusCreated, "POST", widgetsPath, widget("w2", 2))
+	b.expect(t, http.StatusOK, "GET", "/apis", "") // a consistent read: b's feed reads w1 and w2
+	w.expect(t, "ADDED", "w2")
 }

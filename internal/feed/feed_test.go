@@ -463,21 +463,27 @@ func TestWatchAheadOfFeed(t *testing.T) {
 	if _, err := f.Watch(context.Background(), WatchOptions{Resource: resource, After: revs[3] + 1}); !errors.Is(err, storage.ErrFutureRevision) {
 		t.Fatalf("watch after an uncommitted revision: %v, want ErrFutureRevision", err)
 	}
-	for {
-		n, err := f.Poll(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	pollAll(t, f)
 	var got []int64
 	for len(w.Events()) > 0 {
 		got = append(got, (<-w.Events()).Revision)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(revs[2:]) {
 		t.Fatalf("watch after %d got %v, want %v", revs[1], got, revs[2:])
+	}
+}
+
+// pollAll reads and dispatches the log until nothing is left.
+func pollAll(t *testing.T, f *Feed) {
+	t.Helper()
+	for {
+		n, err := f.Poll(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
 	}
 }
 
@@ -515,15 +521,7 @@ func TestStepByStep(t *testing.T) {
 	for i := range 5 {
 		revs = append(revs, create(t, s, "ns", fmt.Sprintf("o%d", i), nil).Revision)
 	}
-	for {
-		n, err := f.Poll(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	pollAll(t, f)
 	if f.Revision() != revs[4] || !f.isLagging(w) {
 		t.Fatalf("after Poll: revision %d (want %d), lagging %v (want true)", f.Revision(), revs[4], f.isLagging(w))
 	}

@@ -24,8 +24,6 @@ const requestLimit = 30 * time.Second
 // replica is one running server of a test.
 type replica struct {
 	url string
-	// stop ends Run and returns its error.
-	stop func() error
 }
 
 // startReplica runs a server on storage (any value of Config.Storage)
@@ -52,24 +50,10 @@ func startReplica(t testing.TB, storage string, tune ...func(*server.Config)) *r
 		cancel()
 		t.Fatalf("server stopped before it was ready: %v", err)
 	}
-	var stopped error
-	stopOnce := make(chan struct{})
-	r := &replica{url: "http://" + srv.Addr(), stop: func() error {
-		select {
-		case <-stopOnce:
-			return stopped
-		default:
-		}
-		cancel()
-		stopped = <-done
-		close(stopOnce)
-		if errors.Is(stopped, context.Canceled) {
-			stopped = nil
-		}
-		return stopped
-	}}
+	r := &replica{url: "http://" + srv.Addr()}
 	t.Cleanup(func() {
-		if err := r.stop(); err != nil {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("server %s: %v", r.url, err)
 		}
 	})

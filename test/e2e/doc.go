@@ -12,4 +12,9 @@
 //     ../../cmd/setpoint once.
 //   - KUBECTL_BIN names a kubectl to use; without it TestKubectl builds
 //     ./cmd/kubectl (upstream kubectl in its own module) once.
+//   - SETPOINT_TEST_POSTGRES is the URL of a PostgreSQL database the suite
+//     may create schemas in (and, on its server, databases of its own for
+//     fault injection). The crash tests then also run on PostgreSQL, and
+//     the HA tests run three replicas on one database (ha_test.go); without
+//     it they skip.
 package e2e

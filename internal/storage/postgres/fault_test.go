@@ -237,3 +237,72 @@ func TestSlowDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTerminatedMidCommit terminates the writer's session while the
+// server runs the batch's statements, after the whole pipeline, COMMIT
+// included, was sent: the writer cannot tell from the error whether the
+// batch committed, asks the server about its transaction, learns it was
+// aborted and reruns it. The write must succeed exactly once.
+func TestTerminatedMidCommit(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	app := uniqueName("setpoint-midcommit-")
+	s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2, ApplicationName: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db := admin(t, url)
+	// Inserting log rows takes a while, the first time: long enough to
+	// terminate the session in the middle. A sequence counts the times,
+	// as the rollback does not undo it.
+	for _, q := range []string{
+		`CREATE SEQUENCE slow_once`,
+		`CREATE FUNCTION slow_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('slow_once') = 1 THEN
+				PERFORM pg_sleep(30);
+			END IF;
+			RETURN NEW;
+		END $$`,
+		`CREATE TRIGGER slow_once BEFORE INSERT ON log FOR EACH STATEMENT EXECUTE FUNCTION slow_once()`,
+	} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type outcome struct {
+		obj storage.Object
+		err error
+	}
+	done := make(chan outcome, 1)
+	key := storage.Key{Resource: "example.com/widgets", Namespace: "ns", Name: "a"}
+	go func() {
+		obj, err := s.Create(ctx, key, []byte(`{"a":1}`), nil)
+		done <- outcome{obj, err}
+	}()
+	waitFor(t, "the writer to sleep in the trigger", func() bool {
+		var n int
+		err := db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event = 'PgSleep'`, app).Scan(&n)
+		return err == nil && n == 1
+	})
+	if _, err := db.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND wait_event = 'PgSleep'`, app); err != nil {
+		t.Fatal(err)
+	}
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("create did not return")
+	}
+	if o.err != nil {
+		t.Fatalf("create: %v", o.err)
+	}
+	evs, err := s.Changes(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Revision() != o.obj.Revision || evs[0].Object.Key != key {
+		t.Fatalf("log after the rerun = %+v, want one create at %d", evs, o.obj.Revision)
+	}
+}
