@@ -178,7 +178,9 @@ func TestUpdateManagedFieldsMatchFieldManager(t *testing.T) {
 			g.meta(o["metadata"].(map[string]any))
 			return o
 		}
-		live := e.reg.TrackCreate(k.res, fresh(), managers[g.pick(4)])
+		// Old times, as after every step: an entry of this second
+		// and the update's would sort by the clock.
+		live := oldTimes(g, e.reg.TrackCreate(k.res, fresh(), managers[g.pick(4)]))
 		for step := range 12 {
 			sub := ""
 			if k.res.HasStatus && g.pick(2) == 0 {
