@@ -153,7 +153,11 @@ func pollReady(ctx context.Context, client *http.Client, url string, exited <-ch
 	}
 }
 
-// stop ends the server with SIGTERM (SIGKILL after 10s), waits for it and
+// stopGrace is how long stop waits after SIGTERM: longer than the 10s the
+// server itself gives requests still running before it cuts them off.
+const stopGrace = 30 * time.Second
+
+// stop ends the server with SIGTERM (SIGKILL after stopGrace), waits for it and
 // removes its directory.
 func (p *process) stop() error {
 	defer os.RemoveAll(p.dir)
@@ -162,10 +166,10 @@ func (p *process) stop() error {
 	}
 	select {
 	case <-p.exited:
-	case <-time.After(10 * time.Second):
+	case <-time.After(stopGrace):
 		p.cmd.Process.Kill()
 		<-p.exited
-		return fmt.Errorf("server ignored SIGTERM for 10s:\n%s", p.logs)
+		return fmt.Errorf("server ignored SIGTERM for %s:\n%s", stopGrace, p.logs)
 	}
 	var exit *exec.ExitError
 	if p.exitErr != nil && !errors.As(p.exitErr, &exit) {

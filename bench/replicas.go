@@ -56,6 +56,15 @@ func (e *env) widgets(namespace string) []dynamic.ResourceInterface {
 	return widgets
 }
 
+// spreadLabel says how many clients spread over how many replicas, for
+// the name of a figure.
+func (e *env) spreadLabel(clients int) string {
+	if len(e.replicas) == 1 {
+		return clientsLabel(clients)
+	}
+	return fmt.Sprintf("%s over %d replicas", clientsLabel(clients), len(e.replicas))
+}
+
 // ensureNamespace creates namespace unless it exists, and waits until
 // every replica lists the widgets in it: from then on each serves them.
 func (e *env) ensureNamespace(ctx context.Context, namespace string) error {
@@ -86,9 +95,8 @@ func createsOverReplicas(ctx context.Context, e *env, rep *Report) error {
 	if one, ok := rep.value("writes", "creates/s, "+clientsLabel(e.opts.clients)); ok {
 		target = atLeast(one)
 	}
-	who := fmt.Sprintf("%s over %d replicas", clientsLabel(e.opts.clients), len(e.replicas))
 	widgets := e.widgets(nsSpread)
-	return e.throughput(ctx, rep, "create", who, e.opts.clients, e.opts.objects, target, func(ctx context.Context, worker, i int) error {
+	return e.throughput(ctx, rep, "create", e.spreadLabel(e.opts.clients), e.opts.clients, e.opts.objects, target, func(ctx context.Context, worker, i int) error {
 		replica := worker % len(widgets)
 		if _, err := widgets[replica].Create(ctx, benchWidget(nsSpread, i), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create widget %d on replica %d: %w", i, replica, err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,7 +29,7 @@ const (
 // fillSelector makes the selector namespace hold opts.selectorObjects
 // widgets: it creates those a previous fill did not, from opts.clients
 // clients spread over the replicas, then records the count on the
-// namespace.
+// namespace. Then it lets the servers settle.
 func fillSelector(ctx context.Context, e *env, rep *Report) error {
 	_, err := e.clients.dyn.Resource(crdGVR).Create(ctx, widgetCRD(benchGroup), metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -52,7 +53,7 @@ func fillSelector(ctx context.Context, e *env, rep *Report) error {
 		return fmt.Errorf("the schema holds %d selector widgets, more than -selector-objects %d: name another -keep-schema", filled, want)
 	case filled == want:
 		fmt.Fprintf(os.Stderr, " %s widgets already there...", formatNumber(float64(want), 0))
-		return nil
+		return e.settle(ctx)
 	}
 	widgets := e.widgets(nsSelector)
 	var done atomic.Int64
@@ -69,13 +70,52 @@ func fillSelector(ctx context.Context, e *env, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	who := fmt.Sprintf("%s over %d replicas", clientsLabel(e.opts.clients), len(e.replicas))
-	rep.add("list", fmt.Sprintf("creates/s filling %s widgets, %s", formatNumber(float64(want), 0), who), rate(want-filled, elapsed), "/s", nil)
+	rep.add("list", fmt.Sprintf("creates/s filling %s widgets, %s", formatNumber(float64(want), 0), e.spreadLabel(e.opts.clients)), rate(want-filled, elapsed), "/s", nil)
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, filledAnnotation, strconv.Itoa(want))
 	if _, err := e.clients.dyn.Resource(nsGVR).Patch(ctx, nsSelector, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("record the fill on namespace %s: %w", nsSelector, err)
 	}
-	return nil
+	return e.settle(ctx)
+}
+
+// settle waits, for at most settleTimeout, until the servers and this
+// host's PostgreSQL use less than a tenth of a core for settleQuiet in a
+// row. A replica started on a million widgets first loads them into its
+// controllers' caches (the garbage collector lists every resource, for
+// minutes), which would slow the lists measured next; a server running
+// for a while has done that long ago.
+func (e *env) settle(ctx context.Context) error {
+	const (
+		settleTimeout = 10 * time.Minute
+		settleQuiet   = 3 * time.Second
+	)
+	busy := func() time.Duration {
+		if e.server.database {
+			return e.server.cpu() + postgresCPU()
+		}
+		return e.server.cpu()
+	}
+	start, quietSince := time.Now(), time.Now()
+	for before := busy(); ; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		after := busy()
+		if after-before > 100*time.Millisecond {
+			quietSince = time.Now()
+		}
+		before = after
+		switch {
+		case time.Since(quietSince) >= settleQuiet:
+			fmt.Fprintf(os.Stderr, " servers idle after %.0fs...", time.Since(start).Seconds())
+			return nil
+		case time.Since(start) > settleTimeout:
+			fmt.Fprintf(os.Stderr, " servers still busy after %s, measuring anyway...", settleTimeout)
+			return nil
+		}
+	}
 }
 
 // selectorLists reports the median latency of the label selector matching

@@ -60,14 +60,15 @@
 // connection fails after COMMIT was sent and before its answer (or the
 // session is terminated, which PostgreSQL may report after the commit is
 // durable), the writer reconnects and asks pg_xact_status about the
-// transaction id it read in step 1: committed answers the ops with
-// success, aborted reruns the batch. Only if that cannot be learned
-// within Options.ConnectTimeout do the ops fail with
-// storage.ErrUnavailable saying the outcome is unknown, never success. A write returns only
+// transaction id it read first: committed answers the ops with success,
+// aborted reruns the batch. Only if that cannot be learned within
+// Options.ConnectTimeout do the ops fail with storage.ErrUnavailable
+// saying the outcome is unknown, never success. A write returns only
 // after COMMIT, with the server's synchronous_commit.
 //
-// The lock is held for one or two round trips and the commit's WAL
-// flush, so replicas' batches commit one after another; each replica
+// The lock is held for at most one round trip (none for a batch of new
+// keys, whose pipeline is already sent) and the commit's WAL flush, so
+// replicas' batches commit one after another; each replica
 // still groups its own writers' ops, but spreading the same clients over
 // more replicas makes each batch smaller (see Benchmarks).
 //
@@ -83,8 +84,8 @@
 // prev_* columns, or nothing if it created the key. Both parts are merged
 // in key order and filtered; only the values of the page are read from
 // the log. Changes reads the log after a revision together with the
-// compacted revision in one statement. Returned slices belong to the
-// caller.
+// compacted revision in one statement (and the compacted revision again
+// when the log had nothing newer). Returned slices belong to the caller.
 //
 // # Label index
 //

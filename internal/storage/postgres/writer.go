@@ -133,7 +133,7 @@ func (w *writer) commit() {
 			case committed:
 				err = nil
 			default:
-				err = fmt.Errorf("write: %w: %w", errAborted, err)
+				err = fmt.Errorf("write: the connection failed and the server rolled back: %w", errAborted)
 			}
 		}
 		if err == nil {
@@ -156,7 +156,11 @@ func (w *writer) commit() {
 		}
 		break
 	}
-	err = w.s.dbErr(fmt.Sprintf("commit %d writes", len(w.batch)), err)
+	if errors.Is(err, errClosed) {
+		err = errClosed
+	} else {
+		err = w.s.dbErr(fmt.Sprintf("commit %d writes", len(w.batch)), err)
+	}
 	if errors.Is(err, errUnknownOutcome) && !errors.Is(err, storage.ErrUnavailable) {
 		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
@@ -198,7 +202,7 @@ func (w *writer) resolve(xid string) (committed bool, err error) {
 		}
 		select {
 		case <-w.s.stop:
-			return false, errClosed
+			return false, errors.New("closed before the outcome was learned")
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
