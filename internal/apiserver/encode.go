@@ -3,14 +3,16 @@ package apiserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/setpoint/setpoint/internal/jsonenc"
 )
 
 // bufferPool recycles response and request buffers.
@@ -159,83 +161,15 @@ func encodeValue(buf *bytes.Buffer, v any) error {
 	return nil
 }
 
-// appendPlain appends v as a json.Encoder without HTML escaping writes it
-// (without the newline), for the values of decoded objects it can write
-// itself: maps, lists, strings, integers, booleans and nulls. It reports
-// false for anything else (floats, structs), which it leaves to the
-// Encoder, as it does strings that need escapes.
-func appendPlain(b []byte, v any) ([]byte, bool) {
-	ok := true
-	switch x := v.(type) {
-	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, ok = appendPlainString(b, k); !ok {
-				return b, false
-			}
-			b = append(b, ':')
-			if b, ok = appendPlain(b, x[k]); !ok {
-				return b, false
-			}
-		}
-		return append(b, '}'), true
-	case []any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, ok = appendPlain(b, e); !ok {
-				return b, false
-			}
-		}
-		return append(b, ']'), true
-	case string:
-		return appendPlainString(b, x)
-	case int64:
-		return strconv.AppendInt(b, x, 10), true
-	case bool:
-		return strconv.AppendBool(b, x), true
-	case nil:
-		return append(b, "null"...), true
-	}
-	return b, false
-}
+// errNotPlain stops appendPlain at a value it leaves to the Encoder.
+var errNotPlain = errors.New("not a plain value")
 
-// appendPlainString appends s quoted, where it needs no escapes: valid
-// UTF-8 without control characters, quotes, backslashes, U+2028 or
-// U+2029 (which the Encoder escapes).
-func appendPlainString(b []byte, s string) ([]byte, bool) {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == '"' || c == '\\' {
-				return b, false
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError || r == '\u2028' || r == '\u2029' {
-			return b, false
-		}
-		i += size
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"'), true
+// appendPlain appends v as a json.Encoder without HTML escaping writes it
+// (without the newline), for the values of decoded objects jsonenc writes
+// itself: maps, lists, strings of printable ASCII, integers, booleans and
+// nulls. It reports false for anything else (floats, structs, strings
+// that need escapes), which it leaves to the Encoder.
+func appendPlain(b []byte, v any) ([]byte, bool) {
+	b, err := jsonenc.Append(b, v, false, func([]byte, any) ([]byte, error) { return nil, errNotPlain })
+	return b, err == nil
 }

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,10 @@ type Options struct {
 	// CatchUpInterval is how often the catch-up goroutine retries watchers
 	// whose buffer was full. Default 10ms.
 	CatchUpInterval time.Duration
+	// Logger hears when reading the log starts failing (the database is
+	// away; Run retries at every notification and poll) and when it works
+	// again. Default slog.Default().
+	Logger *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -73,6 +78,9 @@ func (o *Options) defaults() {
 	}
 	if o.CatchUpInterval <= 0 {
 		o.CatchUpInterval = 10 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 }
 
@@ -214,6 +222,7 @@ func (f *Feed) runReader(ctx context.Context) error {
 	notify := f.store.Notify()
 	poll := time.NewTicker(f.opts.PollInterval)
 	defer poll.Stop()
+	failing := false
 	for {
 		for {
 			n, err := f.Poll(ctx)
@@ -221,7 +230,15 @@ func (f *Feed) runReader(ctx context.Context) error {
 				if errors.Is(err, storage.ErrClosed) || ctx.Err() != nil {
 					return err
 				}
+				if !failing {
+					f.opts.Logger.Warn("change feed cannot read the log, retrying", "err", err)
+					failing = true
+				}
 				break // transient: retry at the next notification or poll
+			}
+			if failing {
+				f.opts.Logger.Info("change feed reads the log again", "revision", f.Revision())
+				failing = false
 			}
 			if n == 0 {
 				break

@@ -178,7 +178,9 @@ func TestUpdateManagedFieldsMatchFieldManager(t *testing.T) {
 			g.meta(o["metadata"].(map[string]any))
 			return o
 		}
-		live := e.reg.TrackCreate(k.res, fresh(), managers[g.pick(4)])
+		// Old times, as after every step: an entry of this second
+		// and the update's would sort by the clock.
+		live := oldTimes(g, e.reg.TrackCreate(k.res, fresh(), managers[g.pick(4)]))
 		for step := range 12 {
 			sub := ""
 			if k.res.HasStatus && g.pick(2) == 0 {
@@ -329,21 +331,10 @@ func TestRandomCreateManagedFieldsMatchFieldManager(t *testing.T) {
 	bySchema, total := 0, 0
 	for i := range 600 {
 		res := kinds[i%len(kinds)]
-		o := map[string]any{"apiVersion": res.Group + "/" + res.Version, "kind": res.Kind,
-			"metadata": map[string]any{"name": "x", "namespace": "default", "uid": "u", "generation": int64(1), "creationTimestamp": "2026-01-01T00:00:00Z"}}
-		switch {
-		case res.Group == "":
-			o["apiVersion"] = res.Version
-			o["data"] = g.strMap()
-		case res.Kind == "Thing":
-			o["spec"] = g.thingSpec()
-		default:
-			o["spec"] = map[string]any{g.str(): g.anyValue(3)}
-		}
+		o := randomObject(g, res)
 		if g.pick(2) == 0 {
 			o["status"] = map[string]any{"ready": true, "x": g.anyValue(2)}
 		}
-		g.meta(o["metadata"].(map[string]any))
 		total++
 		if e.reg.CreateFieldsFromSchema(res, o) {
 			bySchema++

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/setpoint/setpoint/internal/jsonenc"
 	"github.com/setpoint/setpoint/internal/storage"
 )
 
@@ -82,72 +82,10 @@ func encodeValue(obj map[string]any) ([]byte, error) {
 // characters escaped), writing maps, lists, plain strings, integers and
 // booleans itself and leaving any other value to json.Marshal.
 func appendJSON(b []byte, v any) ([]byte, error) {
-	var err error
-	switch x := v.(type) {
-	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			if b, err = appendJSON(b, x[k]); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, '}'), nil
-	case []any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendJSON(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
-	case string:
-		return appendJSONString(b, x), nil
-	case int64:
-		return strconv.AppendInt(b, x, 10), nil
-	case bool:
-		return strconv.AppendBool(b, x), nil
-	case nil:
-		return append(b, "null"...), nil
-	}
-	js, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return append(b, js...), nil
-}
-
-// appendJSONString appends s quoted as json.Marshal quotes it: printable
-// ASCII but quotes, backslashes and HTML characters as it is, the rest
-// by json.Marshal.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			js, _ := json.Marshal(s)
-			return append(b, js...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	return jsonenc.Append(b, v, true, func(b []byte, v any) ([]byte, error) {
+		js, err := json.Marshal(v)
+		return append(b, js...), err
+	})
 }
 
 // served turns a stored object into what clients see: resourceVersion from

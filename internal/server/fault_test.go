@@ -157,12 +157,13 @@ func (p *dbProxy) close() {
 // TestDatabaseDownAndBack takes PostgreSQL away from two replicas and
 // gives it back: meanwhile requests answer 503 with Retry-After (never
 // hang), /readyz fails, a watch stays open; afterwards everything recovers
-// by itself and the watch delivers what was written, acknowledged writes
-// exactly once.
+// by itself (its feed says so in the log) and the watch delivers what was
+// written, acknowledged writes exactly once.
 func TestDatabaseDownAndBack(t *testing.T) {
 	proxy, dbURL := newDBProxy(t, pgtest.URL(t))
 	a := startReplica(t, dbURL)
-	b := startReplica(t, dbURL)
+	logs := &lineLog{}
+	b := startReplica(t, dbURL, func(c *server.Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	var list meta
 	must(t, http.StatusOK, "GET", b.url+"/api/v1/namespaces/default/configmaps", "").decode(t, &list)
 	events := openWatch(t, b.url+"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion="+list.Metadata.ResourceVersion)
@@ -217,6 +218,10 @@ func TestDatabaseDownAndBack(t *testing.T) {
 			ans, err := create(r, "after-"+strconv.Itoa(i))
 			return err == nil && (ans.code == http.StatusCreated || ans.code == http.StatusConflict)
 		})
+	}
+
+	for _, msg := range []string{"change feed cannot read the log", "change feed reads the log again"} {
+		eventually(t, "log "+msg, func() bool { return logs.contains(msg) })
 	}
 
 	// The watch opened before the outage delivers every acknowledged

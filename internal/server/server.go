@@ -176,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.Logger.Info("storage opened", "storage", RedactStorage(cfg.Storage))
-	f := feed.New(store, feed.Options{})
+	f := feed.New(store, feed.Options{Logger: cfg.Logger})
 	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close())
