@@ -32,13 +32,21 @@ func putBuffer(b *bytes.Buffer) {
 	bufferPool.Put(b)
 }
 
-// encodeJSON appends v as JSON with a trailing newline to buf.
+// encodeJSON appends v as JSON with a trailing newline to buf. Pretty
+// output of a plain value is its compact encoding indented, byte for byte
+// what an indenting json.Encoder writes (it indents its compact output the
+// same way), without the Encoder's reflection: a pretty list of 10,000
+// objects took a second of CPU through the Encoder.
 func encodeJSON(buf *bytes.Buffer, v any, pretty bool) error {
-	if !pretty {
-		if b, ok := appendPlain(buf.AvailableBuffer(), v); ok {
+	if b, ok := appendPlain(buf.AvailableBuffer(), v); ok {
+		if !pretty {
 			buf.Write(append(b, '\n'))
 			return nil
 		}
+		plain := getBuffer()
+		defer putBuffer(plain)
+		plain.Write(append(b, '\n'))
+		return json.Indent(buf, plain.Bytes(), "", "  ")
 	}
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
