@@ -94,7 +94,8 @@ func TestWatchErrorEventCarriesStatus(t *testing.T) {
 // with HTML characters, escapes, non-ASCII, invalid UTF-8 and the line
 // separators; integers, floats, booleans, nulls, nested maps and lists)
 // with encodeJSON and with a json.Encoder without HTML escaping, compact
-// and indented: the bytes must be the same.
+// and indented, and indents the compact bytes with appendIndented and
+// json.Indent: the bytes must be the same.
 func TestEncodeJSONMatchesEncoder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	strs := []string{"a", "b<c>&d", "é", "日本", "q\"uote", "back\\slash", "tab\there", "nl\n", "\x01", "\xff", "\u2028", "\u2029", "\ufffd", ""}
@@ -146,6 +147,16 @@ func TestEncodeJSONMatchesEncoder(t *testing.T) {
 			}
 			if g := strings.TrimPrefix(got.String(), "prefix"); g != want.String() {
 				t.Fatalf("value %d %#v, pretty %v:\nencodeJSON %q\nEncoder    %q", i, v, pretty, g, want.String())
+			}
+			if !pretty {
+				// Indenting the Encoder's compact bytes, escapes included.
+				var indented bytes.Buffer
+				if err := json.Indent(&indented, want.Bytes(), "", "  "); err != nil {
+					t.Fatal(err)
+				}
+				if g := appendIndented(nil, want.Bytes()); string(g) != indented.String() {
+					t.Fatalf("value %d %#v:\nappendIndented %q\njson.Indent    %q", i, v, g, indented.String())
+				}
 			}
 		}
 		if _, ok := appendPlain(nil, v); ok {

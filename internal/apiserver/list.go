@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 )
 
 // list serves GET on a collection, in one namespace or (namespace "") all.
@@ -75,5 +76,12 @@ func (s *server) writePrettyList(w http.ResponseWriter, r *http.Request, out out
 		compact.WriteByte(']')
 	}
 	compact.WriteByte('}')
-	s.writeBody(w, out, http.StatusOK, json.RawMessage(compact.Bytes()))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	buf.Write(append(appendIndented(buf.AvailableBuffer(), compact.Bytes()), '\n'))
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
 }
