@@ -43,9 +43,13 @@
 //     one pipeline.
 //
 // Steps 1 and 2 are one round trip when the batch only creates. A batch
-// of creates is first tried as one round trip for all three steps, its
-// INSERT failing, and nothing committed, if a key exists; it is then
-// rerun as above.
+// of creates is first tried as one statement between BEGIN and COMMIT,
+// sent in one round trip: it takes the revision lock by adding the
+// batch's revisions to meta (UPDATE ... RETURNING, which in READ
+// COMMITTED sees the latest committed revision once it has the lock) and
+// numbers the objects and log rows from what it returns, the values sent
+// once for both tables. Its INSERT fails, and nothing is committed, if a
+// key exists; the batch is then rerun as above.
 //
 // The meta row's lock is held until the transaction has committed and
 // become visible, so the next batch of any replica reads the counter only

@@ -383,6 +383,21 @@ const (
 			nullif(u.prev_rev, 0), nullif(u.prev_labels, '')::jsonb, u.prev_value
 		FROM meta m, unnest($1::int8[], $2::int2[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int8[], $9::text[], $10::bytea[])
 			AS u(rev, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value)`
+	// createBatch writes a batch of creates under the revision lock in one
+	// statement: it takes the lock by adding the batch's revisions to meta
+	// (in READ COMMITTED the UPDATE sees the latest committed revision once
+	// it has the lock, which the other parts, on the statement's older
+	// snapshot, would not, so they number the rows from its RETURNING),
+	// inserts the objects and their log rows from the same arrays, and
+	// notifies; it returns the base revision.
+	createBatch = `WITH m AS (UPDATE meta SET revision = revision + $7 RETURNING revision - $7 AS base),
+		u AS (SELECT m.base + u.rev AS revision, u.res, u.ns, u.name, u.labels::jsonb AS labels, u.value
+			FROM m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)),
+		o AS (INSERT INTO objects (resource, namespace, name, revision, labels, value)
+			SELECT res, ns, name, revision, labels, value FROM u),
+		l AS (INSERT INTO log (revision, type, resource, namespace, name, labels, value)
+			SELECT revision, $8, res, ns, name, labels, value FROM u)
+		SELECT base FROM m, pg_notify($9, '')`
 	// addRevisions comes after the rows, which read the revision before.
 	addRevisions = `UPDATE meta SET revision = revision + $1`
 )
@@ -390,8 +405,9 @@ const (
 // attempt runs the batch in one transaction: begin (see begin), decide
 // each op, then write the rows, the revision and a notification and
 // commit in one round trip. With fast, for a batch of creates only, it
-// does all in one round trip instead, expecting no key to exist: if one
-// does, the INSERT fails and nothing is committed (errRecheck). It
+// does all in one statement (createBatch) instead, expecting no key to
+// exist: if one does, the INSERT fails and nothing is committed
+// (errRecheck). It
 // returns the ops' results and the transaction's id, and an error if
 // nothing was committed, or one matching errUnknownOutcome.
 func (w *writer) attempt(fast bool) ([]result, string, error) {
@@ -410,16 +426,24 @@ func (w *writer) attempt(fast bool) ([]result, string, error) {
 		p = w.plan(nil, nil)
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN`)
+		// The id comes first, before the slow part, so that it is known
+		// if the connection fails before COMMIT's answer.
 		b.Queue(`SELECT pg_current_xact_id()::text`)
-		b.Queue(takeRevisionLock)
-		err = w.write(ctx, p, b, func(br pgx.BatchResults) error {
+		i := &p.ins
+		b.Queue(createBatch, i.res, i.ns, i.name, i.rev, i.labels, i.value, p.writes, int16(storage.Added), w.s.channel)
+		b.Queue(`COMMIT`)
+		err = w.send(ctx, b, func(br pgx.BatchResults) error {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
 			if err := br.QueryRow().Scan(&t.xid); err != nil {
 				return err
 			}
-			return br.QueryRow().Scan(&t.base)
+			if err := br.QueryRow().Scan(&t.base); err != nil {
+				return err
+			}
+			_, err := br.Exec()
+			return err
 		})
 		if sqlState(err) == codeUniqueViolation {
 			err = fmt.Errorf("%w: %w", errRecheck, err)
@@ -436,7 +460,7 @@ func (w *writer) attempt(fast bool) ([]result, string, error) {
 			}
 			return p.results, t.xid, nil
 		}
-		err = w.write(ctx, p, &pgx.Batch{}, nil)
+		err = w.write(ctx, p)
 	}
 	if err != nil {
 		w.afterError()
@@ -557,11 +581,10 @@ func (w *writer) begin(ctx context.Context) (txStart, error) {
 	return t, nil
 }
 
-// write sends b's statements, then writes the rows and the revision,
-// notifies and commits, all in one round trip; prefix reads the results of
-// b's statements.
-func (w *writer) write(ctx context.Context, p *plan, b *pgx.Batch, prefix func(pgx.BatchResults) error) error {
-	first := b.Len()
+// write writes the rows and the revision, notifies and commits, all in
+// one round trip.
+func (w *writer) write(ctx context.Context, p *plan) error {
+	b := &pgx.Batch{}
 	if len(p.ins.res) > 0 {
 		b.Queue(insertObjects, p.ins.res, p.ins.ns, p.ins.name, p.ins.rev, p.ins.labels, p.ins.value)
 	}
@@ -576,14 +599,23 @@ func (w *writer) write(ctx context.Context, p *plan, b *pgx.Batch, prefix func(p
 	b.Queue(addRevisions, p.writes)
 	b.Queue(`SELECT pg_notify($1, '')`, w.s.channel)
 	b.Queue(`COMMIT`)
+	return w.send(ctx, b, func(br pgx.BatchResults) error {
+		for range b.Len() {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// send sends b, which ends with COMMIT, and reads its results with read.
+// It returns nil if COMMIT succeeded, an error matching
+// errUnknownOutcome if the outcome is unknown, and another error if
+// nothing was committed.
+func (w *writer) send(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	br := w.conn.SendBatch(ctx, b)
-	var err error
-	if prefix != nil {
-		err = prefix(br)
-	}
-	for i := first; err == nil && i < b.Len(); i++ {
-		_, err = br.Exec()
-	}
+	err := read(br)
 	if err == nil {
 		// COMMIT answered: the batch is committed whatever Close reports
 		// (a backend terminated right after COMMIT sends its FATAL error
