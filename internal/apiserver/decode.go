@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/setpoint/setpoint/internal/jsondec"
 )
 
 // bodyFormat is the decoded Content-Type of a request body.
@@ -116,6 +118,9 @@ func decodeObject(data []byte, format bodyFormat) (map[string]any, []string, err
 	js, issues, err := toJSON(data, format)
 	if err != nil {
 		return nil, nil, err
+	}
+	if obj, ok := jsondec.Object(js, true); ok {
+		return obj, issues, nil
 	}
 	var obj map[string]any
 	strict, err := sigsjson.UnmarshalStrict(js, &obj, sigsjson.DisallowDuplicateFields)

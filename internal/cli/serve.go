@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,13 @@ type serveOptions struct {
 	kubeconfigOut      string
 	logLevel           string
 	logFormat          string
+	// leaderElect and the lease times tune the built-in controllers'
+	// election (server.LeaderElection).
+	leaderElect                               bool
+	leaseDuration, renewDeadline, retryPeriod time.Duration
+	enableGC                                  bool
+	controllers                               []string
+	profiling                                 bool
 	// envFlags are the flags that environment variables can set.
 	envFlags []string
 }
@@ -84,6 +92,15 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.kubeconfigOut, "kubeconfig-out", "", "where to write a kubeconfig for this server (default <data-dir>/kubeconfig)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&o.leaderElect, "controllers-leader-elect", true, "on PostgreSQL, run the built-in controllers only on the replica holding the Lease "+
+		server.ControllersLeaseSpace+"/"+server.ControllersLeaseName+" (false: on every replica)")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", server.DefaultLeaseDuration, "how long standbys wait, after the leader last renewed, before taking its Lease over")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", server.DefaultRenewDeadline, "how long the leader retries renewing before it stops its controllers")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", server.DefaultRetryPeriod, "the wait between attempts to acquire or renew the Lease")
+	fs.BoolVar(&o.enableGC, "enable-garbage-collector", true, "run the owner-reference garbage collector")
+	fs.StringSliceVar(&o.controllers, "controllers", []string{"*"}, "built-in controllers to run: '*' for all, a name ("+
+		strings.Join(controllerNames, ", ")+") to run it, '-name' to leave it out")
+	fs.BoolVar(&o.profiling, "profiling", false, "serve Go's profiler under /debug/pprof/ (anyone who reaches the API can use it)")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += " [env " + envName(f.Name) + "]"
 		o.envFlags = append(o.envFlags, f.Name)
@@ -130,7 +147,17 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 	if kubeconfig, err = filepath.Abs(kubeconfig); err != nil {
 		return server.Config{}, fmt.Errorf("kubeconfig path: %w", err)
 	}
+	run, err := o.enabledControllers()
+	if err != nil {
+		return server.Config{}, err
+	}
 	return server.Config{
+		DisableGarbageCollector:    !o.enableGC || !run[gcController],
+		DisableNamespaceController: !run[namespaceController],
+		LeaderElection: server.LeaderElection{
+			Disabled: !o.leaderElect, LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
+		},
+		Profiling:          o.profiling,
 		DataDir:            dataDir,
 		Storage:            o.storage,
 		Listen:             o.listen,
@@ -142,6 +169,41 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		KubeconfigPath:     kubeconfig,
 		Logger:             logger,
 	}, nil
+}
+
+// The built-in controllers' names in --controllers, as
+// kube-controller-manager's.
+const (
+	gcController        = "garbagecollector"
+	namespaceController = "namespace"
+)
+
+var controllerNames = []string{gcController, namespaceController}
+
+// enabledControllers reads --controllers as kube-controller-manager does:
+// a controller runs if it is named, or if '*' is given and it is not
+// named with a leading '-'.
+func (o *serveOptions) enabledControllers() (map[string]bool, error) {
+	all := false
+	named := map[string]bool{}
+	for _, c := range o.controllers {
+		name, off := strings.CutPrefix(c, "-")
+		switch {
+		case c == "*":
+			all = true
+			continue
+		case !slices.Contains(controllerNames, name):
+			return nil, newUsageError("setpoint serve --controllers=*,-namespace",
+				"invalid --controllers entry %q: want '*', %s, or one of them after '-'", c, strings.Join(controllerNames, ", "))
+		}
+		named[name] = !off
+	}
+	run := map[string]bool{}
+	for _, name := range controllerNames {
+		on, ok := named[name]
+		run[name] = on || (all && !ok)
+	}
+	return run, nil
 }
 
 // logger builds the server's logger from --log-level and --log-format.

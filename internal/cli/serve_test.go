@@ -35,6 +35,11 @@ func abs(t *testing.T, p string) string {
 	return a
 }
 
+// defaultElection is the controllers' election without flags.
+var defaultElection = server.LeaderElection{
+	LeaseDuration: server.DefaultLeaseDuration, RenewDeadline: server.DefaultRenewDeadline, RetryPeriod: server.DefaultRetryPeriod,
+}
+
 func TestServeConfigDefaults(t *testing.T) {
 	cfg, err := serveConfig(t, nil, nil)
 	if err != nil {
@@ -49,6 +54,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		CompactionInterval: time.Minute,
 		EventTTL:           time.Hour,
 		KubeconfigPath:     abs(t, "setpoint-data/kubeconfig"),
+		LeaderElection:     defaultElection,
 	}
 	checkConfig(t, cfg, want)
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelInfo) || cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
@@ -84,6 +90,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		CompactionInterval: 10 * time.Second,
 		EventTTL:           2 * time.Hour,
 		KubeconfigPath:     filepath.Join(dir, "kubeconfig"),
+		LeaderElection:     defaultElection,
 	})
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
 		t.Error("SETPOINT_LOG_LEVEL=debug should enable debug logs")
@@ -112,6 +119,43 @@ func TestServeConfigFromEnv(t *testing.T) {
 	})
 }
 
+// TestServeControllerFlags maps the controller flags onto the config as
+// kube-controller-manager reads its own.
+func TestServeControllerFlags(t *testing.T) {
+	tests := []struct {
+		args          []string
+		env           map[string]string
+		noGC, noNS    bool
+		noLeaderElect bool
+	}{
+		{args: nil},
+		{args: []string{"--enable-garbage-collector=false"}, noGC: true},
+		{args: []string{"--controllers", "*,-namespace"}, noNS: true},
+		{args: []string{"--controllers", "namespace"}, noGC: true},
+		{args: []string{"--controllers", "-garbagecollector,namespace"}, noGC: true},
+		{args: []string{"--controllers", "garbagecollector", "--enable-garbage-collector=false"}, noGC: true, noNS: true},
+		{env: map[string]string{"SETPOINT_CONTROLLERS": "*,-garbagecollector"}, noGC: true},
+		{args: []string{"--controllers-leader-elect=false"}, noLeaderElect: true},
+	}
+	for _, tt := range tests {
+		cfg, err := serveConfig(t, tt.args, tt.env)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tt.args, tt.env, err)
+		}
+		if cfg.DisableGarbageCollector != tt.noGC || cfg.DisableNamespaceController != tt.noNS || cfg.LeaderElection.Disabled != tt.noLeaderElect {
+			t.Errorf("%v %v: DisableGarbageCollector %v, DisableNamespaceController %v, LeaderElection.Disabled %v; want %v, %v, %v",
+				tt.args, tt.env, cfg.DisableGarbageCollector, cfg.DisableNamespaceController, cfg.LeaderElection.Disabled, tt.noGC, tt.noNS, tt.noLeaderElect)
+		}
+	}
+	cfg, err := serveConfig(t, []string{"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s", "--profiling"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (server.LeaderElection{LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: time.Second}); cfg.LeaderElection != want || !cfg.Profiling {
+		t.Errorf("LeaderElection %+v, Profiling %v; want %+v, true", cfg.LeaderElection, cfg.Profiling, want)
+	}
+}
+
 func TestServeConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -123,6 +167,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{"bad_env_number", nil, map[string]string{"SETPOINT_MAX_BODY_BYTES": "lots"}, "SETPOINT_MAX_BODY_BYTES"},
 		{"bad_log_level", []string{"--log-level", "loud"}, nil, `invalid --log-level "loud"`},
 		{"bad_log_format", nil, map[string]string{"SETPOINT_LOG_FORMAT": "xml"}, `invalid --log-format "xml"`},
+		{"unknown_controller", []string{"--controllers", "*,-replicaset"}, nil, `invalid --controllers entry "-replicaset"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

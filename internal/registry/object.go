@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/setpoint/setpoint/internal/jsondec"
 	"github.com/setpoint/setpoint/internal/jsonenc"
 	"github.com/setpoint/setpoint/internal/storage"
 )
@@ -16,7 +17,7 @@ import (
 // decodeValue parses a stored JSON document. Numbers keep their integer
 // form (int64) as unstructured objects expect.
 func decodeValue(b []byte) (map[string]any, error) {
-	if m, ok := fastDecode(b); ok {
+	if m, ok := jsondec.Object(b, false); ok {
 		return m, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"sync"
@@ -17,11 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/rest"
 
 	"github.com/setpoint/setpoint/internal/apiserver"
-	"github.com/setpoint/setpoint/internal/controllers/gc"
-	"github.com/setpoint/setpoint/internal/controllers/namespace"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/storage"
@@ -74,6 +72,15 @@ type Config struct {
 	// namespaces then stay Terminating until someone finalizes them.
 	// Default false: the controller runs.
 	DisableNamespaceController bool
+	// LeaderElection tunes the election that, on PostgreSQL, lets one
+	// replica at a time run the garbage collector and the namespace
+	// controller, so standbys do not watch every resource. On SQLite the
+	// server is alone and runs them without an election.
+	LeaderElection LeaderElection
+	// Profiling serves Go's net/http/pprof under /debug/pprof/, as
+	// kube-apiserver's --profiling. Default false: until the API has
+	// authentication, anyone who reaches it could profile the server.
+	Profiling bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 
@@ -127,6 +134,9 @@ func (c *Config) withDefaults() error {
 	var errs []error
 	var err error
 	if c.postgres, err = checkStorage(c.Storage); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.LeaderElection.withDefaults(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxBodyBytes < 0 {
@@ -245,24 +255,16 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if !s.cfg.DisableGarbageCollector {
-		// The collector uses the public API, like any controller.
-		collector, err := gc.New(&rest.Config{Host: "http://" + s.addr, QPS: -1}, gc.Options{Logger: s.cfg.Logger})
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("server: %w", err)
+	// The controllers use the public API, like any controller. They stop
+	// before the HTTP server does, so a leader can release its Lease.
+	controllersDone := make(chan struct{})
+	wg.Go(func() {
+		defer close(controllersDone)
+		if err := s.runControllers(ctx, s.addr); err != nil {
+			fail("controllers", err)
 		}
-		wg.Go(func() { fail("garbage collector", collector.Run(ctx)) })
-	}
-	if !s.cfg.DisableNamespaceController {
-		nsc, err := namespace.New(&rest.Config{Host: "http://" + s.addr, QPS: -1}, namespace.Options{Logger: s.cfg.Logger})
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("server: %w", err)
-		}
-		wg.Go(func() { fail("namespace controller", nsc.Run(ctx)) })
-	}
-	return s.serve(ctx, ln, handler)
+	})
+	return s.serve(ctx, ln, handler, controllersDone)
 }
 
 // Backoff between attempts of a part that failed on storage that is
@@ -303,7 +305,8 @@ func transient(err error) bool {
 		apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err)
 }
 
-// handler builds the HTTP API with the server's metrics and readiness.
+// handler builds the HTTP API with the server's metrics and readiness,
+// and the profiler when Config.Profiling is set.
 func (s *Server) handler() (http.Handler, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -321,12 +324,30 @@ func (s *Server) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: build HTTP API: %w", err)
 	}
-	return h, nil
+	if !s.cfg.Profiling {
+		return h, nil
+	}
+	// Only /debug/pprof/ goes through a ServeMux, which would otherwise
+	// redirect API paths it finds unclean.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}), nil
 }
 
-// serve runs the HTTP server on ln until ctx ends. Watches end as soon as
-// shutdown starts; other requests get shutdownGrace to finish.
-func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+// serve runs the HTTP server on ln until ctx ends, then waits for first,
+// which still uses the API, to be closed. Watches end as soon as shutdown
+// starts; other requests get shutdownGrace to finish.
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, first <-chan struct{}) error {
 	watches, endWatches := context.WithCancel(context.Background())
 	defer endWatches()
 	var fresh freshConns
@@ -347,6 +368,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) err
 	case err := <-served:
 		return fmt.Errorf("server: serve HTTP: %w", err)
 	case <-ctx.Done():
+		<-first
 	}
 	endWatches()
 	fresh.closeAll()

@@ -293,7 +293,10 @@ type plan struct {
 	// writes counts the successful ops; they take revisions base+1 to
 	// base+writes in batch order. The rows and results hold 1 to writes;
 	// the statements add meta.revision, read in the transaction.
-	writes   int64
+	writes int64
+	// base is the revision before the batch, as the batch's statement
+	// found it under the revision lock.
+	base     int64
 	ins, upd objectRows
 	// del holds the keys of the objects to delete (other columns unused).
 	del objectRows
@@ -370,28 +373,37 @@ const (
 	// created while the batch holds the revision lock.
 	existingQuery = `SELECT resource, namespace, name FROM objects
 		WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
-	insertObjects = `INSERT INTO objects (resource, namespace, name, revision, labels, value)
-		SELECT u.res, u.ns, u.name, m.revision + u.rev, u.labels::jsonb, u.value
-		FROM meta m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)`
-	updateObjects = `UPDATE objects o SET revision = m.revision + u.rev, labels = u.labels::jsonb, value = u.value
-		FROM meta m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)
-		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
-	deleteObjects = `DELETE FROM objects o USING unnest($1::text[], $2::text[], $3::text[]) AS u(res, ns, name)
-		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
-	insertLog = `INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value)
-		SELECT m.revision + u.rev, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
-			nullif(u.prev_rev, 0), nullif(u.prev_labels, '')::jsonb, u.prev_value
-		FROM meta m, unnest($1::int8[], $2::int2[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int8[], $9::text[], $10::bytea[])
-			AS u(rev, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value)`
-	// addRevisions comes after the rows, which read the revision before.
-	addRevisions = `UPDATE meta SET revision = revision + $1`
+	// writeBatch writes a batch under the revision lock in one statement
+	// (every part joins m, so none writes before the lock is held): the objects to insert
+	// ($1-$6), update ($7-$12) and delete ($13-$15), the log rows
+	// ($16-$25), numbered from meta.revision, which it then advances by
+	// $26 (taking the lock if the transaction does not hold it yet: once
+	// it has it, the UPDATE sees the latest committed revision, in READ
+	// COMMITTED, where the statement's snapshot may be older), and a
+	// notification on channel $27. It returns the base revision.
+	writeBatch = `WITH m AS (UPDATE meta SET revision = revision + $26 RETURNING revision - $26 AS base),
+		i AS (INSERT INTO objects (resource, namespace, name, revision, labels, value)
+			SELECT u.res, u.ns, u.name, m.base + u.rev, u.labels::jsonb, u.value
+			FROM m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)),
+		up AS (UPDATE objects o SET revision = m.base + u.rev, labels = u.labels::jsonb, value = u.value
+			FROM m, unnest($7::text[], $8::text[], $9::text[], $10::int8[], $11::text[], $12::bytea[]) AS u(res, ns, name, rev, labels, value)
+			WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name),
+		d AS (DELETE FROM objects o USING m, unnest($13::text[], $14::text[], $15::text[]) AS u(res, ns, name)
+			WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name),
+		l AS (INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value)
+			SELECT m.base + u.rev, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
+				nullif(u.prev_rev, 0), nullif(u.prev_labels, '')::jsonb, u.prev_value
+			FROM m, unnest($16::int8[], $17::int2[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bytea[], $23::int8[], $24::text[], $25::bytea[])
+				AS u(rev, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value))
+		SELECT base FROM m, pg_notify($27, '')`
 )
 
 // attempt runs the batch in one transaction: begin (see begin), decide
 // each op, then write the rows, the revision and a notification and
 // commit in one round trip. With fast, for a batch of creates only, it
-// does all in one round trip instead, expecting no key to exist: if one
-// does, the INSERT fails and nothing is committed (errRecheck). It
+// does all in one statement (createBatch) instead, expecting no key to
+// exist: if one does, the INSERT fails and nothing is committed
+// (errRecheck). It
 // returns the ops' results and the transaction's id, and an error if
 // nothing was committed, or one matching errUnknownOutcome.
 func (w *writer) attempt(fast bool) ([]result, string, error) {
@@ -410,16 +422,14 @@ func (w *writer) attempt(fast bool) ([]result, string, error) {
 		p = w.plan(nil, nil)
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN`)
+		// The id comes first, before the slow part, so that it is known
+		// if the connection fails before COMMIT's answer.
 		b.Queue(`SELECT pg_current_xact_id()::text`)
-		b.Queue(takeRevisionLock)
 		err = w.write(ctx, p, b, func(br pgx.BatchResults) error {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
-			if err := br.QueryRow().Scan(&t.xid); err != nil {
-				return err
-			}
-			return br.QueryRow().Scan(&t.base)
+			return br.QueryRow().Scan(&t.xid)
 		})
 		if sqlState(err) == codeUniqueViolation {
 			err = fmt.Errorf("%w: %w", errRecheck, err)
@@ -443,7 +453,7 @@ func (w *writer) attempt(fast bool) ([]result, string, error) {
 	}
 	for i := range p.results {
 		if p.results[i].err == nil {
-			p.results[i].obj.Revision += t.base
+			p.results[i].obj.Revision += p.base
 		}
 	}
 	return p.results, t.xid, err
@@ -463,8 +473,6 @@ func (w *writer) onlyCreates() bool {
 type txStart struct {
 	// xid is the transaction's id.
 	xid string
-	// base is the last committed revision, read under the revision lock.
-	base int64
 	// locked holds the rows of the keys the batch updates or deletes,
 	// locked in step 1.
 	locked map[storage.Key]row
@@ -538,7 +546,7 @@ func (w *writer) begin(ctx context.Context) (txStart, error) {
 		err = readBegin(br)
 	}
 	if err == nil {
-		err = br.QueryRow().Scan(&t.base)
+		_, err = br.Exec()
 	}
 	if err == nil && len(created.res) > 0 {
 		var k storage.Key
@@ -557,31 +565,26 @@ func (w *writer) begin(ctx context.Context) (txStart, error) {
 	return t, nil
 }
 
-// write sends b's statements, then writes the rows and the revision,
-// notifies and commits, all in one round trip; prefix reads the results of
-// b's statements.
+// write adds to b the statement that writes the rows and the revision
+// (writeBatch) and COMMIT, sends it all in one round trip and reads the
+// results, those of b's first statements with prefix, and p.base.
 func (w *writer) write(ctx context.Context, p *plan, b *pgx.Batch, prefix func(pgx.BatchResults) error) error {
-	first := b.Len()
-	if len(p.ins.res) > 0 {
-		b.Queue(insertObjects, p.ins.res, p.ins.ns, p.ins.name, p.ins.rev, p.ins.labels, p.ins.value)
-	}
-	if len(p.upd.res) > 0 {
-		b.Queue(updateObjects, p.upd.res, p.upd.ns, p.upd.name, p.upd.rev, p.upd.labels, p.upd.value)
-	}
-	if len(p.del.res) > 0 {
-		b.Queue(deleteObjects, p.del.res, p.del.ns, p.del.name)
-	}
-	l := &p.log
-	b.Queue(insertLog, l.rev, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue)
-	b.Queue(addRevisions, p.writes)
-	b.Queue(`SELECT pg_notify($1, '')`, w.s.channel)
+	i, u, d, l := &p.ins, &p.upd, &p.del, &p.log
+	b.Queue(writeBatch, i.res, i.ns, i.name, i.rev, i.labels, i.value,
+		u.res, u.ns, u.name, u.rev, u.labels, u.value,
+		d.res, d.ns, d.name,
+		l.rev, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue,
+		p.writes, w.s.channel)
 	b.Queue(`COMMIT`)
 	br := w.conn.SendBatch(ctx, b)
 	var err error
 	if prefix != nil {
 		err = prefix(br)
 	}
-	for i := first; err == nil && i < b.Len(); i++ {
+	if err == nil {
+		err = br.QueryRow().Scan(&p.base)
+	}
+	if err == nil {
 		_, err = br.Exec()
 	}
 	if err == nil {

@@ -1,18 +1,24 @@
-package registry
+// Package jsondec parses JSON objects into maps, numbers as int64 when
+// integral and in range and float64 otherwise, as a json.Decoder with
+// UseNumber and sigs.k8s.io/json's case-sensitive decoding that keeps
+// integers both do, without their reflection. It reports false, leaving
+// the work to them, for anything it does not read itself.
+package jsondec
 
 import (
 	"encoding/json"
 	"strconv"
 )
 
-// fastDecode parses a JSON object as decodeValue's json.Decoder does
-// (numbers as int64 when integral and in range, float64 otherwise), for
-// the documents the registry stores: it reports false, leaving the work
-// to json.Decoder, for anything it does not read itself (a document that
-// is not an object, malformed JSON, nesting deeper than maxDecodeDepth).
-// Strings with escapes or non-ASCII bytes are unquoted by encoding/json.
-func fastDecode(b []byte) (map[string]any, bool) {
-	d := decoder{b: b}
+// Object parses the JSON object at the start of b: false for a document
+// that is not an object, malformed JSON, or nesting deeper than
+// maxDecodeDepth. Strings with escapes or non-ASCII bytes are unquoted by
+// encoding/json. With strict, as a request body is read, it also reports
+// false for a key repeated in an object, anything but whitespace after
+// the object, and a number out of float64's range, which the decoders of
+// requests report.
+func Object(b []byte, strict bool) (map[string]any, bool) {
+	d := decoder{b: b, strict: strict}
 	d.space()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
 		return nil, false
@@ -21,16 +27,22 @@ func fastDecode(b []byte) (map[string]any, bool) {
 	if !ok {
 		return nil, false
 	}
+	if strict {
+		if d.space(); d.i != len(d.b) {
+			return nil, false
+		}
+	}
 	return v.(map[string]any), true
 }
 
-// maxDecodeDepth bounds fastDecode's recursion; json.Decoder allows
+// maxDecodeDepth bounds Object's recursion; json.Decoder allows
 // deeper documents, which it reads instead.
 const maxDecodeDepth = 1000
 
 type decoder struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	strict bool
 }
 
 func (d *decoder) space() {
@@ -71,6 +83,9 @@ func (d *decoder) value(depth int) (any, bool) {
 			d.space()
 			v, ok := d.value(depth + 1)
 			if !ok {
+				return nil, false
+			}
+			if _, dup := m[k]; dup && d.strict {
 				return nil, false
 			}
 			m[k] = v
@@ -210,6 +225,6 @@ func (d *decoder) number() (any, bool) {
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return i, true
 	}
-	f, _ := strconv.ParseFloat(s, 64)
-	return f, true
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil || !d.strict
 }
