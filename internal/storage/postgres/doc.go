@@ -37,19 +37,19 @@
 //     look up which keys to create exist;
 //  3. decide each op in Go (exists, not found and conflict fail alone and
 //     take no revision; an op on a key an earlier op of the batch wrote
-//     waits for the next batch), then send one statement that adds the
-//     batch's revisions to meta (UPDATE ... RETURNING), numbers the
-//     objects and log rows it writes from the revision it returns, writes
-//     them (multi-row, over arrays) and notifies, and COMMIT, in one
-//     round trip.
+//     waits for the next batch), then send the objects and log rows
+//     (multi-row statements over arrays, revisions numbered from the meta
+//     row read in the transaction), UPDATE meta, pg_notify and COMMIT in
+//     one pipeline.
 //
 // Steps 1 and 2 are one round trip when the batch only creates. A batch
-// of creates is first tried as BEGIN, the statement of step 3 and COMMIT
-// in one round trip, without steps 1 and 2: the statement's UPDATE of
-// meta takes the revision lock (in READ COMMITTED, once it has the lock
-// it sees the latest committed revision, which is why everything else is
-// numbered from what it returns). Its INSERT fails, and nothing is
-// committed, if a key exists; the batch is then rerun as above.
+// of creates is first tried as one statement between BEGIN and COMMIT,
+// sent in one round trip: it takes the revision lock by adding the
+// batch's revisions to meta (UPDATE ... RETURNING, which in READ
+// COMMITTED sees the latest committed revision once it has the lock) and
+// numbers the objects and log rows from what it returns, the values sent
+// once for both tables. Its INSERT fails, and nothing is committed, if a
+// key exists; the batch is then rerun as above.
 //
 // The meta row's lock is held until the transaction has committed and
 // become visible, so the next batch of any replica reads the counter only
