@@ -93,8 +93,9 @@ func TestWatchErrorEventCarriesStatus(t *testing.T) {
 // TestEncodeJSONMatchesEncoder encodes random decoded objects (strings
 // with HTML characters, escapes, non-ASCII, invalid UTF-8 and the line
 // separators; integers, floats, booleans, nulls, nested maps and lists)
-// with encodeJSON and with a json.Encoder without HTML escaping: the
-// bytes must be the same.
+// with encodeJSON and with a json.Encoder without HTML escaping, compact
+// and indented, and indents the compact bytes with appendIndented and
+// json.Indent: the bytes must be the same.
 func TestEncodeJSONMatchesEncoder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	strs := []string{"a", "b<c>&d", "é", "日本", "q\"uote", "back\\slash", "tab\there", "nl\n", "\x01", "\xff", "\u2028", "\u2029", "\ufffd", ""}
@@ -129,19 +130,34 @@ func TestEncodeJSONMatchesEncoder(t *testing.T) {
 	plain := 0
 	for i := range 5000 {
 		v := value(4)
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(v); err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		got.WriteString("prefix")
-		if err := encodeJSON(&got, v, false); err != nil {
-			t.Fatal(err)
-		}
-		if g := strings.TrimPrefix(got.String(), "prefix"); g != want.String() {
-			t.Fatalf("value %d %#v:\nencodeJSON %q\nEncoder    %q", i, v, g, want.String())
+		for _, pretty := range []bool{false, true} {
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			if pretty {
+				enc.SetIndent("", "  ")
+			}
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			got.WriteString("prefix")
+			if err := encodeJSON(&got, v, pretty); err != nil {
+				t.Fatal(err)
+			}
+			if g := strings.TrimPrefix(got.String(), "prefix"); g != want.String() {
+				t.Fatalf("value %d %#v, pretty %v:\nencodeJSON %q\nEncoder    %q", i, v, pretty, g, want.String())
+			}
+			if !pretty {
+				// Indenting the Encoder's compact bytes, escapes included.
+				var indented bytes.Buffer
+				if err := json.Indent(&indented, want.Bytes(), "", "  "); err != nil {
+					t.Fatal(err)
+				}
+				if g := appendIndented(nil, want.Bytes()); string(g) != indented.String() {
+					t.Fatalf("value %d %#v:\nappendIndented %q\njson.Indent    %q", i, v, g, indented.String())
+				}
+			}
 		}
 		if _, ok := appendPlain(nil, v); ok {
 			plain++

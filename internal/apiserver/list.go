@@ -2,7 +2,10 @@ package apiserver
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
 )
 
 // list serves GET on a collection, in one namespace or (namespace "") all.
@@ -14,10 +17,14 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, info *requestInfo)
 		s.writeError(w, r, info.out, err)
 		return
 	}
-	if info.out.target == targetObject && !info.out.yaml && !info.out.pretty {
+	if info.out.target == targetObject && !info.out.yaml {
 		head, raw, err := s.reg.ListJSON(r.Context(), info.res, info.namespace, opts)
 		if err != nil {
 			s.writeError(w, r, info.out, err)
+			return
+		}
+		if info.out.pretty {
+			s.writePrettyList(w, r, info.out, head.Object, raw)
 			return
 		}
 		items := make([]any, len(raw))
@@ -33,4 +40,48 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, info *requestInfo)
 		return
 	}
 	s.respondList(w, r, info, list)
+}
+
+// writePrettyList sends a pretty list from its items' encoded bytes: the
+// compact list, with its keys in the order encoding/json sorts a map's
+// ("items" among them), indented. That is the body an indenting
+// json.Encoder writes for the decoded list, without decoding the items.
+func (s *server) writePrettyList(w http.ResponseWriter, r *http.Request, out output, head map[string]any, raw [][]byte) {
+	compact := getBuffer()
+	defer putBuffer(compact)
+	keys := slices.Sorted(maps.Keys(head))
+	if !slices.Contains(keys, "items") {
+		keys = append(keys, "items")
+		slices.Sort(keys)
+	}
+	compact.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			compact.WriteByte(',')
+		}
+		if k != "items" {
+			if err := encodeField(compact, k, head[k]); err != nil {
+				s.writeError(w, r, out, err)
+				return
+			}
+			continue
+		}
+		compact.WriteString(`"items":[`)
+		for j, b := range raw {
+			if j > 0 {
+				compact.WriteByte(',')
+			}
+			compact.Write(b)
+		}
+		compact.WriteByte(']')
+	}
+	compact.WriteByte('}')
+	buf := getBuffer()
+	defer putBuffer(buf)
+	buf.Write(append(appendIndented(buf.AvailableBuffer(), compact.Bytes()), '\n'))
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
 }

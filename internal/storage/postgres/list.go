@@ -31,7 +31,8 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 	if opts.Resource == "" {
 		return storage.ListResult{}, errNoResource
 	}
-	l := &lister{opts: opts, sel: opts.Labels, page: listpage.New(opts.Limit)}
+	l := &lister{opts: opts, sel: opts.Labels, page: listpage.New(opts.Limit),
+		workMem: strconv.Itoa(s.opts.ListWorkMem>>10) + "kB"}
 	if l.sel == nil {
 		l.sel = labels.Everything()
 	}
@@ -68,6 +69,8 @@ func (e *listError) Error() string { return e.err.Error() }
 type lister struct {
 	opts storage.ListOptions
 	sel  labels.Selector
+	// workMem is the transaction's work_mem, set with the first query.
+	workMem string
 	// empty is set when nothing can match.
 	empty bool
 	rev   int64
@@ -81,7 +84,7 @@ type lister struct {
 func (l *lister) latest(ctx context.Context, conn *pgx.Conn) error {
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
-	b.Queue(`SELECT revision FROM meta`)
+	b.Queue(`SELECT revision, set_config('work_mem', $1, true) FROM meta`, l.workMem)
 	var q query
 	if !l.empty {
 		q = l.currentQuery(false)
@@ -93,7 +96,7 @@ func (l *lister) latest(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := br.Exec(); err != nil {
 		return err
 	}
-	if err := br.QueryRow().Scan(&l.rev); err != nil {
+	if err := br.QueryRow().Scan(&l.rev, nil); err != nil {
 		return fmt.Errorf("read revision: %w", err)
 	}
 	if !l.empty {
@@ -115,7 +118,7 @@ func (l *lister) latest(ctx context.Context, conn *pgx.Conn) error {
 // transaction.
 func (l *lister) past(ctx context.Context, tx pgx.Tx) error {
 	var current, compacted int64
-	if err := tx.QueryRow(ctx, `SELECT revision, compacted FROM meta`).Scan(&current, &compacted); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT revision, compacted, set_config('work_mem', $1, true) FROM meta`, l.workMem).Scan(&current, &compacted, nil); err != nil {
 		return fmt.Errorf("read revisions: %w", err)
 	}
 	rev := l.opts.Revision
@@ -176,10 +179,10 @@ func (l *lister) filters(q *query, t string) {
 
 // labelFilters adds a condition per label requirement on o.labels, which
 // the GIN index answers for =, in and exists, and reports whether they
-// select exactly what the selector does: > and < are only narrowed to
-// objects having the label. Either way the lister checks the whole
-// selector again in Go.
-func labelFilters(q *query, sel labels.Selector) (exact bool) {
+// select exactly what the selector does (> and < are only narrowed to
+// objects having the label; either way the lister checks the whole
+// selector again in Go) and whether one of them is an index condition.
+func labelFilters(q *query, sel labels.Selector) (exact, indexed bool) {
 	reqs, _ := sel.Requirements()
 	exact = true
 	for _, r := range reqs {
@@ -203,10 +206,12 @@ func labelFilters(q *query, sel labels.Selector) (exact bool) {
 		switch r.Operator() {
 		case selection.Equals, selection.DoubleEquals, selection.In:
 			q.where = append(q.where, "o.labels @> ANY("+q.arg(docs)+"::jsonb[])")
+			indexed = true
 		case selection.NotEquals, selection.NotIn:
 			q.where = append(q.where, "NOT o.labels @> ANY("+q.arg(docs)+"::jsonb[])")
 		case selection.Exists:
 			q.where = append(q.where, "o.labels ? "+q.arg(key))
+			indexed = true
 		case selection.DoesNotExist:
 			q.where = append(q.where, "NOT o.labels ? "+q.arg(key))
 		default:
@@ -214,7 +219,7 @@ func labelFilters(q *query, sel labels.Selector) (exact bool) {
 			exact = false
 		}
 	}
-	return exact
+	return exact, indexed
 }
 
 // currentQuery selects the objects rows of the list; with unchangedOnly
@@ -222,15 +227,26 @@ func labelFilters(q *query, sel labels.Selector) (exact bool) {
 // key order with a LIMIT; a whole list is sorted by readCurrent instead,
 // which is cheaper than sorting rows with their values in the server (a 1%
 // selector over 1,000,000 objects: 25 instead of 50 ms in the server).
+//
+// A page whose selector the GIN index answers is selected in a subquery
+// the planner cannot merge (OFFSET 0), then top-N sorted: otherwise the
+// planner, assuming matches spread evenly over the keys, walks the primary
+// key and filters, which reads the whole resource when the matches sit at
+// the end of the key order (labels often follow namespaces): 7.6 s for the
+// first page of a 1% selector over 1,000,000 objects, against 230 ms for
+// the bitmap scan. So a page never reads more rows than the whole list.
 func (l *lister) currentQuery(unchangedOnly bool) query {
 	var q query
 	l.filters(&q, "o")
-	exact := labelFilters(&q, l.sel)
+	exact, indexed := labelFilters(&q, l.sel)
 	if unchangedOnly {
 		q.where = append(q.where, "o.revision <= "+q.arg(l.rev))
 	}
 	q.sql = `SELECT o.namespace, o.name, o.revision, o.labels, o.value FROM objects o WHERE ` + strings.Join(q.where, " AND ")
 	if exact && l.opts.Limit > 0 {
+		if indexed {
+			q.sql = `SELECT * FROM (` + q.sql + ` OFFSET 0) o`
+		}
 		// The page takes at most Limit+1 rows from here: Limit objects and
 		// one to know that more follow.
 		q.sql += ` ORDER BY o.namespace, o.name LIMIT ` + q.arg(int64(l.opts.Limit)+1)

@@ -44,6 +44,10 @@ type Options struct {
 	// listener to reconnect; default 2s. Attempts start 50ms apart and
 	// double.
 	ReconnectBackoff time.Duration
+	// ListWorkMem is the work_mem, in bytes, of list transactions, so that
+	// the bitmap and the sorts of a large selector list stay in memory;
+	// default 64 MiB.
+	ListWorkMem int
 }
 
 func (o Options) withDefaults() Options {
@@ -70,6 +74,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReconnectBackoff <= 0 {
 		o.ReconnectBackoff = 2 * time.Second
+	}
+	if o.ListWorkMem <= 0 {
+		o.ListWorkMem = 64 << 20
 	}
 	return o
 }
@@ -100,7 +107,9 @@ type Store struct {
 	writerDone, listenerDone chan struct{}
 	closed                   atomic.Bool
 	closeOnce                sync.Once
-	closeErr                 error
+	// maint runs the background ANALYZE and VACUUM (maintenance.go).
+	maint    maintenance
+	closeErr error
 }
 
 // Open connects to the database at url, creates the schema named by its
@@ -174,6 +183,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	w := &writer{s: s, conn: wconn}
 	go w.run()
 	go s.listen(lconn)
+	s.maintainLater()
 	return s, nil
 }
 
@@ -186,6 +196,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.stop)
 		s.cancel()
+		s.maint.stop()
 		<-s.writerDone
 		<-s.listenerDone
 		close(s.notify)
@@ -347,6 +358,8 @@ const compactChunk = 10000
 // at most compactChunk revisions. Each deletes the rows first and updates
 // meta last, so the revision lock that writers take is held only briefly,
 // and a reader sees the rows gone and the compacted revision moved at once.
+// Then a background check vacuums the log if enough rows died (see
+// maintainLater).
 func (s *Store) Compact(ctx context.Context, rev int64) error {
 	current, compacted, err := s.meta(ctx)
 	if err != nil {
@@ -371,6 +384,7 @@ func (s *Store) Compact(ctx context.Context, rev int64) error {
 		}
 		compacted = step
 	}
+	s.maintainLater()
 	return nil
 }
 
