@@ -293,10 +293,7 @@ type plan struct {
 	// writes counts the successful ops; they take revisions base+1 to
 	// base+writes in batch order. The rows and results hold 1 to writes;
 	// the statements add meta.revision, read in the transaction.
-	writes int64
-	// base is the revision before the batch, as the batch's statement
-	// found it under the revision lock.
-	base     int64
+	writes   int64
 	ins, upd objectRows
 	// del holds the keys of the objects to delete (other columns unused).
 	del objectRows
@@ -373,29 +370,36 @@ const (
 	// created while the batch holds the revision lock.
 	existingQuery = `SELECT resource, namespace, name FROM objects
 		WHERE (resource, namespace, name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
-	// writeBatch writes a batch under the revision lock in one statement
-	// (every part joins m, so none writes before the lock is held): the objects to insert
-	// ($1-$6), update ($7-$12) and delete ($13-$15), the log rows
-	// ($16-$25), numbered from meta.revision, which it then advances by
-	// $26 (taking the lock if the transaction does not hold it yet: once
-	// it has it, the UPDATE sees the latest committed revision, in READ
-	// COMMITTED, where the statement's snapshot may be older), and a
-	// notification on channel $27. It returns the base revision.
-	writeBatch = `WITH m AS (UPDATE meta SET revision = revision + $26 RETURNING revision - $26 AS base),
-		i AS (INSERT INTO objects (resource, namespace, name, revision, labels, value)
-			SELECT u.res, u.ns, u.name, m.base + u.rev, u.labels::jsonb, u.value
+	insertObjects = `INSERT INTO objects (resource, namespace, name, revision, labels, value)
+		SELECT u.res, u.ns, u.name, m.revision + u.rev, u.labels::jsonb, u.value
+		FROM meta m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)`
+	updateObjects = `UPDATE objects o SET revision = m.revision + u.rev, labels = u.labels::jsonb, value = u.value
+		FROM meta m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)
+		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
+	deleteObjects = `DELETE FROM objects o USING unnest($1::text[], $2::text[], $3::text[]) AS u(res, ns, name)
+		WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name`
+	insertLog = `INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value)
+		SELECT m.revision + u.rev, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
+			nullif(u.prev_rev, 0), nullif(u.prev_labels, '')::jsonb, u.prev_value
+		FROM meta m, unnest($1::int8[], $2::int2[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int8[], $9::text[], $10::bytea[])
+			AS u(rev, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value)`
+	// createBatch writes a batch of creates under the revision lock in one
+	// statement: it takes the lock by adding the batch's revisions to meta
+	// (in READ COMMITTED the UPDATE sees the latest committed revision once
+	// it has the lock, which the other parts, on the statement's older
+	// snapshot, would not, so they number the rows from its RETURNING),
+	// inserts the objects and their log rows from the same arrays, and
+	// notifies; it returns the base revision.
+	createBatch = `WITH m AS (UPDATE meta SET revision = revision + $7 RETURNING revision - $7 AS base),
+		u AS (SELECT m.base + u.rev AS revision, u.res, u.ns, u.name, u.labels::jsonb AS labels, u.value
 			FROM m, unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) AS u(res, ns, name, rev, labels, value)),
-		up AS (UPDATE objects o SET revision = m.base + u.rev, labels = u.labels::jsonb, value = u.value
-			FROM m, unnest($7::text[], $8::text[], $9::text[], $10::int8[], $11::text[], $12::bytea[]) AS u(res, ns, name, rev, labels, value)
-			WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name),
-		d AS (DELETE FROM objects o USING m, unnest($13::text[], $14::text[], $15::text[]) AS u(res, ns, name)
-			WHERE o.resource = u.res AND o.namespace = u.ns AND o.name = u.name),
-		l AS (INSERT INTO log (revision, type, resource, namespace, name, labels, value, prev_revision, prev_labels, prev_value)
-			SELECT m.base + u.rev, u.typ, u.res, u.ns, u.name, nullif(u.labels, '')::jsonb, u.value,
-				nullif(u.prev_rev, 0), nullif(u.prev_labels, '')::jsonb, u.prev_value
-			FROM m, unnest($16::int8[], $17::int2[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bytea[], $23::int8[], $24::text[], $25::bytea[])
-				AS u(rev, typ, res, ns, name, labels, value, prev_rev, prev_labels, prev_value))
-		SELECT base FROM m, pg_notify($27, '')`
+		o AS (INSERT INTO objects (resource, namespace, name, revision, labels, value)
+			SELECT res, ns, name, revision, labels, value FROM u),
+		l AS (INSERT INTO log (revision, type, resource, namespace, name, labels, value)
+			SELECT revision, $8, res, ns, name, labels, value FROM u)
+		SELECT base FROM m, pg_notify($9, '')`
+	// addRevisions comes after the rows, which read the revision before.
+	addRevisions = `UPDATE meta SET revision = revision + $1`
 )
 
 // attempt runs the batch in one transaction: begin (see begin), decide
@@ -425,11 +429,21 @@ func (w *writer) attempt(fast bool) ([]result, string, error) {
 		// The id comes first, before the slow part, so that it is known
 		// if the connection fails before COMMIT's answer.
 		b.Queue(`SELECT pg_current_xact_id()::text`)
-		err = w.write(ctx, p, b, func(br pgx.BatchResults) error {
+		i := &p.ins
+		b.Queue(createBatch, i.res, i.ns, i.name, i.rev, i.labels, i.value, p.writes, int16(storage.Added), w.s.channel)
+		b.Queue(`COMMIT`)
+		err = w.send(ctx, b, func(br pgx.BatchResults) error {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
-			return br.QueryRow().Scan(&t.xid)
+			if err := br.QueryRow().Scan(&t.xid); err != nil {
+				return err
+			}
+			if err := br.QueryRow().Scan(&t.base); err != nil {
+				return err
+			}
+			_, err := br.Exec()
+			return err
 		})
 		if sqlState(err) == codeUniqueViolation {
 			err = fmt.Errorf("%w: %w", errRecheck, err)
@@ -446,14 +460,14 @@ func (w *writer) attempt(fast bool) ([]result, string, error) {
 			}
 			return p.results, t.xid, nil
 		}
-		err = w.write(ctx, p, &pgx.Batch{}, nil)
+		err = w.write(ctx, p)
 	}
 	if err != nil {
 		w.afterError()
 	}
 	for i := range p.results {
 		if p.results[i].err == nil {
-			p.results[i].obj.Revision += p.base
+			p.results[i].obj.Revision += t.base
 		}
 	}
 	return p.results, t.xid, err
@@ -473,6 +487,8 @@ func (w *writer) onlyCreates() bool {
 type txStart struct {
 	// xid is the transaction's id.
 	xid string
+	// base is the last committed revision, read under the revision lock.
+	base int64
 	// locked holds the rows of the keys the batch updates or deletes,
 	// locked in step 1.
 	locked map[storage.Key]row
@@ -546,7 +562,7 @@ func (w *writer) begin(ctx context.Context) (txStart, error) {
 		err = readBegin(br)
 	}
 	if err == nil {
-		_, err = br.Exec()
+		err = br.QueryRow().Scan(&t.base)
 	}
 	if err == nil && len(created.res) > 0 {
 		var k storage.Key
@@ -565,28 +581,41 @@ func (w *writer) begin(ctx context.Context) (txStart, error) {
 	return t, nil
 }
 
-// write adds to b the statement that writes the rows and the revision
-// (writeBatch) and COMMIT, sends it all in one round trip and reads the
-// results, those of b's first statements with prefix, and p.base.
-func (w *writer) write(ctx context.Context, p *plan, b *pgx.Batch, prefix func(pgx.BatchResults) error) error {
-	i, u, d, l := &p.ins, &p.upd, &p.del, &p.log
-	b.Queue(writeBatch, i.res, i.ns, i.name, i.rev, i.labels, i.value,
-		u.res, u.ns, u.name, u.rev, u.labels, u.value,
-		d.res, d.ns, d.name,
-		l.rev, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue,
-		p.writes, w.s.channel)
+// write writes the rows and the revision, notifies and commits, all in
+// one round trip.
+func (w *writer) write(ctx context.Context, p *plan) error {
+	b := &pgx.Batch{}
+	if len(p.ins.res) > 0 {
+		b.Queue(insertObjects, p.ins.res, p.ins.ns, p.ins.name, p.ins.rev, p.ins.labels, p.ins.value)
+	}
+	if len(p.upd.res) > 0 {
+		b.Queue(updateObjects, p.upd.res, p.upd.ns, p.upd.name, p.upd.rev, p.upd.labels, p.upd.value)
+	}
+	if len(p.del.res) > 0 {
+		b.Queue(deleteObjects, p.del.res, p.del.ns, p.del.name)
+	}
+	l := &p.log
+	b.Queue(insertLog, l.rev, l.typ, l.res, l.ns, l.name, l.labels, l.value, l.prevRev, l.prevLabels, l.prevValue)
+	b.Queue(addRevisions, p.writes)
+	b.Queue(`SELECT pg_notify($1, '')`, w.s.channel)
 	b.Queue(`COMMIT`)
+	return w.send(ctx, b, func(br pgx.BatchResults) error {
+		for range b.Len() {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// send sends b, which ends with COMMIT, and reads its results with read.
+// It returns nil if COMMIT succeeded, an error matching
+// errUnknownOutcome if the outcome is unknown, and another error if
+// nothing was committed.
+func (w *writer) send(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	br := w.conn.SendBatch(ctx, b)
-	var err error
-	if prefix != nil {
-		err = prefix(br)
-	}
-	if err == nil {
-		err = br.QueryRow().Scan(&p.base)
-	}
-	if err == nil {
-		_, err = br.Exec()
-	}
+	err := read(br)
 	if err == nil {
 		// COMMIT answered: the batch is committed whatever Close reports
 		// (a backend terminated right after COMMIT sends its FATAL error
