@@ -133,16 +133,16 @@
 //	Changes, last 32 of 1,000 objects     1.6 ms
 //	List 1% of 10,000 (selector)           18 ms
 //	List 1% of 1,000,000 (selector)       348 ms (104-120 ms at load 10)
+//	List all 10,000, one page             323 ms
+//
+// Spreading the same 32 clients over three stores lowers the total, as
+// the revision lock makes the replicas' commits take turns (see above).
 //
 // BenchmarkListSelector1M and ...1MPage (first page of 500; the matches
 // sit in one namespace of ten) before and after the page subquery and
 // work_mem, medians of 3 at load 6-9, everything in shared buffers: all
 // 10,000 133 and 150 ms (the same plan: a GIN bitmap, then 10,000 heap
 // pages), first page 6.1 s (primary key walk over 700,000 rows) and 95 ms.
-//	List all 10,000, one page             323 ms
-//
-// Spreading the same 32 clients over three stores lowers the total, as
-// the revision lock makes the replicas' commits take turns (see above).
 //
 // The write path, measured later at load average 3.5-6 (medians of 7,
 // the old and new code run interleaved; single runs vary by ±30%):
