@@ -26,11 +26,15 @@ import (
 // When autovacuum keeps up, the counters stay below these thresholds (they
 // are looser than autovacuum's defaults) and nothing runs. Neither command
 // blocks reads or writes. A session advisory lock taken with try-lock makes
-// one store of all replicas do it at a time; the others skip. The work is
-// bounded by the statement timeout and stops at Close.
+// one store of all replicas do it at a time; the others skip. Each command
+// may take maintainTimeout (a vacuum of a large table outlasts the
+// statement timeout of requests); the work stops at Close.
 
 // maintainRows is the fixed part of the thresholds above.
 const maintainRows = 1000
+
+// maintainTimeout is the statement_timeout of ANALYZE and VACUUM.
+const maintainTimeout = "10min"
 
 // maintenance runs at most one background check per store at a time.
 type maintenance struct {
@@ -90,8 +94,11 @@ func (s *Store) maintain(ctx context.Context) (ran []string, err error) {
 		return nil, err
 	}
 	defer func() {
-		if _, uerr := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); uerr != nil {
-			// A session lock that cannot be released goes with its session.
+		_, rerr := conn.Exec(context.Background(), `RESET statement_timeout`)
+		_, uerr := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
+		if rerr != nil || uerr != nil {
+			// A session setting or lock that cannot be undone goes with
+			// its session.
 			conn.Conn().PgConn().Close(context.Background())
 		}
 	}()
@@ -121,6 +128,12 @@ func (s *Store) maintain(ctx context.Context) (ran []string, err error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: maintain: read table statistics: %w", err)
+	}
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	if _, err := conn.Exec(ctx, `SET statement_timeout = '`+maintainTimeout+`'`); err != nil {
+		return nil, fmt.Errorf("postgres: maintain: set statement_timeout: %w", err)
 	}
 	for _, cmd := range cmds {
 		if _, err := conn.Exec(ctx, cmd); err != nil {
