@@ -89,18 +89,8 @@ func (d *decoder) value(depth int) (any, bool) {
 				return nil, false
 			}
 			m[k] = v
-			d.space()
-			if d.i >= len(d.b) {
-				return nil, false
-			}
-			switch d.b[d.i] {
-			case ',':
-				d.i++
-			case '}':
-				d.i++
-				return m, true
-			default:
-				return nil, false
+			if end, ok := d.separator('}'); !ok || end {
+				return m, ok
 			}
 		}
 	case c == '[':
@@ -118,18 +108,8 @@ func (d *decoder) value(depth int) (any, bool) {
 				return nil, false
 			}
 			l = append(l, v)
-			d.space()
-			if d.i >= len(d.b) {
-				return nil, false
-			}
-			switch d.b[d.i] {
-			case ',':
-				d.i++
-			case ']':
-				d.i++
-				return l, true
-			default:
-				return nil, false
+			if end, ok := d.separator(']'); !ok || end {
+				return l, ok
 			}
 		}
 	case c == '"':
@@ -227,4 +207,23 @@ func (d *decoder) number() (any, bool) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	return f, err == nil || !d.strict
+}
+
+// separator reads what follows an element of an object or array: a comma
+// (end false) or the closing byte (end true). Anything else is not JSON
+// (ok false).
+func (d *decoder) separator(closing byte) (end, ok bool) {
+	d.space()
+	if d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return false, true
+	case closing:
+		d.i++
+		return true, true
+	}
+	return false, false
 }
