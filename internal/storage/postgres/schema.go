@@ -48,6 +48,15 @@ var migrations = []string{
 		compacted bigint NOT NULL
 	);
 	INSERT INTO meta (id, revision, compacted) VALUES (1, 0, 0);`,
+	// 2: the elected writer's published peer endpoint (election.go). pid
+	// is its election session, which holds the writer lock while it lives.
+	`CREATE TABLE writer (
+		id      integer PRIMARY KEY CHECK (id = 1),
+		pid     integer NOT NULL,
+		address text NOT NULL,
+		token   bytea NOT NULL,
+		cert    bytea NOT NULL
+	);`,
 }
 
 // migrateLockKey is the advisory lock that serializes migrations of one
