@@ -23,20 +23,21 @@ type replica struct {
 	addr string
 }
 
-// openReplica opens a replica on the schema at url with a peer listener
-// on a free loopback port; opts.Listener is set here.
+// openReplica opens a replica on the schema at url, with a peer listener
+// on a free loopback port unless opts.Listener is set.
 func openReplica(t testing.TB, url string, opts forward.Options) replica {
 	t.Helper()
 	local, err := postgres.Open(t.Context(), url, postgres.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		_ = local.Close()
-		t.Fatal(err)
+	if opts.Listener == nil {
+		if opts.Listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			_ = local.Close()
+			t.Fatal(err)
+		}
 	}
-	opts.Listener = ln
+	ln := opts.Listener
 	if opts.RetryPeriod == 0 {
 		opts.RetryPeriod = testRetry
 	}
