@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,7 +24,9 @@ func electedWriter(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rec, ok, err := s.ElectedWriter(t.Context())
+	el := s.NewElection()
+	defer el.Resign(context.Background())
+	rec, ok, err := el.Elected(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

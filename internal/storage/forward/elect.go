@@ -73,12 +73,12 @@ func (s *Store) campaign(el *postgres.Election) {
 	for {
 		select {
 		case <-s.stop:
-			if el != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-				if err := el.Resign(ctx); err != nil {
-					s.log.Warn("forward: resign as storage writer; the lock frees as the session ends", "err", err)
-				}
-				cancel()
+			ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+			if err := el.Resign(ctx); err != nil {
+				s.log.Warn("forward: resign as storage writer; the lock frees as the session ends", "err", err)
+			}
+			cancel()
+			if s.peer != nil {
 				s.peer.stepDown()
 			}
 			return
@@ -97,12 +97,13 @@ func (s *Store) campaign(el *postgres.Election) {
 	}
 }
 
-// step is one round of the campaign: keep or take the lead if el is not
-// nil, and otherwise read who leads and point the senders at it.
+// step is one round of the campaign: keep or take the lead if this
+// replica has a peer listener, and otherwise read who leads and point the
+// senders at it.
 func (s *Store) step(el *postgres.Election) {
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	if el != nil {
+	if s.peer != nil {
 		cand := s.peer.candidate()
 		led, err := el.TryLead(ctx, postgres.WriterRecord{Address: s.opts.AdvertiseAddress, Token: cand.token, Cert: cand.der})
 		if led {
@@ -118,7 +119,7 @@ func (s *Store) step(el *postgres.Election) {
 			s.log.Debug("forward: writer election", "err", err)
 		}
 	}
-	rec, ok, err := s.local.ElectedWriter(ctx)
+	rec, ok, err := el.Elected(ctx)
 	switch {
 	case err != nil:
 		s.log.Debug("forward: read the writer's record", "err", err)

@@ -24,15 +24,28 @@ func key(name string) storage.Key {
 	return storage.Key{Resource: testResource, Namespace: "ns", Name: name}
 }
 
-// observer opens a plain store on the schema to read the writer's record.
-func observer(t *testing.T, url string) *postgres.Store {
+// observer is a plain store on a schema, which reads the writer's record.
+type observer struct {
+	*postgres.Store
+	el *postgres.Election
+}
+
+// newObserver opens an observer on the schema at url.
+func newObserver(t *testing.T, url string) observer {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), url, postgres.Options{MaxConns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s
+	el := s.NewElection()
+	t.Cleanup(func() { _ = el.Resign(context.Background()) })
+	return observer{s, el}
+}
+
+// ElectedWriter reads the writer's record.
+func (o observer) ElectedWriter(ctx context.Context) (postgres.WriterRecord, bool, error) {
+	return o.el.Elected(ctx)
 }
 
 // admin connects to the schema at url as the tests' database user.
@@ -48,7 +61,7 @@ func admin(t *testing.T, url string) *pgx.Conn {
 
 // waitWriter waits until the published writer is at one of addrs and
 // returns its address.
-func waitWriter(t *testing.T, obs *postgres.Store, addrs ...string) string {
+func waitWriter(t *testing.T, obs observer, addrs ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -74,7 +87,7 @@ func TestForwardsToWriter(t *testing.T) {
 	url := pgtest.URL(t)
 	w := openReplica(t, url, forward.Options{})
 	a, b := openReplica(t, url, forward.Options{}), openReplica(t, url, forward.Options{})
-	waitWriter(t, observer(t, url), w.addr)
+	waitWriter(t, newObserver(t, url), w.addr)
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	for i := range 40 {
@@ -210,7 +223,7 @@ func checkStored(t *testing.T, s storage.Reader, names []string) {
 // write must be stored.
 func TestWriterClosedStandbyTakesOver(t *testing.T) {
 	url := pgtest.URL(t)
-	obs := observer(t, url)
+	obs := newObserver(t, url)
 	w := openReplica(t, url, forward.Options{})
 	a, b := openReplica(t, url, forward.Options{}), openReplica(t, url, forward.Options{})
 	waitWriter(t, obs, w.addr)
@@ -247,7 +260,7 @@ func waitServed(t *testing.T, r replica, n int64) {
 // and every acknowledged write is stored.
 func TestWriterSessionTerminated(t *testing.T) {
 	url := pgtest.URL(t)
-	obs := observer(t, url)
+	obs := newObserver(t, url)
 	w := openReplica(t, url, forward.Options{})
 	a, b := openReplica(t, url, forward.Options{}), openReplica(t, url, forward.Options{})
 	waitWriter(t, obs, w.addr)

@@ -153,7 +153,7 @@ func New(local *postgres.Store, opts Options) (*Store, error) {
 		campaignDone: make(chan struct{}),
 		kick:         make(chan struct{}, 1),
 	}
-	var el *postgres.Election
+	el := local.NewElection()
 	if opts.Listener != nil {
 		if s.peer, err = newPeerServer(local, opts.MaxRequestBytes, opts.Logger); err != nil {
 			return nil, fmt.Errorf("forward: %w", err)
@@ -166,7 +166,6 @@ func New(local *postgres.Store, opts Options) (*Store, error) {
 				s.log.Error("peer listener failed; this replica serves no forwarded writes", "err", err)
 			}
 		}()
-		el = local.NewElection()
 	}
 	s.step(el)
 	go s.campaign(el)

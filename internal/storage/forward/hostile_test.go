@@ -57,7 +57,7 @@ func TestHostilePeerRequests(t *testing.T) {
 	url := pgtest.URL(t)
 	const maxBytes = 64 << 10
 	w := openReplica(t, url, forward.Options{MaxRequestBytes: maxBytes})
-	obs := observer(t, url)
+	obs := newObserver(t, url)
 	rec, ok, err := obs.ElectedWriter(t.Context())
 	if err != nil || !ok {
 		t.Fatalf("writer record: %v, %v", ok, err)

@@ -45,8 +45,8 @@ type Election struct {
 	leading bool
 }
 
-// NewElection returns a candidacy that connects when first used. Close
-// it (or Resign) before closing the store.
+// NewElection returns a candidacy that connects when first used. Resign
+// it before closing the store.
 func (s *Store) NewElection() *Election { return &Election{s: s} }
 
 // TryLead keeps or takes the lead. While leading it checks that the
@@ -144,20 +144,25 @@ const electedQuery = `SELECT w.address, w.token, w.cert FROM writer w
 			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 			AND l.classid::int8 = $1 AND l.objid::int8 = $2)`
 
-// ElectedWriter returns the record of the schema's writer, and false if
-// there is none: no replica leads, or the last one's session ended.
-func (s *Store) ElectedWriter(ctx context.Context) (WriterRecord, bool, error) {
-	if s.closed.Load() {
-		return WriterRecord{}, false, errClosed
+// Elected returns the record of the schema's writer, and false if there
+// is none: no replica leads, or the last one's session ended. It reads on
+// the election's connection, not the pool, so that a standby's periodic
+// look leaves the pool's connections idle.
+func (e *Election) Elected(ctx context.Context) (WriterRecord, bool, error) {
+	if err := e.connect(ctx); err != nil {
+		return WriterRecord{}, false, err
 	}
-	key := uint64(writerLockKey(s.schema))
+	key := uint64(writerLockKey(e.s.schema))
 	var rec WriterRecord
-	err := s.pool.QueryRow(ctx, electedQuery, int64(key>>32), int64(key&0xffffffff)).Scan(&rec.Address, &rec.Token, &rec.Cert)
+	err := e.conn.QueryRow(ctx, electedQuery, int64(key>>32), int64(key&0xffffffff)).Scan(&rec.Address, &rec.Token, &rec.Cert)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return WriterRecord{}, false, nil
 	case err != nil:
-		return WriterRecord{}, false, s.readErr("read elected writer", err)
+		if e.conn.IsClosed() {
+			e.drop()
+		}
+		return WriterRecord{}, false, e.s.dbErr("read elected writer", err)
 	}
 	return rec, true, nil
 }
