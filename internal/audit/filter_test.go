@@ -30,7 +30,7 @@ rules:
 // newTestLogger starts an audit log in a temporary file with policy (the
 // default policy when empty). The returned function closes it and
 // returns its events.
-func newTestLogger(t *testing.T, policy string, tune func(*Config)) (*Logger, func() []auditv1.Event) {
+func newTestLogger(t testing.TB, policy string, tune func(*Config)) (*Logger, func() []auditv1.Event) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{Path: filepath.Join(dir, "audit.log")}
@@ -62,7 +62,7 @@ func newTestLogger(t *testing.T, policy string, tune func(*Config)) (*Logger, fu
 }
 
 // decodeEvents reads a log: one JSON event per line, nothing else.
-func decodeEvents(t *testing.T, data []byte) []auditv1.Event {
+func decodeEvents(t testing.TB, data []byte) []auditv1.Event {
 	t.Helper()
 	var events []auditv1.Event
 	sc := bufio.NewScanner(bytes.NewReader(data))
