@@ -24,6 +24,10 @@ type Registry struct {
 	feed     *feed.Feed
 	now      func() time.Time
 	eventTTL time.Duration
+	// webhooks runs admission webhooks (nil: none); webhookConfigs
+	// mirrors the configurations it is given.
+	webhooks       WebhookAdmission
+	webhookConfigs webhookConfigs
 
 	mu sync.RWMutex
 	// crds holds the latest known state of every CRD by name, with the
@@ -114,6 +118,8 @@ var builtins = []*builtin{
 	leaseBuiltin,
 	eventBuiltin,
 	eventsV1Builtin,
+	validatingWebhookBuiltin,
+	mutatingWebhookBuiltin,
 }
 
 // builtinFor returns the built-in entry of res, or nil for custom resources.
@@ -190,6 +196,7 @@ func New(opts Options) (*Registry, error) {
 		feed:     opts.Feed,
 		now:      now,
 		eventTTL: opts.EventTTL,
+		webhooks: opts.Webhooks,
 		crds:     map[string]crdEntry{},
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -197,7 +204,11 @@ func New(opts Options) (*Registry, error) {
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
 		r.crdProgress, r.namespaceProgress = newMirrorProgress(), newMirrorProgress()
+		if r.webhooks != nil {
+			r.webhookConfigs.progress = [2]*mirrorProgress{newMirrorProgress(), newMirrorProgress()}
+		}
 	}
+	r.webhookConfigs.entries = map[webhookConfigKey]webhookConfigEntry{}
 	r.rebuildLocked()
 	return r, nil
 }
@@ -383,6 +394,9 @@ func (r *Registry) Start(ctx context.Context) error {
 	mirrors := []mirror{r.crdMirror()}
 	if r.namespaces != nil {
 		mirrors = append(mirrors, r.namespaceMirror())
+	}
+	if r.webhooks != nil {
+		mirrors = append(mirrors, r.webhookMirrors()...)
 	}
 	watchers := make([]*feed.Watcher, len(mirrors))
 	for i, m := range mirrors {
