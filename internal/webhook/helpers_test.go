@@ -42,7 +42,7 @@ type hookServer struct {
 
 // newHookServer serves a webhook that answers every AdmissionReview with
 // respond's response (uid filled in).
-func newHookServer(t *testing.T, respond func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse) *hookServer {
+func newHookServer(t testing.TB, respond func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse) *hookServer {
 	t.Helper()
 	s := &hookServer{}
 	s.start(t, func(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +97,7 @@ type env struct {
 	d   *webhook.Dispatcher
 }
 
-func newEnv(t *testing.T, opts webhook.Options) *env {
+func newEnv(t testing.TB, opts webhook.Options) *env {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -106,7 +106,7 @@ func newEnv(t *testing.T, opts webhook.Options) *env {
 	return &env{reg: registrytest.StartWithWebhooks(t, d).Registry, d: d}
 }
 
-func (e *env) lookup(t *testing.T, group, version, resource string) *registry.Resource {
+func (e *env) lookup(t testing.TB, group, version, resource string) *registry.Resource {
 	t.Helper()
 	res, ok := e.reg.Lookup(group, version, resource)
 	if !ok {
@@ -116,7 +116,7 @@ func (e *env) lookup(t *testing.T, group, version, resource string) *registry.Re
 }
 
 // create stores obj as a res through the registry.
-func (e *env) create(t *testing.T, res *registry.Resource, ns string, obj any) (registry.Result, error) {
+func (e *env) create(t testing.TB, res *registry.Resource, ns string, obj any) (registry.Result, error) {
 	t.Helper()
 	m, ok := obj.(map[string]any)
 	if !ok {
@@ -129,7 +129,7 @@ func (e *env) create(t *testing.T, res *registry.Resource, ns string, obj any) (
 }
 
 // mustCreate is create that fails the test on error.
-func (e *env) mustCreate(t *testing.T, res *registry.Resource, ns string, obj any) registry.Result {
+func (e *env) mustCreate(t testing.TB, res *registry.Resource, ns string, obj any) registry.Result {
 	t.Helper()
 	r, err := e.create(t, res, ns, obj)
 	if err != nil {
@@ -139,7 +139,7 @@ func (e *env) mustCreate(t *testing.T, res *registry.Resource, ns string, obj an
 }
 
 // validating stores a ValidatingWebhookConfiguration.
-func (e *env) validating(t *testing.T, name string, hooks ...admissionregistrationv1.ValidatingWebhook) {
+func (e *env) validating(t testing.TB, name string, hooks ...admissionregistrationv1.ValidatingWebhook) {
 	t.Helper()
 	e.mustCreate(t, e.lookup(t, "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations"), "",
 		&admissionregistrationv1.ValidatingWebhookConfiguration{
@@ -149,7 +149,7 @@ func (e *env) validating(t *testing.T, name string, hooks ...admissionregistrati
 }
 
 // mutating stores a MutatingWebhookConfiguration.
-func (e *env) mutating(t *testing.T, name string, hooks ...admissionregistrationv1.MutatingWebhook) {
+func (e *env) mutating(t testing.TB, name string, hooks ...admissionregistrationv1.MutatingWebhook) {
 	t.Helper()
 	e.mustCreate(t, e.lookup(t, "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations"), "",
 		&admissionregistrationv1.MutatingWebhookConfiguration{
@@ -215,7 +215,7 @@ func toAny(m map[string]string) map[string]any {
 }
 
 // wantStatus fails unless err is a StatusError with code, returning it.
-func wantStatus(t *testing.T, err error, code int32) *apierrors.StatusError {
+func wantStatus(t testing.TB, err error, code int32) *apierrors.StatusError {
 	t.Helper()
 	var se *apierrors.StatusError
 	if !errors.As(err, &se) {
@@ -228,7 +228,7 @@ func wantStatus(t *testing.T, err error, code int32) *apierrors.StatusError {
 }
 
 // wantAbsent fails unless the ConfigMap default/name does not exist.
-func (e *env) wantAbsent(t *testing.T, name string) {
+func (e *env) wantAbsent(t testing.TB, name string) {
 	t.Helper()
 	_, err := e.reg.Get(t.Context(), e.lookup(t, "", "v1", "configmaps"), "default", name)
 	if !apierrors.IsNotFound(err) {
