@@ -22,7 +22,7 @@ func BenchmarkFilter(b *testing.B) {
 	for _, users := range []int{1, 16} {
 		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
 			h, err := flowcontrol.With(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
-				flowcontrol.Options{Metrics: prometheus.NewRegistry()})
+				flowcontrol.Options{}, prometheus.NewRegistry())
 			if err != nil {
 				b.Fatal(err)
 			}

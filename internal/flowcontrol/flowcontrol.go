@@ -57,8 +57,6 @@ type Options struct {
 	MaxWatches int
 	// MaxWatchesPerUser bounds those of one user. Default 1000.
 	MaxWatchesPerUser int
-	// Metrics, when not nil, receives the flow-control metrics.
-	Metrics prometheus.Registerer
 }
 
 // Defaults of Options.
@@ -109,11 +107,12 @@ type filter struct {
 	metrics *metrics
 }
 
-// With returns h behind flow control. It must come after the filters that
-// put the user (request.WithUser) and the RequestInfo
-// (request.WithRequestInfo) in the context. It fails when an option is
-// negative or the metrics cannot be registered.
-func With(h http.Handler, opts Options) (http.Handler, error) {
+// With returns h behind flow control, whose metrics go to metrics when it
+// is not nil. It must come after the filters that put the user
+// (request.WithUser) and the RequestInfo (request.WithRequestInfo) in the
+// context. It fails when an option is negative or the metrics cannot be
+// registered.
+func With(h http.Handler, opts Options, metrics prometheus.Registerer) (http.Handler, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -126,7 +125,7 @@ func With(h http.Handler, opts Options) (http.Handler, error) {
 		watches:         orDefault(opts.MaxWatches, DefaultMaxWatches),
 		watchesPerUser:  orDefault(opts.MaxWatchesPerUser, DefaultMaxWatchesPerUser),
 	})
-	m, err := newMetrics(opts.Metrics, lim)
+	m, err := newMetrics(metrics, lim)
 	if err != nil {
 		return nil, err
 	}

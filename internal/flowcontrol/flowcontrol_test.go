@@ -58,9 +58,9 @@ func (b *blocker) unblock() { b.once.Do(func() { close(b.release) }) }
 
 // serve runs api behind the filter chain the server builds: request
 // info, a user, flow control.
-func serve(t *testing.T, opts flowcontrol.Options, api http.Handler) *httptest.Server {
+func serve(t *testing.T, opts flowcontrol.Options, reg prometheus.Registerer, api http.Handler) *httptest.Server {
 	t.Helper()
-	h, err := flowcontrol.With(api, opts)
+	h, err := flowcontrol.With(api, opts, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestPerUserBound(t *testing.T) {
 	api := newBlocker()
 	defer api.unblock()
 	reg := prometheus.NewRegistry()
-	srv := serve(t, flowcontrol.Options{MaxInflightPerUser: 2, MaxQueuedPerUser: 1, MaxWait: time.Hour, Metrics: reg}, api)
+	srv := serve(t, flowcontrol.Options{MaxInflightPerUser: 2, MaxQueuedPerUser: 1, MaxWait: time.Hour}, reg, api)
 
 	var pending []<-chan result
 	for range 3 {
@@ -159,7 +159,7 @@ func TestPerUserBound(t *testing.T) {
 func TestQueueTimeout(t *testing.T) {
 	api := newBlocker()
 	defer api.unblock()
-	srv := serve(t, flowcontrol.Options{MaxInflightPerUser: 1, MaxWait: time.Millisecond}, api)
+	srv := serve(t, flowcontrol.Options{MaxInflightPerUser: 1, MaxWait: time.Millisecond}, nil, api)
 	first := goSend(t.Context(), srv, objects, "alice")
 	<-api.started
 	checkTooMany(t, send(t.Context(), srv, objects, "alice"))
@@ -175,7 +175,7 @@ func TestCancelledWaitLeavesQueue(t *testing.T) {
 	api := newBlocker()
 	defer api.unblock()
 	reg := prometheus.NewRegistry()
-	srv := serve(t, flowcontrol.Options{MaxInflightPerUser: 1, MaxQueuedPerUser: 1, MaxWait: time.Hour, Metrics: reg}, api)
+	srv := serve(t, flowcontrol.Options{MaxInflightPerUser: 1, MaxQueuedPerUser: 1, MaxWait: time.Hour}, reg, api)
 	first := goSend(t.Context(), srv, objects, "alice")
 	<-api.started
 	ctx, cancel := context.WithCancel(t.Context())
@@ -205,7 +205,7 @@ func TestExempt(t *testing.T) {
 	api := newBlocker()
 	defer api.unblock()
 	reg := prometheus.NewRegistry()
-	srv := serve(t, flowcontrol.Options{MaxInflight: 1, MaxInflightPerUser: 1, MaxQueuedPerUser: 1, MaxWait: time.Hour, Metrics: reg}, api)
+	srv := serve(t, flowcontrol.Options{MaxInflight: 1, MaxInflightPerUser: 1, MaxQueuedPerUser: 1, MaxWait: time.Hour}, reg, api)
 	busy := goSend(t.Context(), srv, objects, "alice")
 	<-api.started
 	queued := goSend(t.Context(), srv, objects, "bob")
@@ -231,7 +231,7 @@ func TestWatchLimit(t *testing.T) {
 	api := newBlocker()
 	defer api.unblock()
 	reg := prometheus.NewRegistry()
-	srv := serve(t, flowcontrol.Options{MaxWatchesPerUser: 2, MaxWatches: 3, Metrics: reg}, api)
+	srv := serve(t, flowcontrol.Options{MaxWatchesPerUser: 2, MaxWatches: 3}, reg, api)
 	watch := objects + "?watch=true"
 	ctx, closeFirst := context.WithCancel(t.Context())
 	first := goSend(ctx, srv, watch, "alice")
@@ -265,7 +265,7 @@ func TestWatchLimit(t *testing.T) {
 func TestRejectDoesNotReadBody(t *testing.T) {
 	api := newBlocker()
 	defer api.unblock()
-	h, err := flowcontrol.With(api, flowcontrol.Options{MaxInflightPerUser: 1, MaxWait: time.Millisecond})
+	h, err := flowcontrol.With(api, flowcontrol.Options{MaxInflightPerUser: 1, MaxWait: time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func (b *trapBody) Read(p []byte) (int, error) {
 }
 
 func TestNegativeOptions(t *testing.T) {
-	if _, err := flowcontrol.With(http.NotFoundHandler(), flowcontrol.Options{MaxWatches: -1}); err == nil {
+	if _, err := flowcontrol.With(http.NotFoundHandler(), flowcontrol.Options{MaxWatches: -1}, nil); err == nil {
 		t.Fatal("negative MaxWatches accepted")
 	}
 }
