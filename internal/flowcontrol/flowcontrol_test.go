@@ -107,6 +107,16 @@ func goSend(ctx context.Context, srv *httptest.Server, path, name string, groups
 	return c
 }
 
+// expectOK fails unless every request of results succeeds.
+func expectOK(t *testing.T, results ...<-chan result) {
+	t.Helper()
+	for _, c := range results {
+		if res := <-c; res.err != nil || res.code != http.StatusOK {
+			t.Fatalf("request: %d %v", res.code, res.err)
+		}
+	}
+}
+
 // checkTooMany fails unless res is a 429 TooManyRequests Status with
 // Retry-After.
 func checkTooMany(t *testing.T, res result) {
@@ -145,11 +155,7 @@ func TestPerUserBound(t *testing.T) {
 		t.Fatalf("%s's request started while alice is at her bound", who)
 	}
 	api.unblock()
-	for _, c := range append(pending, bob) {
-		if res := <-c; res.err != nil || res.code != http.StatusOK {
-			t.Fatalf("queued or other user's request: %d %v", res.code, res.err)
-		}
-	}
+	expectOK(t, append(pending, bob)...)
 	if got := rejected(t, reg, "queue-full"); got != 1 {
 		t.Errorf("queue-full rejections counted %v, want 1", got)
 	}
@@ -189,11 +195,7 @@ func TestCancelledWaitLeavesQueue(t *testing.T) {
 	second := goSend(t.Context(), srv, objects, "alice") // the queue has room again
 	waitGauge(t, reg, "apiserver_flowcontrol_current_inqueue_requests", 1)
 	api.unblock()
-	for _, c := range []<-chan result{first, second} {
-		if res := <-c; res.code != http.StatusOK {
-			t.Fatalf("request: %d %v", res.code, res.err)
-		}
-	}
+	expectOK(t, first, second)
 	if got := rejected(t, reg, "cancelled"); got != 1 {
 		t.Errorf("cancelled rejections counted %v, want 1", got)
 	}
@@ -217,11 +219,7 @@ func TestExempt(t *testing.T) {
 		<-api.started
 	}
 	api.unblock()
-	for _, c := range []<-chan result{busy, queued, admin, health} {
-		if res := <-c; res.code != http.StatusOK {
-			t.Fatalf("request: %d %v", res.code, res.err)
-		}
-	}
+	expectOK(t, busy, queued, admin, health)
 }
 
 // TestWatchLimit opens a user's most watches: the next gets 429 at once
@@ -250,11 +248,7 @@ func TestWatchLimit(t *testing.T) {
 	third := goSend(t.Context(), srv, watch, "alice")
 	<-api.started
 	api.unblock()
-	for _, c := range []<-chan result{second, bobWatch, bobList, third} {
-		if res := <-c; res.code != http.StatusOK {
-			t.Fatalf("request: %d %v", res.code, res.err)
-		}
-	}
+	expectOK(t, second, bobWatch, bobList, third)
 	if got := rejected(t, reg, "watch-limit"); got != 2 {
 		t.Errorf("watch-limit rejections counted %v, want 2", got)
 	}
