@@ -36,6 +36,10 @@ type Options struct {
 	// every write (package webhook). Default nil: configurations are stored
 	// and served but no webhook is called.
 	Webhooks WebhookAdmission
+	// MaxObjectBytes bounds an object as stored (its JSON, managedFields
+	// included): a create, update, patch or apply that would write a
+	// larger one answers 413. Default DefaultMaxObjectBytes.
+	MaxObjectBytes int
 }
 
 // Resource describes one served group/version/resource.

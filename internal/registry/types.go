@@ -28,6 +28,8 @@ type Registry struct {
 	// mirrors the configurations it is given.
 	webhooks       WebhookAdmission
 	webhookConfigs webhookConfigs
+	// maxObjectBytes is Options.MaxObjectBytes with its default.
+	maxObjectBytes int
 
 	mu sync.RWMutex
 	// crds holds the latest known state of every CRD by name, with the
@@ -192,14 +194,15 @@ func New(opts Options) (*Registry, error) {
 		now = time.Now
 	}
 	r := &Registry{
-		store:    opts.Store,
-		feed:     opts.Feed,
-		now:      now,
-		eventTTL: opts.EventTTL,
-		webhooks: opts.Webhooks,
-		crds:     map[string]crdEntry{},
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		store:          opts.Store,
+		feed:           opts.Feed,
+		now:            now,
+		eventTTL:       opts.EventTTL,
+		webhooks:       opts.Webhooks,
+		maxObjectBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
+		crds:           map[string]crdEntry{},
+		kick:           make(chan struct{}, 1),
+		done:           make(chan struct{}),
 	}
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
