@@ -35,6 +35,9 @@ func (r *Registry) Create(ctx context.Context, res *Resource, namespace string, 
 	if opts.Subresource != "" {
 		return Result{}, apierrors.NewMethodNotSupported(res.groupResource(), "create")
 	}
+	if b := builtinFor(res); b != nil && b.review {
+		return r.createReview(ctx, res, deepCopy(obj.Object))
+	}
 	return r.create(ctx, res, namespace, deepCopy(obj.Object), opts, true)
 }
 
@@ -306,8 +309,8 @@ func requestNamespace(res *Resource, namespace string, md map[string]any) (strin
 // validateMeta validates metadata (and, with old, its immutable fields).
 func validateMeta(res *Resource, obj, old map[string]any) field.ErrorList {
 	nameFn := apivalidation.NameIsDNSSubdomain
-	if b := builtinFor(res); b != nil && b.nameIsLabel {
-		nameFn = apivalidation.NameIsDNSLabel
+	if b := builtinFor(res); b != nil && b.validName != nil {
+		nameFn = b.validName
 	}
 	u := newMetaObject(obj)
 	errs := apivalidation.ValidateObjectMetaAccessor(u, res.Namespaced, nameFn, field.NewPath("metadata"))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/setpoint/setpoint/internal/feed"
@@ -32,9 +33,14 @@ type Registry struct {
 	crds map[string]crdEntry
 	// namespaces is nil without a feed, which would keep it current.
 	namespaces *namespaceCache
-	// crdProgress and namespaceProgress tell how far the CRD and namespace
-	// caches have applied the feed; nil without a feed. Set by New.
-	crdProgress, namespaceProgress *mirrorProgress
+	// mirrors are the local views of stored resources Start loads and
+	// keeps current (CRDs, namespaces, and those added by Follow); their
+	// progress, nil without a feed, tells Sync how far they applied it.
+	// Set by New and Follow, before Start; read-only after.
+	mirrors []mirror
+	// reviewer answers the review resources; nil leaves them unserved.
+	// Set by ServeReviews, before Start.
+	reviewer Reviewer
 	// served maps group/version/resource to the served Resource.
 	served map[gvr]*Resource
 	groups []GroupVersions
@@ -69,9 +75,11 @@ var standardVerbs = []string{"create", "delete", "deletecollection", "get", "lis
 // plus, when it needs them, prepare/validate hooks.
 type builtin struct {
 	Resource
-	// nameIsLabel requires metadata.name to be a DNS label instead of a
-	// DNS subdomain.
-	nameIsLabel bool
+	// review marks a review resource: create-only, answered by the
+	// Reviewer, never stored.
+	review bool
+	// validName checks metadata.name; nil means a DNS subdomain.
+	validName apivalidation.ValidateNameFunc
 	// decodes checks that a body decodes into the Go type of the
 	// resource, before prepare or prepareUpdate (may be nil).
 	decodes func(obj map[string]any) error
@@ -97,8 +105,8 @@ var builtins = []*builtin{
 			// As Kubernetes: kubectl get ns --field-selector status.phase=Active.
 			SelectableFields: []string{"status.phase"},
 		},
-		nameIsLabel: true,
-		prepare:     prepareNamespace,
+		validName: apivalidation.NameIsDNSLabel,
+		prepare:   prepareNamespace,
 	},
 	{
 		Resource: Resource{
@@ -114,6 +122,13 @@ var builtins = []*builtin{
 	leaseBuiltin,
 	eventBuiltin,
 	eventsV1Builtin,
+	roleBuiltin,
+	clusterRoleBuiltin,
+	roleBindingBuiltin,
+	clusterRoleBindingBuiltin,
+	selfSubjectAccessReviewBuiltin,
+	selfSubjectRulesReviewBuiltin,
+	selfSubjectReviewBuiltin,
 }
 
 // builtinFor returns the built-in entry of res, or nil for custom resources.
@@ -194,9 +209,10 @@ func New(opts Options) (*Registry, error) {
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	r.mirrors = []mirror{r.crdMirror()}
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
-		r.crdProgress, r.namespaceProgress = newMirrorProgress(), newMirrorProgress()
+		r.mirrors = append(r.mirrors, r.namespaceMirror())
 	}
 	r.rebuildLocked()
 	return r, nil
@@ -275,6 +291,9 @@ func (r *Registry) rebuildLocked() {
 		byGroup[res.Group][res.Version] = append(byGroup[res.Group][res.Version], res)
 	}
 	for _, b := range builtins {
+		if b.review && r.reviewer == nil {
+			continue
+		}
 		res := b.Resource
 		add(&res)
 	}
@@ -380,10 +399,7 @@ func (r *Registry) Start(ctx context.Context) error {
 			return fmt.Errorf("registry: create namespace %s: %w", ns, err)
 		}
 	}
-	mirrors := []mirror{r.crdMirror()}
-	if r.namespaces != nil {
-		mirrors = append(mirrors, r.namespaceMirror())
-	}
+	mirrors := r.mirrors
 	watchers := make([]*feed.Watcher, len(mirrors))
 	for i, m := range mirrors {
 		w, err := r.load(ctx, m)
@@ -410,6 +426,15 @@ func (r *Registry) Start(ctx context.Context) error {
 	}
 	r.wake()
 	return nil
+}
+
+// newProgress returns the progress record of a mirror: nil without a
+// feed, which would advance it.
+func (r *Registry) newProgress() *mirrorProgress {
+	if r.feed == nil {
+		return nil
+	}
+	return newMirrorProgress()
 }
 
 // mirror keeps a local view of one stored resource current: reset receives
@@ -488,7 +513,7 @@ func consume(ctx context.Context, m mirror, w *feed.Watcher) {
 
 // crdMirror keeps the served CRDs current.
 func (r *Registry) crdMirror() mirror {
-	return mirror{resource: crdStorageKey, reset: r.resetCRDs, progress: r.crdProgress, apply: func(ev *feed.Event) {
+	return mirror{resource: crdStorageKey, reset: r.resetCRDs, progress: r.newProgress(), apply: func(ev *feed.Event) {
 		switch ev.Type {
 		case storage.Deleted:
 			r.applyCRD(ev.Object.Name, ev.Revision, nil)

@@ -33,7 +33,14 @@ func StartWithFeed(t testing.TB, opts feed.Options) *Env {
 	return start(t, &opts)
 }
 
-func start(t testing.TB, feedOpts *feed.Options) *Env {
+// StartWithSetup is StartWithFeed that runs setup on the registry before
+// starting it (to add views with Follow, or serve reviews).
+func StartWithSetup(t testing.TB, opts feed.Options, setup func(*registry.Registry)) *Env {
+	t.Helper()
+	return start(t, &opts, setup)
+}
+
+func start(t testing.TB, feedOpts *feed.Options, setup ...func(*registry.Registry)) *Env {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
 	if err != nil {
@@ -56,6 +63,9 @@ func start(t testing.TB, feedOpts *feed.Options) *Env {
 	e.Registry, err = registry.New(registry.Options{Store: store, Feed: e.Feed})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(e.Registry)
 	}
 	if err := e.Registry.Start(context.Background()); err != nil {
 		t.Fatal(err)
