@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -68,6 +69,20 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, out output, 
 		w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfterSeconds)))
 	}
 	s.writeBody(w, out, int(status.Code), &status)
+}
+
+// WriteStatus sends err as a Kubernetes Status: JSON, or YAML when the
+// Accept header asks for it first, with Retry-After when the Status
+// carries one. It is for the filters in front of the API (authentication,
+// flow control, authorization), whose answers clients decode as they do
+// the API's. An error that is not a StatusError becomes a 500 that
+// reveals nothing, and is logged.
+func WriteStatus(w http.ResponseWriter, r *http.Request, err error) {
+	out, nerr := negotiate(r.Header.Get("Accept"), "", false)
+	if nerr != nil {
+		out = output{}
+	}
+	(&server{log: slog.Default()}).writeError(w, r, out, err)
 }
 
 // errNotFound is the answer for paths that name nothing served.

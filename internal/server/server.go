@@ -22,6 +22,7 @@ import (
 	"github.com/setpoint/setpoint/internal/apiserver"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
+	"github.com/setpoint/setpoint/internal/requestinfo"
 	"github.com/setpoint/setpoint/internal/storage"
 )
 
@@ -324,6 +325,9 @@ func (s *Server) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: build HTTP API: %w", err)
 	}
+	// The filters in front of the API, innermost first: each wraps the
+	// ones after it, so a request meets them in the reverse order.
+	h = requestinfo.With(h)
 	if !s.cfg.Profiling {
 		return h, nil
 	}
