@@ -31,8 +31,8 @@ import (
 
 // Labels and annotations Kubernetes puts on its bootstrap policy.
 const (
-	bootstrapLabel      = "kubernetes.io/bootstrapping"
-	bootstrapLabelValue = "rbac-defaults"
+	bootstrapLabel       = "kubernetes.io/bootstrapping"
+	bootstrapLabelValue  = "rbac-defaults"
 	autoupdateAnnotation = "rbac.authorization.kubernetes.io/autoupdate"
 )
 

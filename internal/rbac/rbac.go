@@ -76,7 +76,7 @@ func New(reg *registry.Registry) (*Authorizer, error) {
 func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
 	u := attrs.GetUser()
 	if u == nil {
-		return authorizer.DecisionNoOpinion, "no user", nil
+		return authorizer.DecisionNoOpinion, "", nil
 	}
 	if slices.Contains(u.GetGroups(), user.SystemPrivilegedGroup) {
 		return authorizer.DecisionAllow, "member of " + user.SystemPrivilegedGroup, nil
