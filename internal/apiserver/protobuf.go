@@ -3,10 +3,13 @@ package apiserver
 import (
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,8 +23,8 @@ const protobufMediaType = "application/vnd.kubernetes.protobuf"
 
 // protobufDecoder decodes the protobuf bodies of the built-in types
 // Setpoint serves (Namespace, ConfigMap, Secret, Event, Lease,
-// events.k8s.io Event, CustomResourceDefinition), autoscaling/v1 Scale and
-// DeleteOptions.
+// events.k8s.io Event, CustomResourceDefinition, the RBAC types and the
+// reviews kubectl auth sends), autoscaling/v1 Scale and DeleteOptions.
 // Custom resources have no protobuf form, as in Kubernetes. This goes
 // through typed objects, which is fine off the hot path of custom
 // resources.
@@ -31,6 +34,9 @@ var protobufDecoder = func() runtime.Decoder {
 	s.AddKnownTypes(coordinationv1.SchemeGroupVersion, &coordinationv1.Lease{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(eventsv1.SchemeGroupVersion, &eventsv1.Event{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(apiextensionsv1.SchemeGroupVersion, &apiextensionsv1.CustomResourceDefinition{}, &metav1.DeleteOptions{})
+	s.AddKnownTypes(rbacv1.SchemeGroupVersion, &rbacv1.Role{}, &rbacv1.ClusterRole{}, &rbacv1.RoleBinding{}, &rbacv1.ClusterRoleBinding{}, &metav1.DeleteOptions{})
+	s.AddKnownTypes(authorizationv1.SchemeGroupVersion, &authorizationv1.SelfSubjectAccessReview{}, &authorizationv1.SelfSubjectRulesReview{})
+	s.AddKnownTypes(authenticationv1.SchemeGroupVersion, &authenticationv1.SelfSubjectReview{})
 	s.AddKnownTypes(metav1.SchemeGroupVersion, &metav1.DeleteOptions{})
 	// The scale subresource of custom resources takes autoscaling/v1 Scale.
 	s.AddKnownTypes(autoscalingv1.SchemeGroupVersion, &autoscalingv1.Scale{})
