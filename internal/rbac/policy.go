@@ -19,8 +19,8 @@ type policy struct {
 	roles        map[string]map[string][]rbacv1.PolicyRule
 	clusterRoles map[string][]rbacv1.PolicyRule
 	// roleBindings by namespace then name; clusterRoleBindings by name.
-	roleBindings        map[string]map[string]binding
-	clusterRoleBindings map[string]binding
+	roleBindings        map[string]map[string]*binding
+	clusterRoleBindings map[string]*binding
 }
 
 // binding is what authorization needs of a RoleBinding or
@@ -35,8 +35,8 @@ func newPolicy() *policy {
 	return &policy{
 		roles:               map[string]map[string][]rbacv1.PolicyRule{},
 		clusterRoles:        map[string][]rbacv1.PolicyRule{},
-		roleBindings:        map[string]map[string]binding{},
-		clusterRoleBindings: map[string]binding{},
+		roleBindings:        map[string]map[string]*binding{},
+		clusterRoleBindings: map[string]*binding{},
 	}
 }
 
@@ -140,12 +140,12 @@ func (p *policy) views() map[string]registry.View {
 		"rolebindings": &view[rbacv1.RoleBinding]{p: p,
 			clear: func(p *policy) { clear(p.roleBindings) },
 			set: func(p *policy, b *rbacv1.RoleBinding, deleted bool) {
-				putNamespaced(p.roleBindings, b.Namespace, b.Name, binding{name: b.Name, ref: b.RoleRef, subjects: b.Subjects}, deleted)
+				putNamespaced(p.roleBindings, b.Namespace, b.Name, &binding{name: b.Name, ref: b.RoleRef, subjects: b.Subjects}, deleted)
 			}},
 		"clusterrolebindings": &view[rbacv1.ClusterRoleBinding]{p: p,
 			clear: func(p *policy) { clear(p.clusterRoleBindings) },
 			set: func(p *policy, b *rbacv1.ClusterRoleBinding, deleted bool) {
-				put(p.clusterRoleBindings, b.Name, binding{name: b.Name, ref: b.RoleRef, subjects: b.Subjects}, deleted)
+				put(p.clusterRoleBindings, b.Name, &binding{name: b.Name, ref: b.RoleRef, subjects: b.Subjects}, deleted)
 			}},
 	}
 }

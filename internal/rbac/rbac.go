@@ -134,11 +134,11 @@ func (p *policy) allows(attrs authorizer.Attributes) (string, bool) {
 func (p *policy) visit(u user.Info, namespace string, f func(ns string, b *binding, s *rbacv1.Subject, rules []rbacv1.PolicyRule) bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	each := func(ns string, bindings map[string]binding) bool {
+	each := func(ns string, bindings map[string]*binding) bool {
 		for _, b := range bindings {
 			for i := range b.subjects {
 				if appliesTo(&b.subjects[i], u, ns) {
-					if !f(ns, &b, &b.subjects[i], p.rulesOf(ns, b.ref)) {
+					if !f(ns, b, &b.subjects[i], p.rulesOf(ns, b.ref)) {
 						return false
 					}
 					break
