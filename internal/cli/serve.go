@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -43,6 +44,8 @@ type serveOptions struct {
 	enableGC                                  bool
 	controllers                               []string
 	profiling                                 bool
+	// audit holds the --audit-* flags.
+	audit audit.Config
 	// envFlags are the flags that environment variables can set.
 	envFlags []string
 }
@@ -73,6 +76,7 @@ the command line wins.`,
 			if err != nil {
 				return err
 			}
+			cfg.Audit.Stdout = env.Out
 			return runServer(cmd.Context(), cfg, env.ErrOut)
 		},
 	}
@@ -101,6 +105,11 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.controllers, "controllers", []string{"*"}, "built-in controllers to run: '*' for all, a name ("+
 		strings.Join(controllerNames, ", ")+") to run it, '-name' to leave it out")
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go's profiler under /debug/pprof/ (anyone who reaches the API can use it)")
+	fs.StringVar(&o.audit.Path, "audit-log-path", "", "write the audit log, one JSON audit.k8s.io/v1 Event per line, to this file ('-' for standard output; empty: no audit log)")
+	fs.StringVar(&o.audit.PolicyFile, "audit-policy-file", "", "audit.k8s.io/v1 Policy file saying what is audited at which level (default: Metadata for all but health probes); Secrets are never audited above Metadata")
+	fs.IntVar(&o.audit.MaxSizeMB, "audit-log-maxsize", audit.DefaultMaxSizeMB, "size in megabytes at which the audit log file is rotated")
+	fs.IntVar(&o.audit.MaxBackups, "audit-log-maxbackup", audit.DefaultMaxBackups, "how many rotated audit log files are kept")
+	fs.IntVar(&o.audit.MaxAgeDays, "audit-log-maxage", 0, "days after which rotated audit log files are removed (0: kept whatever their age)")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += " [env " + envName(f.Name) + "]"
 		o.envFlags = append(o.envFlags, f.Name)
@@ -158,6 +167,7 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 			Disabled: !o.leaderElect, LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
 		},
 		Profiling:          o.profiling,
+		Audit:              o.audit,
 		DataDir:            dataDir,
 		Storage:            o.storage,
 		Listen:             o.listen,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -55,6 +56,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		EventTTL:           time.Hour,
 		KubeconfigPath:     abs(t, "setpoint-data/kubeconfig"),
 		LeaderElection:     defaultElection,
+		Audit:              audit.Config{MaxSizeMB: 100, MaxBackups: 10},
 	}
 	checkConfig(t, cfg, want)
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelInfo) || cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
@@ -75,6 +77,11 @@ func TestServeConfigFromEnv(t *testing.T) {
 		"SETPOINT_EVENT_TTL":           "2h",
 		"SETPOINT_LOG_LEVEL":           "debug",
 		"SETPOINT_LOG_FORMAT":          "json",
+		"SETPOINT_AUDIT_LOG_PATH":      "-",
+		"SETPOINT_AUDIT_POLICY_FILE":   "/etc/setpoint/audit.yaml",
+		"SETPOINT_AUDIT_LOG_MAXSIZE":   "5",
+		"SETPOINT_AUDIT_LOG_MAXBACKUP": "3",
+		"SETPOINT_AUDIT_LOG_MAXAGE":    "7",
 	}
 	cfg, err := serveConfig(t, nil, env)
 	if err != nil {
@@ -91,6 +98,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		EventTTL:           2 * time.Hour,
 		KubeconfigPath:     filepath.Join(dir, "kubeconfig"),
 		LeaderElection:     defaultElection,
+		Audit:              audit.Config{Path: "-", PolicyFile: "/etc/setpoint/audit.yaml", MaxSizeMB: 5, MaxBackups: 3, MaxAgeDays: 7},
 	})
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
 		t.Error("SETPOINT_LOG_LEVEL=debug should enable debug logs")

@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/setpoint/setpoint/internal/apiserver"
+	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/rbac"
 	"github.com/setpoint/setpoint/internal/registry"
@@ -83,6 +84,9 @@ type Config struct {
 	// kube-apiserver's --profiling. Default false: until the API has
 	// authentication, anyone who reaches it could profile the server.
 	Profiling bool
+	// Audit configures the audit log. Its MaxBodyBytes defaults to
+	// MaxBodyBytes. Default: no audit log.
+	Audit audit.Config
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 
@@ -133,6 +137,12 @@ func (c *Config) withDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Audit.MaxBodyBytes == 0 {
+		c.Audit.MaxBodyBytes = c.MaxBodyBytes
+	}
+	if c.Audit.Logger == nil {
+		c.Audit.Logger = c.Logger
+	}
 	var errs []error
 	var err error
 	if c.postgres, err = checkStorage(c.Storage); err != nil {
@@ -169,6 +179,7 @@ type Server struct {
 	feed  *feed.Feed
 	reg   *registry.Registry
 	authz *rbac.Authorizer
+	audit *audit.Logger
 
 	ready chan struct{}
 	// addr is set before ready is closed and not changed after.
@@ -184,21 +195,25 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: create data directory: %w", err)
 	}
+	auditLog, err := audit.New(cfg.Audit)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	store, err := openStorage(context.Background(), &cfg)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, auditLog.Close())
 	}
 	cfg.Logger.Info("storage opened", "storage", RedactStorage(cfg.Storage))
 	f := feed.New(store, feed.Options{Logger: cfg.Logger})
 	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close())
+		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close(), auditLog.Close())
 	}
 	az, err := rbac.New(reg)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("server: %w", err), reg.Close(), f.Close(), store.Close())
+		return nil, errors.Join(fmt.Errorf("server: %w", err), reg.Close(), f.Close(), store.Close(), auditLog.Close())
 	}
-	return &Server{cfg: cfg, store: store, feed: f, reg: reg, authz: az, ready: make(chan struct{})}, nil
+	return &Server{cfg: cfg, store: store, feed: f, reg: reg, authz: az, audit: auditLog, ready: make(chan struct{})}, nil
 }
 
 // Ready is closed when the server accepts requests.
@@ -226,7 +241,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	defer func() {
 		cancel(nil)
 		wg.Wait()
-		err = errors.Join(err, s.reg.Close(), s.feed.Close(), s.store.Close())
+		err = errors.Join(err, s.reg.Close(), s.feed.Close(), s.store.Close(), s.audit.Close())
 	}()
 	// fail ends the server because a part stopped.
 	fail := func(what string, err error) {
@@ -320,6 +335,7 @@ func transient(err error) bool {
 func (s *Server) handler() (http.Handler, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(s.audit.Collectors()...)
 	h, err := apiserver.New(apiserver.Options{
 		Registry:       s.reg,
 		MaxBodyBytes:   s.cfg.MaxBodyBytes,
@@ -336,6 +352,7 @@ func (s *Server) handler() (http.Handler, error) {
 	}
 	// The filters in front of the API, innermost first: each wraps the
 	// ones after it, so a request meets them in the reverse order.
+	h = audit.With(h, s.audit)
 	h = requestinfo.With(h)
 	if !s.cfg.Profiling {
 		return h, nil
