@@ -17,9 +17,12 @@
 // deny first waits for the registry to be current (registry.Sync: one read
 // of the store's current revision, then the feed catching up to it) and is
 // decided again. Denials thus cost one small database read; allowed
-// requests cost none. A revocation takes effect on a replica when its feed
-// delivers it; requests already running, open watches included, are not
-// ended (as in Kubernetes, authorization happens when a request starts).
+// requests cost none. A revocation is in effect on the replica that wrote
+// it once the client has its answer (the registry applies writes of
+// followed resources to the views before answering), and on the others
+// once their feeds deliver it; requests already running, open watches
+// included, are not ended (as in Kubernetes, authorization happens when a
+// request starts).
 package rbac
 
 import (

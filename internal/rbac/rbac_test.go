@@ -283,3 +283,24 @@ func BenchmarkAuthorize(b *testing.B) {
 		}
 	}
 }
+
+// TestRevocationOnSameReplica checks that once the deletion of a binding
+// is acknowledged, the replica that wrote it denies at once.
+func TestRevocationOnSameReplica(t *testing.T) {
+	e := start(t)
+	namespace(t, e.Registry, "a")
+	res, _ := e.Registry.Lookup("rbac.authorization.k8s.io", "v1", "rolebindings")
+	list := resourceRequest(alice, "list", "", "configmaps", "a", "")
+	for i := range 20 {
+		write(t, e.Registry, "RoleBinding", "a", "grant", grant("ClusterRole", "view", "alice"))
+		if !decide(t, e.az, list) {
+			t.Fatalf("round %d: grant not in effect", i)
+		}
+		if _, _, err := e.Registry.Delete(t.Context(), res, "a", "grant", nil); err != nil {
+			t.Fatal(err)
+		}
+		if decide(t, e.az, list) {
+			t.Fatalf("round %d: revoked grant still in effect after the delete was acknowledged", i)
+		}
+	}
+}

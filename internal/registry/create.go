@@ -356,6 +356,9 @@ func isStorageExists(err error) bool {
 
 // afterWrite lets built-in types react to a committed write of obj.
 func (r *Registry) afterWrite(ctx context.Context, res *Resource, stored storage.Object, obj map[string]any) error {
+	if err := r.awaitViews(ctx, res, stored.Revision); err != nil {
+		return err
+	}
 	switch res.StorageKey {
 	case namespaceResource().StorageKey:
 		r.namespaces.set(stored.Name, namespaceEntry{rev: stored.Revision, terminating: deletionTimestamp(obj) != ""})

@@ -135,6 +135,9 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name st
 		if err != nil {
 			return nil, false, storageError(err, res, name)
 		}
+		if err := r.awaitViews(ctx, res, del.Revision); err != nil {
+			return nil, false, err
+		}
 		return servedMap(res, obj, del.Revision), true, nil
 	}
 	return nil, false, storageError(ctx.Err(), res, name)

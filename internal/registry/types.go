@@ -443,6 +443,8 @@ func (r *Registry) newProgress() *mirrorProgress {
 // feed, records how far the view is current.
 type mirror struct {
 	resource string
+	// view marks a mirror added by Follow.
+	view     bool
 	reset    func(objs []storage.Object, rev int64) error
 	apply    func(ev *feed.Event)
 	progress *mirrorProgress

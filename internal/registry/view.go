@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -26,7 +27,9 @@ type View interface {
 
 // Follow makes the registry keep v current with the objects of res:
 // loaded at Start, then changed by every write the feed delivers, from any
-// replica. Sync also waits for v, so a caller that finds its view missing
+// replica. A write of res through this registry returns once v applied
+// it, so that (for RBAC) a revocation acknowledged to a client is in
+// effect on this replica. Sync also waits for v, so a caller that finds its view missing
 // something can call Sync and look again to see every write acknowledged
 // before. Without a feed v only receives the load at Start. Follow must
 // be called before Start.
@@ -36,6 +39,7 @@ func (r *Registry) Follow(res *Resource, v View) error {
 	}
 	r.mirrors = append(r.mirrors, mirror{
 		resource: res.StorageKey,
+		view:     true,
 		progress: r.newProgress(),
 		reset: func(objs []storage.Object, rev int64) error {
 			maps := make([]map[string]any, 0, len(objs))
@@ -58,5 +62,19 @@ func (r *Registry) Follow(res *Resource, v View) error {
 			}
 		},
 	})
+	return nil
+}
+
+// awaitViews waits until every view added by Follow for res has applied
+// rev, a write of res this registry committed.
+func (r *Registry) awaitViews(ctx context.Context, res *Resource, rev int64) error {
+	for _, m := range r.mirrors {
+		if !m.view || m.progress == nil || m.resource != res.StorageKey {
+			continue
+		}
+		if err := m.progress.wait(ctx, rev); err != nil {
+			return storageError(err, res, "")
+		}
+	}
 	return nil
 }
