@@ -16,6 +16,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	"sigs.k8s.io/yaml"
+
+	"github.com/setpoint/setpoint/internal/apiserver"
 )
 
 // Bounds on what a client controls in an event, so that an unauthenticated
@@ -147,9 +149,13 @@ func responseStatus(code int, body []byte) *metav1.Status {
 	return st
 }
 
-// bodyObject turns a captured body into the JSON of an event's object. It
-// returns "" and a reason when it cannot: the body was too large, is not
-// JSON or YAML (protobuf), or is malformed.
+// protobufMediaType is the content type of Kubernetes' protobuf bodies.
+const protobufMediaType = "application/vnd.kubernetes.protobuf"
+
+// bodyObject turns a captured body into the JSON of an event's object,
+// as Kubernetes logs request bodies as JSON whatever their encoding. It
+// returns nil and a reason when it cannot: the body was too large, is of
+// another media type, or is malformed.
 func bodyObject(c *capture, contentType string, omitManagedFields bool) (*runtime.Unknown, string) {
 	if c.over {
 		return nil, "larger than the audit body limit"
@@ -167,8 +173,14 @@ func bodyObject(c *capture, contentType string, omitManagedFields bool) (*runtim
 			return nil, "malformed"
 		}
 		data = js
+	case mediaType == protobufMediaType:
+		js, err := apiserver.ProtobufToJSON(data)
+		if err != nil {
+			return nil, "malformed"
+		}
+		data = js
 	default:
-		return nil, "not JSON or YAML"
+		return nil, "not JSON, YAML or protobuf"
 	}
 	if !json.Valid(data) {
 		return nil, "malformed"

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
@@ -30,7 +33,7 @@ rules:
 // newTestLogger starts an audit log in a temporary file with policy (the
 // default policy when empty). The returned function closes it and
 // returns its events.
-func newTestLogger(t *testing.T, policy string, tune func(*Config)) (*Logger, func() []auditv1.Event) {
+func newTestLogger(t testing.TB, policy string, tune func(*Config)) (*Logger, func() []auditv1.Event) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{Path: filepath.Join(dir, "audit.log")}
@@ -62,7 +65,7 @@ func newTestLogger(t *testing.T, policy string, tune func(*Config)) (*Logger, fu
 }
 
 // decodeEvents reads a log: one JSON event per line, nothing else.
-func decodeEvents(t *testing.T, data []byte) []auditv1.Event {
+func decodeEvents(t testing.TB, data []byte) []auditv1.Event {
 	t.Helper()
 	var events []auditv1.Event
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -113,6 +116,18 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		body = []byte(`{"kind":"ConfigMap","metadata":{"name":"generated-x1"}}`)
 	}
 	_, _ = w.Write(body)
+}
+
+// protobufConfigMap is a ConfigMap as client-go sends it in protobuf.
+func protobufConfigMap(t *testing.T) string {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := protobuf.NewSerializer(nil, nil)
+	cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, Data: map[string]string{"k": "from-protobuf"}}
+	if err := enc.Encode(cm, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }
 
 func do(t *testing.T, method, url, contentType, body string) *http.Response {
@@ -190,12 +205,14 @@ rules:
 	do(t, "POST", srv.URL+"/api/v1/namespaces/ns/configmaps", "application/json", cm)
 	do(t, "GET", srv.URL+"/api/v1/namespaces/ns/configmaps/cm", "", "")
 	do(t, "PATCH", srv.URL+"/apis/example.com/v1/namespaces/ns/widgets/w", "application/apply-patch+yaml", "kind: Widget\nspec: {size: 3}\n")
+	do(t, "POST", srv.URL+"/api/v1/namespaces/ns/configmaps", "application/vnd.kubernetes.protobuf", protobufConfigMap(t))
 	do(t, "POST", srv.URL+"/api/v1/namespaces/ns/configmaps", "application/vnd.kubernetes.protobuf", "k8s\x00\x0a")
+	do(t, "POST", srv.URL+"/api/v1/namespaces/ns/configmaps", "text/plain", "hello")
 	do(t, "PUT", srv.URL+"/api/v1/namespaces/ns/configmaps/big", "application/json", `{"data":{"k":"`+strings.Repeat("x", 200)+`"}}`)
 	do(t, "PUT", srv.URL+"/apis/other.com/v1/namespaces/ns/things/t", "application/json", `{"spec":{}}`)
 	evs := events()
-	if len(evs) != 6 {
-		t.Fatalf("got %d events, want 6", len(evs))
+	if len(evs) != 8 {
+		t.Fatalf("got %d events, want 8", len(evs))
 	}
 	raw := func(u interface{ MarshalJSON() ([]byte, error) }) string {
 		b, _ := u.MarshalJSON()
@@ -210,17 +227,19 @@ rules:
 	if evs[2].Level != auditv1.LevelRequest || evs[2].RequestObject == nil || raw(evs[2].RequestObject) != `{"kind":"Widget","spec":{"size":3}}` || evs[2].ResponseObject != nil {
 		t.Errorf("Request-level apply: %+v", evs[2])
 	}
-	if evs[3].RequestObject != nil || evs[3].Annotations[omittedRequestAnnotation] != "not JSON or YAML" {
-		t.Errorf("protobuf body: %+v", evs[3])
+	if evs[3].RequestObject == nil || !strings.Contains(raw(evs[3].RequestObject), `"data":{"k":"from-protobuf"}`) {
+		t.Errorf("protobuf body logged as %v, want its JSON", evs[3].RequestObject)
 	}
 	if evs[3].ObjectRef.Name != "generated-x1" {
 		t.Errorf("create's objectRef.name %q, want the name from the answer", evs[3].ObjectRef.Name)
 	}
-	if evs[4].RequestObject != nil || evs[4].Annotations[omittedRequestAnnotation] != "larger than the audit body limit" {
-		t.Errorf("body over the limit: %+v", evs[4])
+	for i, why := range map[int]string{4: "malformed", 5: "not JSON, YAML or protobuf", 6: "larger than the audit body limit"} {
+		if evs[i].RequestObject != nil || evs[i].Annotations[omittedRequestAnnotation] != why {
+			t.Errorf("event %d: %+v, want no request object because %s", i, evs[i], why)
+		}
 	}
-	if evs[5].Level != auditv1.LevelMetadata || evs[5].RequestObject != nil || evs[5].ResponseObject != nil {
-		t.Errorf("Metadata-level update: %+v", evs[5])
+	if evs[7].Level != auditv1.LevelMetadata || evs[7].RequestObject != nil || evs[7].ResponseObject != nil {
+		t.Errorf("Metadata-level update: %+v", evs[7])
 	}
 }
 

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	auditinternal "k8s.io/apiserver/pkg/apis/audit"
@@ -57,11 +58,15 @@ func LoadPolicy(path string) (*Policy, error) {
 	if path == "" {
 		return DefaultPolicy(), nil
 	}
-	p, err := policy.LoadPolicyFromFile(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read policy: %w", err)
 	}
-	return &Policy{eval: policy.NewPolicyRuleEvaluator(p)}, nil
+	p, err := ParsePolicy(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w (file %s)", err, path)
+	}
+	return p, nil
 }
 
 // healthPaths are the probes of load balancers and supervisors, which the

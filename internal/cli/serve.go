@@ -108,7 +108,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.audit.Path, "audit-log-path", "", "write the audit log, one JSON audit.k8s.io/v1 Event per line, to this file ('-' for standard output; empty: no audit log)")
 	fs.StringVar(&o.audit.PolicyFile, "audit-policy-file", "", "audit.k8s.io/v1 Policy file saying what is audited at which level (default: Metadata for all but health probes); Secrets are never audited above Metadata")
 	fs.IntVar(&o.audit.MaxSizeMB, "audit-log-maxsize", audit.DefaultMaxSizeMB, "size in megabytes at which the audit log file is rotated")
-	fs.IntVar(&o.audit.MaxBackups, "audit-log-maxbackup", audit.DefaultMaxBackups, "how many rotated audit log files are kept")
+	fs.IntVar(&o.audit.MaxBackups, "audit-log-maxbackup", audit.DefaultMaxBackups, "how many rotated audit log files are kept (0: all, as kube-apiserver)")
 	fs.IntVar(&o.audit.MaxAgeDays, "audit-log-maxage", 0, "days after which rotated audit log files are removed (0: kept whatever their age)")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += " [env " + envName(f.Name) + "]"
@@ -160,6 +160,10 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 	if err != nil {
 		return server.Config{}, err
 	}
+	auditCfg := o.audit
+	if auditCfg.MaxBackups == 0 {
+		auditCfg.MaxBackups = -1 // kube-apiserver's 0 keeps every file
+	}
 	return server.Config{
 		DisableGarbageCollector:    !o.enableGC || !run[gcController],
 		DisableNamespaceController: !run[namespaceController],
@@ -167,7 +171,7 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 			Disabled: !o.leaderElect, LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
 		},
 		Profiling:          o.profiling,
-		Audit:              o.audit,
+		Audit:              auditCfg,
 		DataDir:            dataDir,
 		Storage:            o.storage,
 		Listen:             o.listen,

@@ -80,7 +80,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		"SETPOINT_AUDIT_LOG_PATH":      "-",
 		"SETPOINT_AUDIT_POLICY_FILE":   "/etc/setpoint/audit.yaml",
 		"SETPOINT_AUDIT_LOG_MAXSIZE":   "5",
-		"SETPOINT_AUDIT_LOG_MAXBACKUP": "3",
+		"SETPOINT_AUDIT_LOG_MAXBACKUP": "0",
 		"SETPOINT_AUDIT_LOG_MAXAGE":    "7",
 	}
 	cfg, err := serveConfig(t, nil, env)
@@ -98,7 +98,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		EventTTL:           2 * time.Hour,
 		KubeconfigPath:     filepath.Join(dir, "kubeconfig"),
 		LeaderElection:     defaultElection,
-		Audit:              audit.Config{Path: "-", PolicyFile: "/etc/setpoint/audit.yaml", MaxSizeMB: 5, MaxBackups: 3, MaxAgeDays: 7},
+		Audit:              audit.Config{Path: "-", PolicyFile: "/etc/setpoint/audit.yaml", MaxSizeMB: 5, MaxBackups: -1, MaxAgeDays: 7},
 	})
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
 		t.Error("SETPOINT_LOG_LEVEL=debug should enable debug logs")
