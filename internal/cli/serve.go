@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/setpoint/setpoint/internal/audit"
+	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -31,6 +32,7 @@ type serveOptions struct {
 	listen             string
 	requestTimeout     time.Duration
 	maxBodyBytes       int64
+	maxObjectBytes     int
 	compactionWindow   time.Duration
 	eventTTL           time.Duration
 	compactionInterval time.Duration
@@ -89,6 +91,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.storage, "storage", "", "where objects are stored: empty for SQLite in --data-dir, or a postgres:// URL (the password is never logged)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:6443", "TCP address to serve the API on (port 0 picks a free port)")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 3<<20, "largest request body accepted; larger ones get 413")
+	fs.IntVar(&o.maxObjectBytes, "max-object-bytes", registry.DefaultMaxObjectBytes, "largest object stored (its JSON, managedFields included); writes of larger ones get 413")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "how long a request other than a watch may run before it ends with 504")
 	fs.DurationVar(&o.compactionWindow, "compaction-window", 5*time.Minute, "how long the change log is kept for watches to resume from")
 	fs.DurationVar(&o.eventTTL, "event-ttl", time.Hour, "how long an Event is kept after it was last observed")
@@ -177,6 +180,7 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		Listen:             o.listen,
 		RequestTimeout:     o.requestTimeout,
 		MaxBodyBytes:       o.maxBodyBytes,
+		MaxObjectBytes:     o.maxObjectBytes,
 		CompactionWindow:   o.compactionWindow,
 		EventTTL:           o.eventTTL,
 		CompactionInterval: o.compactionInterval,

@@ -50,6 +50,11 @@ type Config struct {
 	Listener net.Listener
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 3 MiB.
 	MaxBodyBytes int64
+	// MaxObjectBytes bounds an object as stored (its JSON, managedFields
+	// included): a write that would store a larger one gets 413. Default
+	// 1.5 MiB, etcd's default bound on a request, which bounds Kubernetes
+	// objects.
+	MaxObjectBytes int
 	// RequestTimeout bounds every request but watches, as Kubernetes'
 	// --request-timeout: a request still running then (a database too
 	// slow to answer) ends with 504 Timeout. A shorter timeout query
@@ -154,6 +159,9 @@ func (c *Config) withDefaults() error {
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("MaxBodyBytes %d is negative", c.MaxBodyBytes))
 	}
+	if c.MaxObjectBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxObjectBytes %d is negative", c.MaxObjectBytes))
+	}
 	if c.CompactionWindow < 0 {
 		errs = append(errs, fmt.Errorf("CompactionWindow %v is negative", c.CompactionWindow))
 	}
@@ -205,7 +213,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Logger.Info("storage opened", "storage", RedactStorage(cfg.Storage))
 	f := feed.New(store, feed.Options{Logger: cfg.Logger})
-	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL})
+	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL, MaxObjectBytes: cfg.MaxObjectBytes})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close(), auditLog.Close())
 	}
