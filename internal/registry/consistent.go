@@ -38,6 +38,9 @@ func (r *Registry) Sync(ctx context.Context) error {
 		return storageError(err, &Resource{}, "")
 	}
 	for _, m := range r.mirrors {
+		if m.progress == nil {
+			continue
+		}
 		if err := m.progress.wait(ctx, rev); err != nil {
 			return storageError(err, &Resource{}, "")
 		}

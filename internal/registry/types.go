@@ -25,6 +25,10 @@ type Registry struct {
 	feed     *feed.Feed
 	now      func() time.Time
 	eventTTL time.Duration
+	// webhooks runs admission webhooks (nil: none); webhookConfigs
+	// mirrors the configurations it is given.
+	webhooks       WebhookAdmission
+	webhookConfigs webhookConfigs
 	// maxObjectBytes is Options.MaxObjectBytes with its default.
 	maxObjectBytes int
 
@@ -131,6 +135,8 @@ var builtins = []*builtin{
 	selfSubjectAccessReviewBuiltin,
 	selfSubjectRulesReviewBuiltin,
 	selfSubjectReviewBuiltin,
+	validatingWebhookBuiltin,
+	mutatingWebhookBuiltin,
 }
 
 // builtinFor returns the built-in entry of res, or nil for custom resources.
@@ -207,6 +213,7 @@ func New(opts Options) (*Registry, error) {
 		feed:           opts.Feed,
 		now:            now,
 		eventTTL:       opts.EventTTL,
+		webhooks:       opts.Webhooks,
 		maxObjectBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
 		crds:           map[string]crdEntry{},
 		kick:           make(chan struct{}, 1),
@@ -216,6 +223,13 @@ func New(opts Options) (*Registry, error) {
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
 		r.mirrors = append(r.mirrors, r.namespaceMirror())
+		if r.webhooks != nil {
+			r.webhookConfigs.progress = [2]*mirrorProgress{newMirrorProgress(), newMirrorProgress()}
+		}
+	}
+	r.webhookConfigs.entries = map[webhookConfigKey]webhookConfigEntry{}
+	if r.webhooks != nil {
+		r.mirrors = append(r.mirrors, r.webhookMirrors()...)
 	}
 	r.rebuildLocked()
 	return r, nil
