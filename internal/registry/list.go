@@ -278,6 +278,8 @@ func (r *Registry) list(ctx context.Context, res *Resource, namespace string, op
 	sopts := storage.ListOptions{
 		Resource: res.StorageKey, Namespace: ff.namespace, Name: ff.name,
 		Labels: opts.Labels, Limit: int(max(opts.Limit, 0)),
+		// Objects are served from their values.
+		OmitLabels: true,
 	}
 	if opts.Continue != "" {
 		if opts.ResourceVersion != "" && opts.ResourceVersion != "0" {

@@ -25,6 +25,7 @@ import (
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/requestinfo"
 	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/webhook"
 )
 
 // Config is everything a server needs. Zero values take the documented
@@ -84,6 +85,10 @@ type Config struct {
 	// controller, so standbys do not watch every resource. On SQLite the
 	// server is alone and runs them without an election.
 	LeaderElection LeaderElection
+	// Forwarding tunes how, on PostgreSQL, replicas send their writes to
+	// one elected replica, which commits them together (package forward).
+	// Ignored on SQLite.
+	Forwarding Forwarding
 	// Profiling serves Go's net/http/pprof under /debug/pprof/, as
 	// kube-apiserver's --profiling. Default false: until the API has
 	// authentication, anyone who reaches it could profile the server.
@@ -211,7 +216,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Logger.Info("storage opened", "storage", RedactStorage(cfg.Storage))
 	f := feed.New(store, feed.Options{Logger: cfg.Logger})
-	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL, MaxObjectBytes: cfg.MaxObjectBytes})
+	reg, err := registry.New(registry.Options{
+		Store: store, Feed: f, EventTTL: cfg.EventTTL, MaxObjectBytes: cfg.MaxObjectBytes,
+		Webhooks: webhook.New(webhook.Options{Logger: cfg.Logger}),
+	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close(), auditLog.Close())
 	}
