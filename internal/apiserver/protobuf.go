@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+
+	"github.com/setpoint/setpoint/internal/registry"
 )
 
 // protobufMediaType is what client-go's typed clientsets send bodies as
@@ -53,8 +55,69 @@ func decodeProtobuf(data []byte) (runtime.Object, error) {
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the request body is not valid protobuf: %v", err))
 	}
+	if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok && crdTooDeep(crd) {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the request nests schemas deeper than %d levels", registry.MaxDepth))
+	}
 	obj.GetObjectKind().SetGroupVersionKind(*gvk)
 	return obj, nil
+}
+
+// crdTooDeep reports whether a CRD's schemas nest deeper than a JSON body
+// may. It bounds protobuf bodies as TooDeep bounds JSON before they are
+// converted: a CRD is the one type accepted in protobuf whose depth has no
+// bound, and converting its schemas costs time quadratic in their depth
+// (each level encodes the levels below it again). Each schema nests at
+// least one JSON level below its parent, so counting schemas bounds the
+// recursion here and the JSON check of the converted object does the rest.
+func crdTooDeep(crd *apiextensionsv1.CustomResourceDefinition) bool {
+	for _, v := range crd.Spec.Versions {
+		if v.Schema != nil && schemaTooDeep(v.Schema.OpenAPIV3Schema, registry.MaxDepth) {
+			return true
+		}
+	}
+	return false
+}
+
+// schemaTooDeep reports whether s nests more than budget schemas.
+func schemaTooDeep(s *apiextensionsv1.JSONSchemaProps, budget int) bool {
+	if s == nil {
+		return false
+	}
+	if budget == 0 {
+		return true
+	}
+	var children []*apiextensionsv1.JSONSchemaProps
+	for _, m := range []map[string]apiextensionsv1.JSONSchemaProps{s.Properties, s.PatternProperties, s.Definitions} {
+		for _, c := range m {
+			children = append(children, &c)
+		}
+	}
+	for _, d := range s.Dependencies {
+		children = append(children, d.Schema)
+	}
+	for _, l := range [][]apiextensionsv1.JSONSchemaProps{s.AllOf, s.OneOf, s.AnyOf} {
+		for i := range l {
+			children = append(children, &l[i])
+		}
+	}
+	if s.Items != nil {
+		children = append(children, s.Items.Schema)
+		for i := range s.Items.JSONSchemas {
+			children = append(children, &s.Items.JSONSchemas[i])
+		}
+	}
+	for _, b := range []*apiextensionsv1.JSONSchemaPropsOrBool{s.AdditionalProperties, s.AdditionalItems} {
+		if b != nil {
+			children = append(children, b.Schema)
+		}
+	}
+	children = append(children, s.Not)
+	for _, c := range children {
+		if schemaTooDeep(c, budget-1) {
+			return true
+		}
+	}
+	return false
 }
 
 // protobufObject decodes a protobuf object body into unstructured content.

@@ -86,6 +86,10 @@ type Config struct {
 	// controller, so standbys do not watch every resource. On SQLite the
 	// server is alone and runs them without an election.
 	LeaderElection LeaderElection
+	// Forwarding tunes how, on PostgreSQL, replicas send their writes to
+	// one elected replica, which commits them together (package forward).
+	// Ignored on SQLite.
+	Forwarding Forwarding
 	// Profiling serves Go's net/http/pprof under /debug/pprof/, as
 	// kube-apiserver's --profiling. Default false: until the API has
 	// authentication, anyone who reaches it could profile the server.
