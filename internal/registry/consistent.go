@@ -37,7 +37,10 @@ func (r *Registry) Sync(ctx context.Context) error {
 	if err := r.feed.WaitForRevision(ctx, rev); err != nil {
 		return storageError(err, &Resource{}, "")
 	}
-	for _, p := range []*mirrorProgress{r.crdProgress, r.namespaceProgress} {
+	for _, p := range []*mirrorProgress{r.crdProgress, r.namespaceProgress, r.webhookConfigs.progress[0], r.webhookConfigs.progress[1]} {
+		if p == nil {
+			continue // no webhooks configured, no mirror
+		}
 		if err := p.wait(ctx, rev); err != nil {
 			return storageError(err, &Resource{}, "")
 		}

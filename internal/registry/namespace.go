@@ -170,7 +170,7 @@ func (r *Registry) deleteAll(ctx context.Context, res *Resource, namespace strin
 	}
 	left := 0
 	for _, o := range list.Objects {
-		_, gone, err := r.Delete(ctx, res, o.Namespace, o.Name, nil)
+		_, gone, err := r.delete(ctx, res, o.Namespace, o.Name, nil, false)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return 0, err
 		}

@@ -24,6 +24,10 @@ type Registry struct {
 	feed     *feed.Feed
 	now      func() time.Time
 	eventTTL time.Duration
+	// webhooks runs admission webhooks (nil: none); webhookConfigs
+	// mirrors the configurations it is given.
+	webhooks       WebhookAdmission
+	webhookConfigs webhookConfigs
 	// maxObjectBytes is Options.MaxObjectBytes with its default.
 	maxObjectBytes int
 
@@ -116,6 +120,8 @@ var builtins = []*builtin{
 	leaseBuiltin,
 	eventBuiltin,
 	eventsV1Builtin,
+	validatingWebhookBuiltin,
+	mutatingWebhookBuiltin,
 }
 
 // builtinFor returns the built-in entry of res, or nil for custom resources.
@@ -192,6 +198,7 @@ func New(opts Options) (*Registry, error) {
 		feed:           opts.Feed,
 		now:            now,
 		eventTTL:       opts.EventTTL,
+		webhooks:       opts.Webhooks,
 		maxObjectBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
 		crds:           map[string]crdEntry{},
 		kick:           make(chan struct{}, 1),
@@ -200,7 +207,11 @@ func New(opts Options) (*Registry, error) {
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
 		r.crdProgress, r.namespaceProgress = newMirrorProgress(), newMirrorProgress()
+		if r.webhooks != nil {
+			r.webhookConfigs.progress = [2]*mirrorProgress{newMirrorProgress(), newMirrorProgress()}
+		}
 	}
+	r.webhookConfigs.entries = map[webhookConfigKey]webhookConfigEntry{}
 	r.rebuildLocked()
 	return r, nil
 }
@@ -386,6 +397,9 @@ func (r *Registry) Start(ctx context.Context) error {
 	mirrors := []mirror{r.crdMirror()}
 	if r.namespaces != nil {
 		mirrors = append(mirrors, r.namespaceMirror())
+	}
+	if r.webhooks != nil {
+		mirrors = append(mirrors, r.webhookMirrors()...)
 	}
 	watchers := make([]*feed.Watcher, len(mirrors))
 	for i, m := range mirrors {

@@ -25,6 +25,7 @@ import (
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/requestinfo"
 	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/webhook"
 )
 
 // Config is everything a server needs. Zero values take the documented
@@ -211,7 +212,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Logger.Info("storage opened", "storage", RedactStorage(cfg.Storage))
 	f := feed.New(store, feed.Options{Logger: cfg.Logger})
-	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL, MaxObjectBytes: cfg.MaxObjectBytes})
+	reg, err := registry.New(registry.Options{
+		Store: store, Feed: f, EventTTL: cfg.EventTTL, MaxObjectBytes: cfg.MaxObjectBytes,
+		Webhooks: webhook.New(webhook.Options{Logger: cfg.Logger}),
+	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close(), auditLog.Close())
 	}
