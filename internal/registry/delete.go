@@ -150,6 +150,9 @@ func (r *Registry) delete(ctx context.Context, res *Resource, namespace, name st
 		if isWebhookConfig(res) {
 			r.applyWebhookConfig(webhookConfigKey{res.StorageKey, name}, del.Revision, nil)
 		}
+		if err := r.awaitViews(ctx, res, del.Revision); err != nil {
+			return nil, false, err
+		}
 		return servedMap(res, obj, del.Revision), true, nil
 	}
 	return nil, false, storageError(ctx.Err(), res, name)

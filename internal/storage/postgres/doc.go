@@ -20,6 +20,8 @@
 //     a delete stores only the previous state.
 //   - meta(revision, compacted): one row, the last committed revision and
 //     the compacted revision.
+//   - writer(pid, address, token, cert): at most one row, what the
+//     elected writer replica publishes for its peers (election.go).
 //
 // # Commit-ordered revisions
 //
@@ -205,6 +207,8 @@
 // about C/N ops per flush where one replica commits up to C; keeping
 // revision order equal to commit order without this would need
 // revisions assigned after the flush, which PostgreSQL does not offer.
+// Package forward therefore sends every replica's writes to one elected
+// replica, whose store commits them in its batches.
 //
 // # Notify
 //

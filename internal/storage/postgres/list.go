@@ -32,25 +32,27 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 	if opts.Resource == "" {
 		return storage.ListResult{}, errNoResource
 	}
-	l := &lister{opts: opts, sel: opts.Labels, page: listpage.New(opts.Limit),
-		workMem: strconv.Itoa(s.opts.ListWorkMem>>10) + "kB"}
-	if l.sel == nil {
-		l.sel = labels.Everything()
-	}
-	_, selectable := l.sel.Requirements()
-	l.empty = !selectable || listpage.PastNamespace(opts)
-	what := "list " + opts.Resource
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return storage.ListResult{}, s.readErr(what, err)
-	}
-	defer conn.Release()
-	if opts.Revision == 0 {
-		err = l.latest(ctx, conn.Conn())
-	} else {
-		err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+	var l *lister
+	err := s.retryRead(ctx, func() error {
+		l = &lister{opts: opts, sel: opts.Labels, page: listpage.New(opts.Limit),
+			workMem: strconv.Itoa(s.opts.ListWorkMem>>10) + "kB"}
+		if l.sel == nil {
+			l.sel = labels.Everything()
+		}
+		_, selectable := l.sel.Requirements()
+		l.empty = !selectable || listpage.PastNamespace(opts)
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		if opts.Revision == 0 {
+			return l.latest(ctx, conn.Conn())
+		}
+		return pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 			func(tx pgx.Tx) error { return l.past(ctx, tx) })
-	}
+	})
+	what := "list " + opts.Resource
 	var lerr *listError
 	switch {
 	case errors.As(err, &lerr):
