@@ -46,6 +46,10 @@ type serveOptions struct {
 	enableGC                                  bool
 	controllers                               []string
 	profiling                                 bool
+	// forwardWrites, peerListen and peerAdvertise tune write forwarding
+	// between PostgreSQL replicas (server.Forwarding).
+	forwardWrites             bool
+	peerListen, peerAdvertise string
 	// audit holds the --audit-* flags.
 	audit audit.Config
 	// envFlags are the flags that environment variables can set.
@@ -107,6 +111,9 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.enableGC, "enable-garbage-collector", true, "run the owner-reference garbage collector")
 	fs.StringSliceVar(&o.controllers, "controllers", []string{"*"}, "built-in controllers to run: '*' for all, a name ("+
 		strings.Join(controllerNames, ", ")+") to run it, '-name' to leave it out")
+	fs.BoolVar(&o.forwardWrites, "forward-writes", true, "on PostgreSQL, send writes to the replica elected as writer, which commits every replica's writes together (false: commit them here)")
+	fs.StringVar(&o.peerListen, "peer-listen", "", "on PostgreSQL, TCP address on which the writer receives the other replicas' writes over TLS (default the host of --listen, a free port)")
+	fs.StringVar(&o.peerAdvertise, "peer-advertise-address", "", "host or host:port at which the other replicas reach --peer-listen; required when its host is 0.0.0.0 or ::")
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go's profiler under /debug/pprof/ (anyone who reaches the API can use it)")
 	fs.StringVar(&o.audit.Path, "audit-log-path", "", "write the audit log, one JSON audit.k8s.io/v1 Event per line, to this file ('-' for standard output; empty: no audit log)")
 	fs.StringVar(&o.audit.PolicyFile, "audit-policy-file", "", "audit.k8s.io/v1 Policy file saying what is audited at which level (default: Metadata for all but health probes); Secrets are never audited above Metadata")
@@ -172,6 +179,9 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		DisableNamespaceController: !run[namespaceController],
 		LeaderElection: server.LeaderElection{
 			Disabled: !o.leaderElect, LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
+		},
+		Forwarding: server.Forwarding{
+			Disabled: !o.forwardWrites, Listen: o.peerListen, AdvertiseAddress: o.peerAdvertise,
 		},
 		Profiling:          o.profiling,
 		Audit:              auditCfg,

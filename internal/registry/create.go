@@ -36,6 +36,9 @@ func (r *Registry) Create(ctx context.Context, res *Resource, namespace string, 
 	if opts.Subresource != "" {
 		return Result{}, apierrors.NewMethodNotSupported(res.groupResource(), "create")
 	}
+	if b := builtinFor(res); b != nil && b.review {
+		return r.createReview(ctx, res, deepCopy(obj.Object))
+	}
 	return r.create(ctx, res, namespace, deepCopy(obj.Object), opts, true)
 }
 
@@ -327,8 +330,8 @@ func requestNamespace(res *Resource, namespace string, md map[string]any) (strin
 // validateMeta validates metadata (and, with old, its immutable fields).
 func validateMeta(res *Resource, obj, old map[string]any) field.ErrorList {
 	nameFn := apivalidation.NameIsDNSSubdomain
-	if b := builtinFor(res); b != nil && b.nameIsLabel {
-		nameFn = apivalidation.NameIsDNSLabel
+	if b := builtinFor(res); b != nil && b.validName != nil {
+		nameFn = b.validName
 	}
 	u := newMetaObject(obj)
 	errs := apivalidation.ValidateObjectMetaAccessor(u, res.Namespaced, nameFn, field.NewPath("metadata"))
@@ -374,6 +377,9 @@ func isStorageExists(err error) bool {
 
 // afterWrite lets built-in types react to a committed write of obj.
 func (r *Registry) afterWrite(ctx context.Context, res *Resource, stored storage.Object, obj map[string]any) error {
+	if err := r.awaitViews(ctx, res, stored.Revision); err != nil {
+		return err
+	}
 	switch res.StorageKey {
 	case validatingWebhooksKey, mutatingWebhooksKey:
 		r.applyWebhookConfig(webhookConfigKey{res.StorageKey, stored.Name}, stored.Revision, deepCopy(obj))

@@ -150,6 +150,9 @@ func (r *Registry) delete(ctx context.Context, res *Resource, namespace, name st
 		if isWebhookConfig(res) {
 			r.applyWebhookConfig(webhookConfigKey{res.StorageKey, name}, del.Revision, nil)
 		}
+		if err := r.awaitViews(ctx, res, del.Revision); err != nil {
+			return nil, false, err
+		}
 		return servedMap(res, obj, del.Revision), true, nil
 	}
 	return nil, false, storageError(ctx.Err(), res, name)
@@ -220,7 +223,7 @@ func (r *Registry) DeleteCollection(ctx context.Context, res *Resource, namespac
 	if err := checkDeleteOptions(dopts); err != nil {
 		return nil, err
 	}
-	objs, rev, _, err := r.list(ctx, res, namespace, lopts)
+	objs, rev, _, err := r.list(ctx, res, namespace, lopts, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -183,6 +183,9 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		if isWebhookConfig(res) {
 			r.applyWebhookConfig(webhookConfigKey{res.StorageKey, name}, del.Revision, nil)
 		}
+		if err := r.awaitViews(ctx, res, del.Revision); err != nil {
+			return Result{}, err
+		}
 		if res.StorageKey == crdStorageKey {
 			r.applyCRD(name, del.Revision, nil)
 			if err := r.waitForFeed(ctx, del.Revision); err != nil {

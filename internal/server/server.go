@@ -22,6 +22,7 @@ import (
 	"github.com/setpoint/setpoint/internal/apiserver"
 	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/feed"
+	"github.com/setpoint/setpoint/internal/rbac"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/requestinfo"
 	"github.com/setpoint/setpoint/internal/storage"
@@ -85,6 +86,10 @@ type Config struct {
 	// controller, so standbys do not watch every resource. On SQLite the
 	// server is alone and runs them without an election.
 	LeaderElection LeaderElection
+	// Forwarding tunes how, on PostgreSQL, replicas send their writes to
+	// one elected replica, which commits them together (package forward).
+	// Ignored on SQLite.
+	Forwarding Forwarding
 	// Profiling serves Go's net/http/pprof under /debug/pprof/, as
 	// kube-apiserver's --profiling. Default false: until the API has
 	// authentication, anyone who reaches it could profile the server.
@@ -186,6 +191,7 @@ type Server struct {
 	store storage.Store
 	feed  *feed.Feed
 	reg   *registry.Registry
+	authz *rbac.Authorizer
 	audit *audit.Logger
 
 	ready chan struct{}
@@ -219,7 +225,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close(), auditLog.Close())
 	}
-	return &Server{cfg: cfg, store: store, feed: f, reg: reg, audit: auditLog, ready: make(chan struct{})}, nil
+	az, err := rbac.New(reg)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("server: %w", err), reg.Close(), f.Close(), store.Close(), auditLog.Close())
+	}
+	return &Server{cfg: cfg, store: store, feed: f, reg: reg, authz: az, audit: auditLog, ready: make(chan struct{})}, nil
 }
 
 // Ready is closed when the server accepts requests.
@@ -260,6 +270,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	wg.Go(func() { fail("change feed", s.retry(ctx, "change feed", func() error { return s.feed.Run(ctx) })) })
 	if err := s.retry(ctx, "start registry", func() error { return s.reg.Start(ctx) }); err != nil {
 		return fmt.Errorf("server: start registry: %w", err)
+	}
+	if err := s.retry(ctx, "bootstrap RBAC", func() error { return rbac.Bootstrap(ctx, s.reg) }); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	compactor := storage.NewCompactor(s.store, storage.CompactorOptions{
 		Window: s.cfg.CompactionWindow, Interval: s.cfg.CompactionInterval, Logger: s.cfg.Logger,

@@ -40,7 +40,14 @@ func StartWithWebhooks(t testing.TB, w registry.WebhookAdmission) *Env {
 	return start(t, &feed.Options{}, w)
 }
 
-func start(t testing.TB, feedOpts *feed.Options, webhooks registry.WebhookAdmission) *Env {
+// StartWithSetup is StartWithFeed that runs setup on the registry before
+// starting it (to add views with Follow, or serve reviews).
+func StartWithSetup(t testing.TB, opts feed.Options, setup func(*registry.Registry)) *Env {
+	t.Helper()
+	return start(t, &opts, nil, setup)
+}
+
+func start(t testing.TB, feedOpts *feed.Options, webhooks registry.WebhookAdmission, setup ...func(*registry.Registry)) *Env {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
 	if err != nil {
@@ -63,6 +70,9 @@ func start(t testing.TB, feedOpts *feed.Options, webhooks registry.WebhookAdmiss
 	e.Registry, err = registry.New(registry.Options{Store: store, Feed: e.Feed, Webhooks: webhooks})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(e.Registry)
 	}
 	if err := e.Registry.Start(context.Background()); err != nil {
 		t.Fatal(err)
