@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -43,6 +44,10 @@ type serveOptions struct {
 	enableGC                                  bool
 	controllers                               []string
 	profiling                                 bool
+	// TLS and authentication (server.Config's fields of the same names).
+	pkiDir, tlsCertFile, tlsKeyFile, clientCAFile, tokenAuthFile string
+	tlsSANs                                                      []string
+	insecureHTTP, anonymousAuth, allowInsecureNonLoopback        bool
 	// envFlags are the flags that environment variables can set.
 	envFlags []string
 }
@@ -55,6 +60,13 @@ func newServeCommand(env Env) *cobra.Command {
 		Long: `Run a Setpoint API server. With no flags it keeps its data in ./` + defaultDataDir + `,
 listens on 127.0.0.1:6443 and writes a kubeconfig for kubectl and the client
 verbs of this binary.
+
+It serves HTTPS only, with a certificate of its own CA that it makes on first
+start in <data-dir>/pki, and requires every request but health checks to
+authenticate: with a client certificate of that CA (the kubeconfig carries
+the administrator's), a bearer token of --token-auth-file, or an OIDC ID
+token. --insecure-http and --anonymous-auth turn that off, on loopback only
+unless --allow-insecure-non-loopback says other machines may reach it so.
 
 With --storage postgres://... it keeps its data in that PostgreSQL database
 instead, and any number of servers on the same database serve it as
@@ -100,7 +112,19 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.enableGC, "enable-garbage-collector", true, "run the owner-reference garbage collector")
 	fs.StringSliceVar(&o.controllers, "controllers", []string{"*"}, "built-in controllers to run: '*' for all, a name ("+
 		strings.Join(controllerNames, ", ")+") to run it, '-name' to leave it out")
-	fs.BoolVar(&o.profiling, "profiling", false, "serve Go's profiler under /debug/pprof/ (anyone who reaches the API can use it)")
+	fs.BoolVar(&o.profiling, "profiling", false, "serve Go's profiler under /debug/pprof/ to authenticated users")
+	fs.StringVar(&o.pkiDir, "pki-dir", "", "directory of the CA and certificates made on first start and reused after; "+
+		"replicas on one PostgreSQL database may share one (default <data-dir>/pki)")
+	fs.StringSliceVar(&o.tlsSANs, "tls-san", nil, "extra DNS names or IP addresses for the generated serving certificate")
+	fs.StringVar(&o.tlsCertFile, "tls-cert-file", "", "PEM serving certificate (with its chain) to use instead of the generated one")
+	fs.StringVar(&o.tlsKeyFile, "tls-private-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM CAs to check client certificates against instead of the generated CA "+
+		"(the kubeconfig then carries no client certificate)")
+	fs.StringVar(&o.tokenAuthFile, "token-auth-file", "", "file of hashed bearer tokens, "+authn.TokenFileFormat)
+	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP without TLS; refused on a non-loopback --listen without --allow-insecure-non-loopback")
+	fs.BoolVar(&o.anonymousAuth, "anonymous-auth", false, "let requests without credentials in as system:anonymous (authorization decides what they may do); "+
+		"refused on a non-loopback --listen without --allow-insecure-non-loopback")
+	fs.BoolVar(&o.allowInsecureNonLoopback, "allow-insecure-non-loopback", false, "allow --insecure-http or --anonymous-auth on an address other machines can reach")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += " [env " + envName(f.Name) + "]"
 		o.envFlags = append(o.envFlags, f.Name)
@@ -147,6 +171,13 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 	if kubeconfig, err = filepath.Abs(kubeconfig); err != nil {
 		return server.Config{}, fmt.Errorf("kubeconfig path: %w", err)
 	}
+	pkiDir := o.pkiDir
+	if pkiDir == "" {
+		pkiDir = filepath.Join(dataDir, "pki")
+	}
+	if pkiDir, err = filepath.Abs(pkiDir); err != nil {
+		return server.Config{}, fmt.Errorf("PKI directory: %w", err)
+	}
 	run, err := o.enabledControllers()
 	if err != nil {
 		return server.Config{}, err
@@ -157,17 +188,26 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		LeaderElection: server.LeaderElection{
 			Disabled: !o.leaderElect, LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
 		},
-		Profiling:          o.profiling,
-		DataDir:            dataDir,
-		Storage:            o.storage,
-		Listen:             o.listen,
-		RequestTimeout:     o.requestTimeout,
-		MaxBodyBytes:       o.maxBodyBytes,
-		CompactionWindow:   o.compactionWindow,
-		EventTTL:           o.eventTTL,
-		CompactionInterval: o.compactionInterval,
-		KubeconfigPath:     kubeconfig,
-		Logger:             logger,
+		Profiling:                o.profiling,
+		PKIDir:                   pkiDir,
+		TLSSANs:                  o.tlsSANs,
+		TLSCertFile:              o.tlsCertFile,
+		TLSKeyFile:               o.tlsKeyFile,
+		ClientCAFile:             o.clientCAFile,
+		TokenAuthFile:            o.tokenAuthFile,
+		InsecureHTTP:             o.insecureHTTP,
+		AnonymousAuth:            o.anonymousAuth,
+		AllowInsecureNonLoopback: o.allowInsecureNonLoopback,
+		DataDir:                  dataDir,
+		Storage:                  o.storage,
+		Listen:                   o.listen,
+		RequestTimeout:           o.requestTimeout,
+		MaxBodyBytes:             o.maxBodyBytes,
+		CompactionWindow:         o.compactionWindow,
+		EventTTL:                 o.eventTTL,
+		CompactionInterval:       o.compactionInterval,
+		KubeconfigPath:           kubeconfig,
+		Logger:                   logger,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		CompactionInterval: time.Minute,
 		EventTTL:           time.Hour,
 		KubeconfigPath:     abs(t, "setpoint-data/kubeconfig"),
+		PKIDir:             abs(t, "setpoint-data/pki"),
 		LeaderElection:     defaultElection,
 	}
 	checkConfig(t, cfg, want)
@@ -75,6 +77,10 @@ func TestServeConfigFromEnv(t *testing.T) {
 		"SETPOINT_EVENT_TTL":           "2h",
 		"SETPOINT_LOG_LEVEL":           "debug",
 		"SETPOINT_LOG_FORMAT":          "json",
+		"SETPOINT_PKI_DIR":             filepath.Join(dir, "shared-pki"),
+		"SETPOINT_TLS_SAN":             "api.example,10.0.0.1",
+		"SETPOINT_TOKEN_AUTH_FILE":     "/etc/setpoint/tokens",
+		"SETPOINT_ANONYMOUS_AUTH":      "true",
 	}
 	cfg, err := serveConfig(t, nil, env)
 	if err != nil {
@@ -90,6 +96,10 @@ func TestServeConfigFromEnv(t *testing.T) {
 		CompactionInterval: 10 * time.Second,
 		EventTTL:           2 * time.Hour,
 		KubeconfigPath:     filepath.Join(dir, "kubeconfig"),
+		PKIDir:             filepath.Join(dir, "shared-pki"),
+		TLSSANs:            []string{"api.example", "10.0.0.1"},
+		TokenAuthFile:      "/etc/setpoint/tokens",
+		AnonymousAuth:      true,
 		LeaderElection:     defaultElection,
 	})
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
@@ -200,7 +210,7 @@ func checkConfig(t *testing.T, got, want server.Config) {
 		t.Error("Logger is nil")
 	}
 	got.Logger = nil
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config = %+v\nwant      %+v", got, want)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/setpoint/setpoint/internal/apiserver"
+	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/requestinfo"
@@ -78,12 +79,45 @@ type Config struct {
 	// controller, so standbys do not watch every resource. On SQLite the
 	// server is alone and runs them without an election.
 	LeaderElection LeaderElection
-	// Profiling serves Go's net/http/pprof under /debug/pprof/, as
-	// kube-apiserver's --profiling. Default false: until the API has
-	// authentication, anyone who reaches it could profile the server.
+	// Profiling serves Go's net/http/pprof under /debug/pprof/, behind
+	// authentication, as kube-apiserver's --profiling. Default false.
 	Profiling bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// PKIDir holds the CA, serving certificate and admin client
+	// certificate the server makes on first start and reuses after
+	// (package pki). Replicas on one PostgreSQL database may share it so
+	// that one CA signs for all. Default DataDir/pki.
+	PKIDir string
+	// TLSSANs are names (DNS names or IP addresses) the generated serving
+	// certificate is valid for besides localhost, 127.0.0.1, ::1, the
+	// host name and the listen host.
+	TLSSANs []string
+	// TLSCertFile and TLSKeyFile, both or neither, replace the generated
+	// serving certificate, as kube-apiserver's --tls-cert-file and
+	// --tls-private-key-file. The kubeconfig then carries no CA: clients
+	// trust the certificate as their system does.
+	TLSCertFile, TLSKeyFile string
+	// ClientCAFile, when set, holds the PEM CAs that client certificates
+	// are checked against instead of the generated CA, as kube-apiserver's
+	// --client-ca-file. The kubeconfig then carries no client certificate.
+	ClientCAFile string
+	// TokenAuthFile is a file of hashed bearer tokens (see
+	// authn.TokenFileFormat). Default none.
+	TokenAuthFile string
+	// InsecureHTTP serves plain HTTP without TLS (and so without client
+	// certificates). Refused on an address that is not loopback unless
+	// AllowInsecureNonLoopback is set. Default false.
+	InsecureHTTP bool
+	// AnonymousAuth lets requests without credentials in as
+	// system:anonymous in group system:unauthenticated; authorization
+	// decides what they may do. Refused on an address that is not
+	// loopback unless AllowInsecureNonLoopback is set. Default false.
+	AnonymousAuth bool
+	// AllowInsecureNonLoopback confirms InsecureHTTP or AnonymousAuth on
+	// an address other machines may reach.
+	AllowInsecureNonLoopback bool
 
 	// postgres is set by withDefaults when Storage is a PostgreSQL URL.
 	postgres bool
@@ -132,8 +166,17 @@ func (c *Config) withDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.PKIDir == "" {
+		c.PKIDir = defaultPKIDir(c.DataDir)
+	}
 	var errs []error
 	var err error
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLSCertFile and TLSKeyFile go together"))
+	}
+	if err := checkExposure(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.postgres, err = checkStorage(c.Storage); err != nil {
 		errs = append(errs, err)
 	}
@@ -167,6 +210,7 @@ type Server struct {
 	store storage.Store
 	feed  *feed.Feed
 	reg   *registry.Registry
+	sec   *security
 
 	ready chan struct{}
 	// addr is set before ready is closed and not changed after.
@@ -182,6 +226,10 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: create data directory: %w", err)
 	}
+	sec, err := newSecurity(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	store, err := openStorage(context.Background(), &cfg)
 	if err != nil {
 		return nil, err
@@ -192,7 +240,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close())
 	}
-	return &Server{cfg: cfg, store: store, feed: f, reg: reg, ready: make(chan struct{})}, nil
+	return &Server{cfg: cfg, store: store, feed: f, reg: reg, sec: sec, ready: make(chan struct{})}, nil
 }
 
 // Ready is closed when the server accepts requests.
@@ -250,8 +298,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 	}
 	s.addr = ln.Addr().String()
+	url := s.sec.scheme() + "://" + reachable(s.addr)
+	s.sec.loopback.Host = url
 	if s.cfg.KubeconfigPath != "" {
-		if err := writeKubeconfig(s.cfg.KubeconfigPath, "http://"+s.addr); err != nil {
+		if err := writeKubeconfig(s.cfg.KubeconfigPath, url, s.sec.caPEM, s.sec.admin); err != nil {
 			ln.Close()
 			return err
 		}
@@ -261,7 +311,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	controllersDone := make(chan struct{})
 	wg.Go(func() {
 		defer close(controllersDone)
-		if err := s.runControllers(ctx, s.addr); err != nil {
+		if err := s.runControllers(ctx); err != nil {
 			fail("controllers", err)
 		}
 	})
@@ -325,12 +375,19 @@ func (s *Server) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: build HTTP API: %w", err)
 	}
+	if s.cfg.Profiling {
+		h = withProfiler(h)
+	}
 	// The filters in front of the API, innermost first: each wraps the
 	// ones after it, so a request meets them in the reverse order.
+	h = authn.With(h, s.sec.auth, nil)
 	h = requestinfo.With(h)
-	if !s.cfg.Profiling {
-		return h, nil
-	}
+	return h, nil
+}
+
+// withProfiler serves Go's profiler under /debug/pprof/ and everything
+// else with h.
+func withProfiler(h http.Handler) http.Handler {
 	// Only /debug/pprof/ goes through a ServeMux, which would otherwise
 	// redirect API paths it finds unclean.
 	mux := http.NewServeMux()
@@ -345,7 +402,7 @@ func (s *Server) handler() (http.Handler, error) {
 			return
 		}
 		h.ServeHTTP(w, r)
-	}), nil
+	})
 }
 
 // serve runs the HTTP server on ln until ctx ends, then waits for first,
@@ -364,7 +421,12 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, fir
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	if s.sec.tls != nil {
+		srv.TLSConfig = s.sec.tls
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
 	close(s.ready)
 	s.cfg.Logger.Info("serving", "addr", s.addr, "data", s.cfg.DataDir, "storage", RedactStorage(s.cfg.Storage))
 
