@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -61,8 +62,12 @@ func HashToken(token string) string {
 func TokenLine(token string, u user.Info) (string, error) {
 	fields := append([]string{HashToken(token), u.GetName(), u.GetUID()}, u.GetGroups()...)
 	line := strings.Join(fields, ",")
-	if _, err := parseTokenLine(line); err != nil {
+	e, err := parseTokenLine(line)
+	if err != nil {
 		return "", err
+	}
+	if e.user.Name != u.GetName() || e.user.UID != u.GetUID() || !slices.Equal(e.user.Groups, u.GetGroups()) {
+		return "", errors.New("a name, uid or group with a comma or surrounding spaces")
 	}
 	return line, nil
 }

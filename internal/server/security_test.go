@@ -14,8 +14,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/pki"
 	"github.com/setpoint/setpoint/internal/server"
 	"github.com/setpoint/setpoint/pkg/setpointtest"
@@ -315,4 +317,52 @@ func loadPair(t *testing.T, base string) tls.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestTokenAuthFile checks bearer tokens of a token file over the real
+// server: the token lets its user in, anything else is 401, and a
+// malformed file stops the server from starting.
+func TestTokenAuthFile(t *testing.T) {
+	token := authn.NewToken()
+	line, err := authn.TokenLine(token, &user.DefaultInfo{Name: "ops", UID: "1", Groups: []string{pki.AdminGroup}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := pki.WriteFile(file, []byte("# operators\n"+line+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	r := startReplica(t, "", func(c *server.Config) { dir, c.TokenAuthFile = c.DataDir, file })
+	roots, _ := caOf(t, filepath.Join(dir, "kubeconfig"))
+	hc := tlsClient(roots)
+	url := r.url + "/api/v1/namespaces"
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET with the token: %d", resp.StatusCode)
+	}
+	hash := strings.TrimPrefix(authn.HashToken(token), "sha256:")
+	for _, bad := range []string{token + "A", token[:len(token)-1], strings.ToLower(token), hash, "sha256:" + hash, token + " " + token, "é"} {
+		wantUnauthorized(t, hc, url, "Authorization", "Bearer "+bad)
+	}
+
+	for name, content := range map[string]string{"plain token": token + ",ops,1\n", "short": "sha256:abc,ops,1\n"} {
+		bad := filepath.Join(t.TempDir(), "tokens")
+		if err := pki.WriteFile(bad, []byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", TokenAuthFile: bad})
+		if err == nil || !strings.Contains(err.Error(), "line 1") || strings.Contains(err.Error(), token) {
+			t.Errorf("%s: New = %v, want an error naming the line without its content", name, err)
+		}
+	}
 }
