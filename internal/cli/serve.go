@@ -47,6 +47,7 @@ type serveOptions struct {
 	// TLS and authentication (server.Config's fields of the same names).
 	pkiDir, tlsCertFile, tlsKeyFile, clientCAFile, tokenAuthFile string
 	tlsSANs                                                      []string
+	oidc                                                         authn.OIDCOptions
 	insecureHTTP, anonymousAuth, allowInsecureNonLoopback        bool
 	// envFlags are the flags that environment variables can set.
 	envFlags []string
@@ -121,6 +122,11 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM CAs to check client certificates against instead of the generated CA "+
 		"(the kubeconfig then carries no client certificate)")
 	fs.StringVar(&o.tokenAuthFile, "token-auth-file", "", "file of hashed bearer tokens, "+authn.TokenFileFormat)
+	fs.StringVar(&o.oidc.IssuerURL, "oidc-issuer-url", "", "https URL of an OpenID Connect issuer whose ID tokens (RS256 or ES256) are accepted as bearer tokens")
+	fs.StringVar(&o.oidc.ClientID, "oidc-client-id", "", "audience the ID tokens must be issued for (required with --oidc-issuer-url)")
+	fs.StringVar(&o.oidc.UsernameClaim, "oidc-username-claim", "sub", "ID token claim naming the user; other claims than email are prefixed with the issuer URL and #")
+	fs.StringVar(&o.oidc.GroupsClaim, "oidc-groups-claim", "", "ID token claim holding the user's groups (a string or a list of strings)")
+	fs.StringVar(&o.oidc.CAFile, "oidc-ca-file", "", "PEM CAs to check the issuer's certificate against (default: the system's)")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP without TLS; refused on a non-loopback --listen without --allow-insecure-non-loopback")
 	fs.BoolVar(&o.anonymousAuth, "anonymous-auth", false, "let requests without credentials in as system:anonymous (authorization decides what they may do); "+
 		"refused on a non-loopback --listen without --allow-insecure-non-loopback")
@@ -195,6 +201,7 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		TLSKeyFile:               o.tlsKeyFile,
 		ClientCAFile:             o.clientCAFile,
 		TokenAuthFile:            o.tokenAuthFile,
+		OIDC:                     o.oidc,
 		InsecureHTTP:             o.insecureHTTP,
 		AnonymousAuth:            o.anonymousAuth,
 		AllowInsecureNonLoopback: o.allowInsecureNonLoopback,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -56,6 +57,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		EventTTL:           time.Hour,
 		KubeconfigPath:     abs(t, "setpoint-data/kubeconfig"),
 		PKIDir:             abs(t, "setpoint-data/pki"),
+		OIDC:               authn.OIDCOptions{UsernameClaim: "sub"},
 		LeaderElection:     defaultElection,
 	}
 	checkConfig(t, cfg, want)
@@ -81,6 +83,11 @@ func TestServeConfigFromEnv(t *testing.T) {
 		"SETPOINT_TLS_SAN":             "api.example,10.0.0.1",
 		"SETPOINT_TOKEN_AUTH_FILE":     "/etc/setpoint/tokens",
 		"SETPOINT_ANONYMOUS_AUTH":      "true",
+		"SETPOINT_OIDC_ISSUER_URL":     "https://issuer.example",
+		"SETPOINT_OIDC_CLIENT_ID":      "setpoint",
+		"SETPOINT_OIDC_USERNAME_CLAIM": "email",
+		"SETPOINT_OIDC_GROUPS_CLAIM":   "groups",
+		"SETPOINT_OIDC_CA_FILE":        "/etc/issuer.crt",
 	}
 	cfg, err := serveConfig(t, nil, env)
 	if err != nil {
@@ -100,7 +107,9 @@ func TestServeConfigFromEnv(t *testing.T) {
 		TLSSANs:            []string{"api.example", "10.0.0.1"},
 		TokenAuthFile:      "/etc/setpoint/tokens",
 		AnonymousAuth:      true,
-		LeaderElection:     defaultElection,
+		OIDC: authn.OIDCOptions{IssuerURL: "https://issuer.example", ClientID: "setpoint", UsernameClaim: "email",
+			GroupsClaim: "groups", CAFile: "/etc/issuer.crt"},
+		LeaderElection: defaultElection,
 	})
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
 		t.Error("SETPOINT_LOG_LEVEL=debug should enable debug logs")
@@ -229,6 +238,22 @@ func TestServeBadStorageKeepsPasswordSecret(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error()+out.String(), "hunter2") {
 			t.Errorf("--storage %q: the password shows in %q / %q", storage, err, out.String())
+		}
+	}
+}
+
+// TestServeRefusesInsecureNonLoopback checks that plain HTTP and anonymous
+// access on an address other machines reach need the second flag, and
+// that the error says why.
+func TestServeRefusesInsecureNonLoopback(t *testing.T) {
+	for _, flag := range []string{"--insecure-http", "--anonymous-auth"} {
+		var out strings.Builder
+		root := NewRootCommand(Env{Out: &out, ErrOut: &out, Getenv: func(string) string { return "" }})
+		root.SetArgs([]string{"serve", "--data-dir", t.TempDir(), "--listen", "0.0.0.0:0", flag})
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), flag) || !strings.Contains(err.Error(), "--allow-insecure-non-loopback") ||
+			!strings.Contains(err.Error(), "not a loopback address") {
+			t.Errorf("serve %s on 0.0.0.0: %v", flag, err)
 		}
 	}
 }

@@ -76,7 +76,15 @@ func newSecurity(cfg *Config) (*security, error) {
 		}
 		auths = append(auths, authn.ClientCert(clientCAs, nil))
 	}
-	auths = append(auths, authn.Bearer(tokens))
+	bearers := []authenticator.Token{tokens}
+	if cfg.OIDC.IssuerURL != "" {
+		oidc, err := authn.NewOIDC(cfg.OIDC)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		bearers = append(bearers, oidc)
+	}
+	auths = append(auths, authn.Bearer(bearers...))
 	if cfg.AnonymousAuth {
 		auths = append(auths, authn.Anonymous())
 	}

@@ -2,17 +2,24 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc/oidctest"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/tools/clientcmd"
@@ -364,5 +371,63 @@ func TestTokenAuthFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "line 1") || strings.Contains(err.Error(), token) {
 			t.Errorf("%s: New = %v, want an error naming the line without its content", name, err)
 		}
+	}
+}
+
+// TestOIDCOverTheWire runs a server that accepts ID tokens of an issuer
+// the test serves on loopback: a token of the issuer lets its user in,
+// forged or misdirected ones get 401.
+func TestOIDCOverTheWire(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp := &oidctest.Server{PublicKeys: []oidctest.PublicKey{{PublicKey: key.Public(), KeyID: "k1", Algorithm: "RS256"}}}
+	issuer := httptest.NewTLSServer(idp)
+	t.Cleanup(issuer.Close)
+	idp.SetIssuer(issuer.URL)
+	caFile := filepath.Join(t.TempDir(), "issuer.crt")
+	if err := pki.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: issuer.Certificate().Raw})); err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	r := startReplica(t, "", func(c *server.Config) {
+		dir = c.DataDir
+		c.OIDC = authn.OIDCOptions{IssuerURL: issuer.URL, ClientID: "setpoint", GroupsClaim: "groups", CAFile: caFile}
+	})
+	roots, _ := caOf(t, filepath.Join(dir, "kubeconfig"))
+	hc := tlsClient(roots)
+	claims := func(aud string) string {
+		now := time.Now()
+		return fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","groups":[%q],"iat":%d,"exp":%d}`,
+			issuer.URL, aud, pki.AdminGroup, now.Unix(), now.Add(time.Hour).Unix())
+	}
+	url := r.url + "/api/v1/namespaces"
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+oidctest.SignIDToken(key, "k1", "RS256", claims("setpoint")))
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET with an ID token of the issuer: %d", resp.StatusCode)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := oidctest.SignIDToken(key, "k1", "RS256", claims("setpoint"))
+	parts := strings.Split(good, ".")
+	for name, token := range map[string]string{
+		"other audience": oidctest.SignIDToken(key, "k1", "RS256", claims("kubernetes")),
+		"other key":      oidctest.SignIDToken(other, "k1", "RS256", claims("setpoint")),
+		"alg none":       base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"k1"}`)) + "." + parts[1] + ".",
+		"truncated":      parts[0] + "." + parts[1],
+	} {
+		t.Run(name, func(t *testing.T) { wantUnauthorized(t, hc, url, "Authorization", "Bearer "+token) })
 	}
 }

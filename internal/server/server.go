@@ -106,6 +106,9 @@ type Config struct {
 	// TokenAuthFile is a file of hashed bearer tokens (see
 	// authn.TokenFileFormat). Default none.
 	TokenAuthFile string
+	// OIDC accepts ID tokens of an OpenID Connect issuer as bearer
+	// tokens when OIDC.IssuerURL is set. Default off.
+	OIDC authn.OIDCOptions
 	// InsecureHTTP serves plain HTTP without TLS (and so without client
 	// certificates). Refused on an address that is not loopback unless
 	// AllowInsecureNonLoopback is set. Default false.
