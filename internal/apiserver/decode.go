@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/setpoint/setpoint/internal/jsondec"
+	"github.com/setpoint/setpoint/internal/registry"
 )
 
 // bodyFormat is the decoded Content-Type of a request body.
@@ -117,6 +118,9 @@ func decodeObject(data []byte, format bodyFormat) (map[string]any, []string, err
 	}
 	js, issues, err := toJSON(data, format)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := registry.CheckDepth(js); err != nil {
 		return nil, nil, err
 	}
 	if obj, ok := jsondec.Object(js, true); ok {

@@ -122,13 +122,11 @@ func (s *server) writeList(w http.ResponseWriter, r *http.Request, l *itemList) 
 	}
 	buf.WriteString(`"items":[`)
 	w.Header().Set("Content-Type", "application/json")
-	for i, item := range l.items {
+	for i := range l.len() {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if raw, ok := item.(json.RawMessage); ok {
-			buf.Write(raw)
-		} else if err := encodeValue(buf, item); err != nil {
+		if err := l.appendItem(buf, i); err != nil {
 			fail(err)
 			return
 		}

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
@@ -18,20 +17,17 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, info *requestInfo)
 		return
 	}
 	if info.out.target == targetObject && !info.out.yaml {
-		head, raw, err := s.reg.ListJSON(r.Context(), info.res, info.namespace, opts)
+		head, items, err := s.reg.ListJSON(r.Context(), info.res, info.namespace, opts)
 		if err != nil {
 			s.writeError(w, r, info.out, err)
 			return
 		}
+		l := &itemList{head: head.Object, encoded: items}
 		if info.out.pretty {
-			s.writePrettyList(w, r, info.out, head.Object, raw)
+			s.writePrettyList(w, r, info.out, l)
 			return
 		}
-		items := make([]any, len(raw))
-		for i, b := range raw {
-			items[i] = json.RawMessage(b)
-		}
-		s.writeList(w, r, &itemList{head: head.Object, items: items})
+		s.writeList(w, r, l)
 		return
 	}
 	list, err := s.reg.List(r.Context(), info.res, info.namespace, opts)
@@ -46,7 +42,8 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, info *requestInfo)
 // compact list, with its keys in the order encoding/json sorts a map's
 // ("items" among them), indented. That is the body an indenting
 // json.Encoder writes for the decoded list, without decoding the items.
-func (s *server) writePrettyList(w http.ResponseWriter, r *http.Request, out output, head map[string]any, raw [][]byte) {
+func (s *server) writePrettyList(w http.ResponseWriter, r *http.Request, out output, l *itemList) {
+	head := l.head
 	compact := getBuffer()
 	defer putBuffer(compact)
 	keys := slices.Sorted(maps.Keys(head))
@@ -67,11 +64,14 @@ func (s *server) writePrettyList(w http.ResponseWriter, r *http.Request, out out
 			continue
 		}
 		compact.WriteString(`"items":[`)
-		for j, b := range raw {
+		for j := range l.len() {
 			if j > 0 {
 				compact.WriteByte(',')
 			}
-			compact.Write(b)
+			if err := l.appendItem(compact, j); err != nil {
+				s.writeError(w, r, out, err)
+				return
+			}
 		}
 		compact.WriteByte(']')
 	}

@@ -69,15 +69,38 @@ func (s *server) timeoutFor(r *http.Request) (time.Duration, error) {
 	return s.requestTimeout, nil
 }
 
-// listOptions parses the list and watch query parameters; malformed
-// selectors and numbers are 400.
+// maxListLimit caps the limit parameter: a larger one is served as
+// this, with a continue token for the rest, which the API allows
+// (a server may return fewer items than limit) and every client that
+// sets limit follows, so no client breaks, while one page never costs
+// more than this many objects. Without limit, a list stays whole, as
+// clients that set none expect. A variable for tests.
+var maxListLimit int64 = 10000
+
+// Bounds of the list and watch parameters.
+const (
+	// maxSelectorBytes bounds labelSelector and fieldSelector.
+	maxSelectorBytes = 16 << 10
+	// maxSelectorTerms bounds the requirements of a label selector, and
+	// maxSelectorValues the values of its set requirements (in, notin)
+	// together: matching an object costs one check per value.
+	maxSelectorTerms  = 100
+	maxSelectorValues = 1000
+)
+
+// listOptions parses the list and watch query parameters; malformed or
+// too large selectors and malformed numbers are 400.
 func listOptions(q url.Values) (registry.ListOptions, error) {
 	var opts registry.ListOptions
 	var err error
-	if opts.Labels, err = labels.Parse(q.Get("labelSelector")); err != nil {
-		return opts, apierrors.NewBadRequest(fmt.Sprintf("unable to parse labelSelector: %v", err))
+	if opts.Labels, err = labelSelector(q.Get("labelSelector")); err != nil {
+		return opts, err
 	}
-	if opts.Fields, err = fields.ParseSelector(q.Get("fieldSelector")); err != nil {
+	fs := q.Get("fieldSelector")
+	if len(fs) > maxSelectorBytes {
+		return opts, apierrors.NewBadRequest(fmt.Sprintf("fieldSelector is %d bytes long; the limit is %d", len(fs), maxSelectorBytes))
+	}
+	if opts.Fields, err = fields.ParseSelector(fs); err != nil {
 		return opts, apierrors.NewBadRequest(fmt.Sprintf("unable to parse fieldSelector: %v", err))
 	}
 	opts.ResourceVersion = q.Get("resourceVersion")
@@ -85,6 +108,7 @@ func listOptions(q url.Values) (registry.ListOptions, error) {
 	if opts.Limit, _, err = queryInt(q, "limit"); err != nil {
 		return opts, err
 	}
+	opts.Limit = min(opts.Limit, maxListLimit)
 	opts.Continue = q.Get("continue")
 	opts.AllowWatchBookmarks = queryBool(q, "allowWatchBookmarks")
 	if _, ok := q["sendInitialEvents"]; ok {
@@ -92,6 +116,28 @@ func listOptions(q url.Values) (registry.ListOptions, error) {
 		opts.SendInitialEvents = &v
 	}
 	return opts, nil
+}
+
+// labelSelector parses a labelSelector parameter, within the bounds on
+// its length, requirements and values.
+func labelSelector(s string) (labels.Selector, error) {
+	if len(s) > maxSelectorBytes {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("labelSelector is %d bytes long; the limit is %d", len(s), maxSelectorBytes))
+	}
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("unable to parse labelSelector: %v", err))
+	}
+	reqs, _ := sel.Requirements()
+	values := 0
+	for _, r := range reqs {
+		values += len(r.ValuesUnsorted())
+	}
+	if len(reqs) > maxSelectorTerms || values > maxSelectorValues {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("labelSelector has %d requirements and %d values; the limits are %d and %d",
+			len(reqs), values, maxSelectorTerms, maxSelectorValues))
+	}
+	return sel, nil
 }
 
 // writeOptions parses the create, update and patch query parameters and

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"fmt"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -64,4 +65,15 @@ func protobufObject(data []byte) (map[string]any, error) {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the request body cannot be converted: %v", err))
 	}
 	return m, nil
+}
+
+// ProtobufToJSON decodes a protobuf request body of a type the API
+// accepts in protobuf and encodes it as JSON, for the audit log, which
+// logs request bodies as JSON whatever the client sent.
+func ProtobufToJSON(data []byte) ([]byte, error) {
+	obj, err := decodeProtobuf(data)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(obj)
 }

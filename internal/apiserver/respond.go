@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"maps"
 	"net/http"
 	"strings"
@@ -103,9 +104,39 @@ func renderList(r *http.Request, info *requestInfo, list *unstructured.Unstructu
 type itemList struct {
 	// head holds every field but items.
 	head map[string]any
-	// items are maps, or json.RawMessage already encoded as encodeValue
-	// would encode the object.
+	// items are the values to encode; unused when encoded is set.
 	items []any
+	// encoded, when set, encodes each item as encodeValue would encode
+	// the object.
+	encoded encodedItems
+}
+
+// encodedItems are list items encoded one at a time, as
+// registry.JSONItems are.
+type encodedItems interface {
+	Len() int
+	AppendJSON(dst []byte, i int) ([]byte, error)
+}
+
+// len returns the number of items.
+func (l *itemList) len() int {
+	if l.encoded != nil {
+		return l.encoded.Len()
+	}
+	return len(l.items)
+}
+
+// appendItem appends item i as encodeValue encodes it.
+func (l *itemList) appendItem(buf *bytes.Buffer, i int) error {
+	if l.encoded == nil {
+		return encodeValue(buf, l.items[i])
+	}
+	b, err := l.encoded.AppendJSON(buf.AvailableBuffer(), i)
+	if err != nil {
+		return err
+	}
+	buf.Write(b)
+	return nil
 }
 
 // asMap returns the list as one map, for YAML and indented JSON.

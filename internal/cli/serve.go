@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/authn"
+	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -31,6 +33,7 @@ type serveOptions struct {
 	listen             string
 	requestTimeout     time.Duration
 	maxBodyBytes       int64
+	maxObjectBytes     int
 	compactionWindow   time.Duration
 	eventTTL           time.Duration
 	compactionInterval time.Duration
@@ -49,6 +52,8 @@ type serveOptions struct {
 	tlsSANs                                                      []string
 	oidc                                                         authn.OIDCOptions
 	insecureHTTP, anonymousAuth, allowInsecureNonLoopback        bool
+	// audit holds the --audit-* flags.
+	audit audit.Config
 	// envFlags are the flags that environment variables can set.
 	envFlags []string
 }
@@ -86,6 +91,7 @@ the command line wins.`,
 			if err != nil {
 				return err
 			}
+			cfg.Audit.Stdout = env.Out
 			return runServer(cmd.Context(), cfg, env.ErrOut)
 		},
 	}
@@ -98,6 +104,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.storage, "storage", "", "where objects are stored: empty for SQLite in --data-dir, or a postgres:// URL (the password is never logged)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:6443", "TCP address to serve the API on (port 0 picks a free port)")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 3<<20, "largest request body accepted; larger ones get 413")
+	fs.IntVar(&o.maxObjectBytes, "max-object-bytes", registry.DefaultMaxObjectBytes, "largest object stored (its JSON, managedFields included); writes of larger ones get 413")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "how long a request other than a watch may run before it ends with 504")
 	fs.DurationVar(&o.compactionWindow, "compaction-window", 5*time.Minute, "how long the change log is kept for watches to resume from")
 	fs.DurationVar(&o.eventTTL, "event-ttl", time.Hour, "how long an Event is kept after it was last observed")
@@ -131,6 +138,11 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.anonymousAuth, "anonymous-auth", false, "let requests without credentials in as system:anonymous (authorization decides what they may do); "+
 		"refused on a non-loopback --listen without --allow-insecure-non-loopback")
 	fs.BoolVar(&o.allowInsecureNonLoopback, "allow-insecure-non-loopback", false, "allow --insecure-http or --anonymous-auth on an address other machines can reach")
+	fs.StringVar(&o.audit.Path, "audit-log-path", "", "write the audit log, one JSON audit.k8s.io/v1 Event per line, to this file ('-' for standard output; empty: no audit log)")
+	fs.StringVar(&o.audit.PolicyFile, "audit-policy-file", "", "audit.k8s.io/v1 Policy file saying what is audited at which level (default: Metadata for all but health probes); Secrets are never audited above Metadata")
+	fs.IntVar(&o.audit.MaxSizeMB, "audit-log-maxsize", audit.DefaultMaxSizeMB, "size in megabytes at which the audit log file is rotated")
+	fs.IntVar(&o.audit.MaxBackups, "audit-log-maxbackup", audit.DefaultMaxBackups, "how many rotated audit log files are kept (0: all, as kube-apiserver)")
+	fs.IntVar(&o.audit.MaxAgeDays, "audit-log-maxage", 0, "days after which rotated audit log files are removed (0: kept whatever their age)")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += " [env " + envName(f.Name) + "]"
 		o.envFlags = append(o.envFlags, f.Name)
@@ -188,6 +200,10 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 	if err != nil {
 		return server.Config{}, err
 	}
+	auditCfg := o.audit
+	if auditCfg.MaxBackups == 0 {
+		auditCfg.MaxBackups = -1 // kube-apiserver's 0 keeps every file
+	}
 	return server.Config{
 		DisableGarbageCollector:    !o.enableGC || !run[gcController],
 		DisableNamespaceController: !run[namespaceController],
@@ -205,11 +221,13 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		InsecureHTTP:             o.insecureHTTP,
 		AnonymousAuth:            o.anonymousAuth,
 		AllowInsecureNonLoopback: o.allowInsecureNonLoopback,
+		Audit:                    auditCfg,
 		DataDir:                  dataDir,
 		Storage:                  o.storage,
 		Listen:                   o.listen,
 		RequestTimeout:           o.requestTimeout,
 		MaxBodyBytes:             o.maxBodyBytes,
+		MaxObjectBytes:           o.maxObjectBytes,
 		CompactionWindow:         o.compactionWindow,
 		EventTTL:                 o.eventTTL,
 		CompactionInterval:       o.compactionInterval,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/server"
 )
@@ -51,6 +52,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		DataDir:            abs(t, "setpoint-data"),
 		Listen:             "127.0.0.1:6443",
 		MaxBodyBytes:       3 << 20,
+		MaxObjectBytes:     3 << 19,
 		RequestTimeout:     time.Minute,
 		CompactionWindow:   5 * time.Minute,
 		CompactionInterval: time.Minute,
@@ -59,6 +61,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		PKIDir:             abs(t, "setpoint-data/pki"),
 		OIDC:               authn.OIDCOptions{UsernameClaim: "sub"},
 		LeaderElection:     defaultElection,
+		Audit:              audit.Config{MaxSizeMB: 100, MaxBackups: 10},
 	}
 	checkConfig(t, cfg, want)
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelInfo) || cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
@@ -74,6 +77,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		"SETPOINT_STORAGE":             "postgres://setpoint:secret@db:5432/setpoint",
 		"SETPOINT_REQUEST_TIMEOUT":     "5s",
 		"SETPOINT_MAX_BODY_BYTES":      "1024",
+		"SETPOINT_MAX_OBJECT_BYTES":    "512",
 		"SETPOINT_COMPACTION_WINDOW":   "90s",
 		"SETPOINT_COMPACTION_INTERVAL": "10s",
 		"SETPOINT_EVENT_TTL":           "2h",
@@ -88,6 +92,11 @@ func TestServeConfigFromEnv(t *testing.T) {
 		"SETPOINT_OIDC_USERNAME_CLAIM": "email",
 		"SETPOINT_OIDC_GROUPS_CLAIM":   "groups",
 		"SETPOINT_OIDC_CA_FILE":        "/etc/issuer.crt",
+		"SETPOINT_AUDIT_LOG_PATH":      "-",
+		"SETPOINT_AUDIT_POLICY_FILE":   "/etc/setpoint/audit.yaml",
+		"SETPOINT_AUDIT_LOG_MAXSIZE":   "5",
+		"SETPOINT_AUDIT_LOG_MAXBACKUP": "0",
+		"SETPOINT_AUDIT_LOG_MAXAGE":    "7",
 	}
 	cfg, err := serveConfig(t, nil, env)
 	if err != nil {
@@ -99,6 +108,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		Listen:             "127.0.0.1:0",
 		RequestTimeout:     5 * time.Second,
 		MaxBodyBytes:       1024,
+		MaxObjectBytes:     512,
 		CompactionWindow:   90 * time.Second,
 		CompactionInterval: 10 * time.Second,
 		EventTTL:           2 * time.Hour,
@@ -110,6 +120,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		OIDC: authn.OIDCOptions{IssuerURL: "https://issuer.example", ClientID: "setpoint", UsernameClaim: "email",
 			GroupsClaim: "groups", CAFile: "/etc/issuer.crt"},
 		LeaderElection: defaultElection,
+		Audit:          audit.Config{Path: "-", PolicyFile: "/etc/setpoint/audit.yaml", MaxSizeMB: 5, MaxBackups: -1, MaxAgeDays: 7},
 	})
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
 		t.Error("SETPOINT_LOG_LEVEL=debug should enable debug logs")

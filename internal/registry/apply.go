@@ -78,6 +78,9 @@ func decodeApplyPatch(res *Resource, patch []byte, validation string) (map[strin
 			warnings = append(warnings, strictErr.Error())
 		}
 	}
+	if err := CheckDepth(js); err != nil {
+		return nil, nil, err
+	}
 	obj, err := decodeValue(js)
 	if err != nil {
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding YAML: %v", err))

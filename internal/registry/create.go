@@ -95,6 +95,13 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 			md["name"] = generatedName(metaString(obj, "generateName"))
 		}
 		name := metaString(obj, "name")
+		value, err := encodeFor(res, obj)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := r.checkStored(value); err != nil {
+			return Result{}, err
+		}
 		if opts.DryRun {
 			if !generate {
 				if err := r.checkAbsent(ctx, storage.Key{Resource: res.StorageKey, Namespace: ns, Name: name}, res); err != nil {
@@ -102,10 +109,6 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 				}
 			}
 			return Result{Object: servedMap(res, obj, 0), Warnings: warnings, Created: true}, nil
-		}
-		value, err := encodeFor(res, obj)
-		if err != nil {
-			return Result{}, err
 		}
 		stored, err := r.store.Create(ctx, storage.Key{Resource: res.StorageKey, Namespace: ns, Name: name}, value, labelsOf(obj))
 		if err != nil {

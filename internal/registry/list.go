@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -222,35 +223,33 @@ func (r *Registry) List(ctx context.Context, res *Resource, namespace string, op
 }
 
 // ListJSON is List for callers that write the JSON themselves: the list
-// without items, and each item as encoding/json renders it with HTML
-// escaping off and no trailing newline, byte for byte what encoding List's
-// item would give. Items stored as this registry writes them are made from
-// the stored bytes without decoding them. The items share one backing
-// array.
-func (r *Registry) ListJSON(ctx context.Context, res *Resource, namespace string, opts ListOptions) (*unstructured.UnstructuredList, [][]byte, error) {
+// without items, and the items, which the caller encodes one at a time
+// (see JSONItems).
+func (r *Registry) ListJSON(ctx context.Context, res *Resource, namespace string, opts ListOptions) (*unstructured.UnstructuredList, JSONItems, error) {
 	objs, rev, cont, err := r.list(ctx, res, namespace, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, JSONItems{}, err
 	}
-	size := 0
-	for _, o := range objs {
-		size += len(o.Value) + 64
-	}
-	buf := make([]byte, 0, size)
-	ends := make([]int, len(objs))
-	for i, o := range objs {
-		if buf, err = r.appendServedJSON(buf, res, o); err != nil {
-			return nil, nil, err
-		}
-		ends[i] = len(buf)
-	}
-	items := make([][]byte, len(objs))
-	start := 0
-	for i, end := range ends {
-		items[i] = buf[start:end:end]
-		start = end
-	}
-	return listHead(res, rev, cont), items, nil
+	return listHead(res, rev, cont), JSONItems{r: r, res: res, objs: objs}, nil
+}
+
+// JSONItems are the items of a list read by ListJSON, each encoded when
+// it is written, so that a large list never exists whole as JSON.
+type JSONItems struct {
+	r    *Registry
+	res  *Resource
+	objs []storage.Object
+}
+
+// Len returns the number of items.
+func (it JSONItems) Len() int { return len(it.objs) }
+
+// AppendJSON appends item i to dst as encoding/json renders the object
+// List returns (HTML escaping off, no trailing newline), byte for byte.
+// Items stored as this registry writes them are made from the stored
+// bytes without decoding them. On error dst comes back unchanged.
+func (it JSONItems) AppendJSON(dst []byte, i int) ([]byte, error) {
+	return it.r.appendServedJSON(dst, it.res, it.objs[i])
 }
 
 // listHead is a list of res at rev, without items.
@@ -279,6 +278,8 @@ func (r *Registry) list(ctx context.Context, res *Resource, namespace string, op
 	sopts := storage.ListOptions{
 		Resource: res.StorageKey, Namespace: ff.namespace, Name: ff.name,
 		Labels: opts.Labels, Limit: int(max(opts.Limit, 0)),
+		// Objects are served from their values.
+		OmitLabels: true,
 	}
 	if opts.Continue != "" {
 		if opts.ResourceVersion != "" && opts.ResourceVersion != "0" {
@@ -312,15 +313,11 @@ func (r *Registry) list(ctx context.Context, res *Resource, namespace string, op
 		case err != nil:
 			return nil, 0, "", storageError(err, res, "")
 		}
-		for _, o := range page.Objects {
-			if ff.match(o) {
-				objs = append(objs, o)
-			}
-		}
 		if !page.More || len(page.Objects) == 0 {
-			return objs, page.Revision, "", nil
+			return appendMatching(objs, page.Objects, ff), page.Revision, "", nil
 		}
 		last := page.Objects[len(page.Objects)-1]
+		objs = appendMatching(objs, page.Objects, ff)
 		if limit == 0 || len(objs) >= limit {
 			return objs, page.Revision, encodeContinue(continueToken{Rev: page.Revision, Namespace: last.Namespace, Name: last.Name}), nil
 		}
@@ -329,4 +326,14 @@ func (r *Registry) list(ctx context.Context, res *Resource, namespace string, op
 		sopts.After = &last.Key
 		sopts.Limit = limit - len(objs)
 	}
+}
+
+// appendMatching appends the objects of page that ff matches to objs,
+// filtering page in place; the first page becomes objs without a copy.
+func appendMatching(objs, page []storage.Object, ff fieldFilter) []storage.Object {
+	page = slices.DeleteFunc(page, func(o storage.Object) bool { return !ff.match(o) })
+	if objs == nil {
+		return page
+	}
+	return append(objs, page...)
 }

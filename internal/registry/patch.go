@@ -45,6 +45,9 @@ func (r *Registry) Patch(ctx context.Context, res *Resource, namespace, name str
 // checkPatch checks a JSON patch or merge patch before any object is read:
 // a malformed one answers 400, a JSON patch with too many operations 413.
 func checkPatch(pt types.PatchType, patch []byte) error {
+	if err := CheckDepth(patch); err != nil {
+		return err
+	}
 	if pt == types.MergePatchType {
 		var doc map[string]any
 		if err := json.Unmarshal(patch, &doc); err != nil {

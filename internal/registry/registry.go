@@ -31,6 +31,10 @@ type Options struct {
 	// EventTTL is how long an Event is kept after it was last observed, as
 	// Kubernetes' --event-ttl; 0 keeps Events until they are deleted.
 	EventTTL time.Duration
+	// MaxObjectBytes bounds an object as stored (its JSON, managedFields
+	// included): a create, update, patch or apply that would write a
+	// larger one answers 413. Default DefaultMaxObjectBytes.
+	MaxObjectBytes int
 }
 
 // Resource describes one served group/version/resource.

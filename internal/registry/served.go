@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -295,9 +296,18 @@ func (s *canonScanner) array(i, depth int) (int, bool) {
 	}
 }
 
-// str checks the rest of a string whose quote is before i.
+// str checks the rest of a string whose quote is before i. Runs of eight
+// bytes none of which is a quote, a backslash or a control character are
+// skipped a word at a time: a stored object's strings are most of its
+// bytes, and this is most of the time a list spends on them.
 func (s *canonScanner) str(i int) (int, bool) {
 	for ; i < len(s.b); i++ {
+		for i+8 <= len(s.b) && plainWord(binary.LittleEndian.Uint64(s.b[i:])) {
+			i += 8
+		}
+		if i >= len(s.b) {
+			break
+		}
 		switch c := s.b[i]; {
 		case c == '"':
 			return i + 1, true
@@ -313,6 +323,18 @@ func (s *canonScanner) str(i int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// plainWord reports whether none of the eight bytes of w is a quote, a
+// backslash or below 0x20, with the classic word-at-a-time tests for a
+// zero byte and for a byte below n (exact as tests of "any byte").
+func plainWord(w uint64) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	zero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
+	return zero(w^(ones*'"'))|zero(w^(ones*'\\'))|((w-ones*0x20) & ^w & highs) == 0
 }
 
 // integer checks an integer that fits in int64, written as

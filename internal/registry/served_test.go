@@ -117,5 +117,7 @@ func FuzzAppendServed(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"a","uid":"u"},"spec":{"a":[1,-2,true,null,"x\n"]}}`))
 	f.Add([]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{}}`))
 	f.Add([]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"labels":{"a":"b"}},"spec":1.5}`))
+	f.Add([]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{},"spec":{"long":"0123456789abcdef\"0123456789\\abcdefé0123456789\tabcdef01234"}}`))
+	f.Add([]byte("{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":{},\"spec\":\"0123456789abcdef\x1f0123456789abcdef\"}"))
 	f.Fuzz(func(t *testing.T, b []byte) { checkServed(t, b) })
 }

@@ -24,6 +24,8 @@ type Registry struct {
 	feed     *feed.Feed
 	now      func() time.Time
 	eventTTL time.Duration
+	// maxObjectBytes is Options.MaxObjectBytes with its default.
+	maxObjectBytes int
 
 	mu sync.RWMutex
 	// crds holds the latest known state of every CRD by name, with the
@@ -186,13 +188,14 @@ func New(opts Options) (*Registry, error) {
 		now = time.Now
 	}
 	r := &Registry{
-		store:    opts.Store,
-		feed:     opts.Feed,
-		now:      now,
-		eventTTL: opts.EventTTL,
-		crds:     map[string]crdEntry{},
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		store:          opts.Store,
+		feed:           opts.Feed,
+		now:            now,
+		eventTTL:       opts.EventTTL,
+		maxObjectBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
+		crds:           map[string]crdEntry{},
+		kick:           make(chan struct{}, 1),
+		done:           make(chan struct{}),
 	}
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}

@@ -148,6 +148,9 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	if err != nil {
 		return Result{}, err
 	}
+	if err := r.checkStored(value); err != nil {
+		return Result{}, err
+	}
 	if bytes.Equal(value, mustEncode(old)) || opts.DryRun {
 		return Result{Object: servedMap(res, obj, cur.Revision), Warnings: warnings}, nil
 	}

@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/setpoint/setpoint/internal/apiserver"
+	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
@@ -49,6 +50,11 @@ type Config struct {
 	Listener net.Listener
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 3 MiB.
 	MaxBodyBytes int64
+	// MaxObjectBytes bounds an object as stored (its JSON, managedFields
+	// included): a write that would store a larger one gets 413. Default
+	// 1.5 MiB, etcd's default bound on a request, which bounds Kubernetes
+	// objects.
+	MaxObjectBytes int
 	// RequestTimeout bounds every request but watches, as Kubernetes'
 	// --request-timeout: a request still running then (a database too
 	// slow to answer) ends with 504 Timeout. A shorter timeout query
@@ -82,6 +88,9 @@ type Config struct {
 	// Profiling serves Go's net/http/pprof under /debug/pprof/, behind
 	// authentication, as kube-apiserver's --profiling. Default false.
 	Profiling bool
+	// Audit configures the audit log. Its MaxBodyBytes defaults to
+	// MaxBodyBytes. Default: no audit log.
+	Audit audit.Config
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 
@@ -169,6 +178,12 @@ func (c *Config) withDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Audit.MaxBodyBytes == 0 {
+		c.Audit.MaxBodyBytes = c.MaxBodyBytes
+	}
+	if c.Audit.Logger == nil {
+		c.Audit.Logger = c.Logger
+	}
 	if c.PKIDir == "" {
 		c.PKIDir = defaultPKIDir(c.DataDir)
 	}
@@ -188,6 +203,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("MaxBodyBytes %d is negative", c.MaxBodyBytes))
+	}
+	if c.MaxObjectBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxObjectBytes %d is negative", c.MaxObjectBytes))
 	}
 	if c.CompactionWindow < 0 {
 		errs = append(errs, fmt.Errorf("CompactionWindow %v is negative", c.CompactionWindow))
@@ -214,6 +232,7 @@ type Server struct {
 	feed  *feed.Feed
 	reg   *registry.Registry
 	sec   *security
+	audit *audit.Logger
 
 	ready chan struct{}
 	// addr is set before ready is closed and not changed after.
@@ -233,17 +252,21 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	auditLog, err := audit.New(cfg.Audit)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	store, err := openStorage(context.Background(), &cfg)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, auditLog.Close())
 	}
 	cfg.Logger.Info("storage opened", "storage", RedactStorage(cfg.Storage))
 	f := feed.New(store, feed.Options{Logger: cfg.Logger})
-	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL})
+	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL, MaxObjectBytes: cfg.MaxObjectBytes})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close())
+		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close(), auditLog.Close())
 	}
-	return &Server{cfg: cfg, store: store, feed: f, reg: reg, sec: sec, ready: make(chan struct{})}, nil
+	return &Server{cfg: cfg, store: store, feed: f, reg: reg, sec: sec, audit: auditLog, ready: make(chan struct{})}, nil
 }
 
 // Ready is closed when the server accepts requests.
@@ -271,7 +294,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	defer func() {
 		cancel(nil)
 		wg.Wait()
-		err = errors.Join(err, s.reg.Close(), s.feed.Close(), s.store.Close())
+		err = errors.Join(err, s.reg.Close(), s.feed.Close(), s.store.Close(), s.audit.Close())
 	}()
 	// fail ends the server because a part stopped.
 	fail := func(what string, err error) {
@@ -364,6 +387,7 @@ func transient(err error) bool {
 func (s *Server) handler() (http.Handler, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(s.audit.Collectors()...)
 	h, err := apiserver.New(apiserver.Options{
 		Registry:       s.reg,
 		MaxBodyBytes:   s.cfg.MaxBodyBytes,
@@ -383,7 +407,8 @@ func (s *Server) handler() (http.Handler, error) {
 	}
 	// The filters in front of the API, innermost first: each wraps the
 	// ones after it, so a request meets them in the reverse order.
-	h = authn.With(h, s.sec.auth, nil)
+	h = audit.With(h, s.audit)
+	h = authn.With(h, s.sec.auth, audit.WithFailedAuthentication(http.HandlerFunc(authn.Unauthorized), s.audit))
 	h = requestinfo.With(h)
 	return h, nil
 }

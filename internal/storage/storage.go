@@ -123,6 +123,9 @@ type ListOptions struct {
 	After *Key
 	// Limit caps the number of objects returned; 0 means no limit.
 	Limit int
+	// OmitLabels tells the store that the caller reads no Object.Labels:
+	// it may leave them nil.
+	OmitLabels bool
 }
 
 // ListResult is one page of a list.

@@ -73,7 +73,10 @@ type lister struct {
 	workMem string
 	// empty is set when nothing can match.
 	empty bool
-	rev   int64
+	// noLabels is set when the objects query selects exactly what the
+	// selector does and the caller reads no labels: they are not read.
+	noLabels bool
+	rev      int64
 	// page is the page being built; its Past holds, in key order, the
 	// state at rev of keys written after rev, without values.
 	page *listpage.Page
@@ -242,7 +245,12 @@ func (l *lister) currentQuery(unchangedOnly bool) query {
 	if unchangedOnly {
 		q.where = append(q.where, "o.revision <= "+q.arg(l.rev))
 	}
-	q.sql = `SELECT o.namespace, o.name, o.revision, o.labels, o.value FROM objects o WHERE ` + strings.Join(q.where, " AND ")
+	l.noLabels = exact && l.opts.OmitLabels
+	labelsColumn := "o.labels"
+	if l.noLabels {
+		labelsColumn = "NULL::jsonb"
+	}
+	q.sql = `SELECT o.namespace, o.name, o.revision, ` + labelsColumn + `, o.value FROM objects o WHERE ` + strings.Join(q.where, " AND ")
 	if exact && l.opts.Limit > 0 {
 		if indexed {
 			q.sql = `SELECT * FROM (` + q.sql + ` OFFSET 0) o`
@@ -256,20 +264,39 @@ func (l *lister) currentQuery(unchangedOnly bool) query {
 
 // readCurrent reads the objects rows, keeps those the selector matches,
 // sorts them by key and merges in l.page.Past until the page is full. It
-// closes rows.
+// closes rows. Values are copied from the driver's buffer into chunks
+// shared by many objects, and labels decoded from it, so that a row
+// costs few allocations; with l.noLabels the selector is not checked
+// again and the objects have no labels.
 func (l *lister) readCurrent(rows pgx.Rows) error {
 	defer rows.Close()
-	var current []storage.Object
-	filter := !l.sel.Empty()
-	for rows.Next() {
-		obj := storage.Object{Key: storage.Key{Resource: l.opts.Resource}}
-		var lbl []byte
-		if err := rows.Scan(&obj.Namespace, &obj.Name, &obj.Revision, &lbl, &obj.Value); err != nil {
-			return fmt.Errorf("scan objects: %w", err)
+	var (
+		current []storage.Object
+		obj     storage.Object
+		values  arena
+	)
+	filter := !l.sel.Empty() && !l.noLabels
+	namespace := bytesScanner(func(b []byte) error {
+		if string(b) != obj.Namespace { // most rows repeat the previous one's
+			obj.Namespace = string(b)
 		}
+		return nil
+	})
+	lbl := bytesScanner(func(b []byte) error {
 		var err error
-		if obj.Labels, err = decodeLabels(lbl); err != nil {
+		if obj.Labels, err = decodeLabels(b); err != nil {
 			return fmt.Errorf("object %s: %w", keyString(obj.Key), err)
+		}
+		return nil
+	})
+	value := bytesScanner(func(b []byte) error {
+		obj.Value = values.copy(b)
+		return nil
+	})
+	for rows.Next() {
+		obj = storage.Object{Key: storage.Key{Resource: l.opts.Resource, Namespace: obj.Namespace}}
+		if err := rows.Scan(namespace, &obj.Name, &obj.Revision, lbl, value); err != nil {
+			return fmt.Errorf("scan objects: %w", err)
 		}
 		if filter && !l.sel.Matches(labels.Set(obj.Labels)) {
 			continue
@@ -280,13 +307,41 @@ func (l *lister) readCurrent(rows pgx.Rows) error {
 		return fmt.Errorf("read objects: %w", err)
 	}
 	slices.SortFunc(current, func(a, b storage.Object) int { return listpage.Compare(a.Key, b.Key) })
-	for _, obj := range current {
-		if !l.page.Merge(obj) {
-			return nil
-		}
-	}
-	l.page.Finish()
+	l.page.MergeAll(current)
 	return nil
+}
+
+// bytesScanner scans a column as the bytes the driver holds, valid only
+// during the call (pgtype.BytesScanner).
+type bytesScanner func(b []byte) error
+
+// ScanBytes implements pgtype.BytesScanner.
+func (f bytesScanner) ScanBytes(b []byte) error { return f(b) }
+
+// arenaChunk is the size of the chunks an arena copies values into; a
+// value of more than a quarter of it gets an allocation of its own.
+const arenaChunk = 256 << 10
+
+// arena copies byte slices into shared chunks: one allocation for many
+// small values. A copy's capacity ends where it does, so appending to
+// it never touches its neighbours.
+type arena struct{ chunk []byte }
+
+// copy returns a copy of b, nil for nil.
+func (a *arena) copy(b []byte) []byte {
+	switch {
+	case b == nil:
+		return nil
+	case len(b) == 0:
+		return []byte{}
+	case len(b) > arenaChunk/4:
+		return append([]byte(nil), b...)
+	case cap(a.chunk)-len(a.chunk) < len(b):
+		a.chunk = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return a.chunk[start:len(a.chunk):len(a.chunk)]
 }
 
 // readPast fills l.page.Past, in key order: for every key of the resource written after

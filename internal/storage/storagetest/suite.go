@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/setpoint/setpoint/internal/storage"
 )
@@ -977,4 +979,109 @@ func RunTailWhileCompacting(t *testing.T, f Factory) {
 	if evs := must(s.Changes(ctx, compacted, 0))(t); len(evs) != int(last-compacted) {
 		t.Fatalf("read %d events after the compacted revision %d, want %d", len(evs), compacted, last-compacted)
 	}
+}
+
+// RunListRandom compares lists of random objects under random selectors,
+// with and without OmitLabels, at the latest revision and at an older one,
+// with what the objects say the list must hold. Values vary in size, up
+// to larger than a store's buffers.
+func RunListRandom(t *testing.T, f Factory) {
+	ctx := t.Context()
+	s, _ := open(t, f)
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys, vals := []string{"app", "tier", "n", "example.com/x"}, []string{"a", "b", "c", "1", "2", "10"}
+	randLabels := func() map[string]string {
+		m := map[string]string{}
+		for _, k := range keys {
+			if rng.IntN(3) > 0 {
+				m[k] = vals[rng.IntN(len(vals))]
+			}
+		}
+		if len(m) == 0 {
+			return nil
+		}
+		return m
+	}
+	randValue := func(i int) []byte {
+		size := rng.IntN(2000)
+		if i%40 == 0 {
+			size = 70_000 + rng.IntN(200_000)
+		}
+		return fmt.Appendf(nil, `{"i":%d,"pad":%q}`, i, bytes.Repeat([]byte("x"), size))
+	}
+	const n = 300
+	for i := range n {
+		ns := fmt.Sprintf("ns-%d", i%3)
+		must(s.Create(ctx, key(ns, fmt.Sprintf("obj-%03d", rng.IntN(1000)*1000+i)), randValue(i), randLabels()))(t)
+	}
+	ops := []selection.Operator{selection.Equals, selection.DoubleEquals, selection.NotEquals, selection.In,
+		selection.NotIn, selection.Exists, selection.DoesNotExist, selection.GreaterThan, selection.LessThan}
+	randSelector := func() labels.Selector {
+		sel := labels.NewSelector()
+		for range 1 + rng.IntN(2) {
+			op := ops[rng.IntN(len(ops))]
+			var values []string
+			switch op {
+			case selection.Exists, selection.DoesNotExist:
+			case selection.GreaterThan, selection.LessThan:
+				values = []string{fmt.Sprint(rng.IntN(12))}
+			case selection.In, selection.NotIn:
+				values = []string{vals[rng.IntN(len(vals))], vals[rng.IntN(len(vals))]}
+			default:
+				values = []string{vals[rng.IntN(len(vals))]}
+			}
+			req, err := labels.NewRequirement(keys[rng.IntN(len(keys))], op, values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sel = sel.Add(*req)
+		}
+		return sel
+	}
+	check := func(objs []storage.Object, rev int64) {
+		t.Helper()
+		for range 40 {
+			sel := randSelector()
+			for _, limit := range []int{0, 7} {
+				for _, omit := range []bool{false, true} {
+					opts := storage.ListOptions{Resource: testResource, Labels: sel, Limit: limit, Revision: rev, OmitLabels: omit}
+					if rng.IntN(2) == 0 {
+						opts.Namespace = "ns-1"
+					}
+					got := listAll(t, ctx, s, opts, nil).Objects
+					want := expected(objs, opts)
+					if omit {
+						got, want = withoutLabels(got), withoutLabels(want)
+					}
+					checkSameList(t, got, want)
+				}
+			}
+		}
+	}
+	all := func() []storage.Object {
+		return listAll(t, ctx, s, storage.ListOptions{Resource: testResource}, nil).Objects
+	}
+	before := all()
+	rev := must(s.CurrentRevision(ctx))(t)
+	check(before, 0)
+	for i, o := range before {
+		switch i % 4 {
+		case 0:
+			must(s.Update(ctx, o.Key, randValue(i), randLabels(), storage.Precondition{}))(t)
+		case 1:
+			must(s.Delete(ctx, o.Key, storage.Precondition{}))(t)
+		}
+	}
+	check(all(), 0)
+	check(before, rev)
+}
+
+// withoutLabels returns objs with their labels dropped, as a list with
+// OmitLabels may return them.
+func withoutLabels(objs []storage.Object) []storage.Object {
+	out := slices.Clone(objs)
+	for i := range out {
+		out[i].Labels = nil
+	}
+	return out
 }

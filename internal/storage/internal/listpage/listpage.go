@@ -85,6 +85,22 @@ func (p *Page) Finish() {
 	p.Past = nil
 }
 
+// MergeAll merges objs, current objects in key order, as Merge would one
+// by one, then finishes the page. A page with nothing to merge in takes
+// objs itself when they all fit.
+func (p *Page) MergeAll(objs []storage.Object) {
+	if len(p.Past) == 0 && len(p.Objects) == 0 && len(objs) > 0 && (p.Limit == 0 || len(objs) <= p.Limit) {
+		p.Objects = objs
+		return
+	}
+	for _, obj := range objs {
+		if !p.Merge(obj) {
+			return
+		}
+	}
+	p.Finish()
+}
+
 // PastRevisions returns the log revisions whose previous values the page
 // needs, for SetPastValue.
 func (p *Page) PastRevisions() []int64 {
