@@ -16,8 +16,9 @@ import (
 var clients sync.Map
 
 // trust loads the kubeconfig a server wrote and registers its client
-// until tb ends; it returns the server's URL.
-func trust(tb testing.TB, kubeconfig string) string {
+// until tb ends; it returns the server's configuration (as its
+// administrator).
+func trust(tb testing.TB, kubeconfig string) *rest.Config {
 	tb.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -33,7 +34,7 @@ func trust(tb testing.TB, kubeconfig string) string {
 	}
 	clients.Store(u.Host, hc)
 	tb.Cleanup(func() { clients.Delete(u.Host) })
-	return cfg.Host
+	return cfg
 }
 
 // clientFor returns the client trust registered for the server of rawURL.

@@ -413,7 +413,7 @@ func TestRunWaitsForTheDatabase(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("not ready a minute after the database came back")
 	}
-	must(t, http.StatusCreated, "POST", trust(t, kubeconfig)+"/api/v1/namespaces/default/configmaps",
+	must(t, http.StatusCreated, "POST", trust(t, kubeconfig).Host+"/api/v1/namespaces/default/configmaps",
 		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"after"}}`)
 }
 

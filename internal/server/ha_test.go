@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/setpoint/setpoint/internal/server"
 	"github.com/setpoint/setpoint/internal/storage/postgres/pgtest"
 )
@@ -26,6 +28,8 @@ const requestLimit = 30 * time.Second
 // replica is one running server of a test.
 type replica struct {
 	url string
+	// config reaches the server as its administrator.
+	config *rest.Config
 	// stop ends the server and waits for it; the test's cleanup calls it
 	// too, so a test may stop a replica early.
 	stop func()
@@ -56,7 +60,8 @@ func startReplica(t testing.TB, storage string, tune ...func(*server.Config)) *r
 		cancel()
 		t.Fatalf("server stopped before it was ready: %v", err)
 	}
-	r := &replica{url: trust(t, cfg.KubeconfigPath)}
+	rc := trust(t, cfg.KubeconfigPath)
+	r := &replica{url: rc.Host, config: rc}
 	r.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
