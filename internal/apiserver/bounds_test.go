@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+
 	"github.com/setpoint/setpoint/internal/apiserver"
 	"github.com/setpoint/setpoint/internal/registry"
 )
@@ -178,4 +183,44 @@ func resourceVersion(t *testing.T, r response) string {
 	t.Helper()
 	rv, _ := r.json(t)["metadata"].(map[string]any)["resourceVersion"].(string)
 	return rv
+}
+
+// TestProtobufSchemaDepthBound posts CRDs in protobuf whose schema nests
+// items in items: one deeper than a JSON body may be answers 400 before
+// it is converted (which costs time quadratic in the depth), a shallow
+// one is created.
+func TestProtobufSchemaDepthBound(t *testing.T) {
+	e := newEnv(t)
+	scheme := runtime.NewScheme()
+	scheme.AddKnownTypes(apiextensionsv1.SchemeGroupVersion, &apiextensionsv1.CustomResourceDefinition{})
+	encoder := protobuf.NewSerializer(scheme, scheme)
+	crd := func(name string, depth int) string {
+		schema := &apiextensionsv1.JSONSchemaProps{Type: "string"}
+		for range depth {
+			schema = &apiextensionsv1.JSONSchemaProps{Type: "array", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: schema}}
+		}
+		obj := &apiextensionsv1.CustomResourceDefinition{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+			ObjectMeta: metav1.ObjectMeta{Name: name + ".example.com"},
+			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+				Group: "example.com", Scope: apiextensionsv1.NamespaceScoped,
+				Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: name, Kind: "Deep", ListKind: "DeepList"},
+				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+					Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+						Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{"spec": *schema}}}}},
+			},
+		}
+		var b strings.Builder
+		if err := encoder.Encode(obj, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	const path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+	st := e.expectStatus(t, http.StatusBadRequest, "BadRequest", "POST", path, crd("deeps", 10*registry.MaxDepth), "Content-Type", "application/vnd.kubernetes.protobuf")
+	if msg, _ := st["message"].(string); !strings.Contains(msg, "nests schemas") {
+		t.Errorf("deep protobuf CRD answered %q, not the check made before conversion", msg)
+	}
+	e.expect(t, http.StatusNotFound, "GET", path+"/deeps.example.com", "")
+	e.expect(t, http.StatusCreated, "POST", path, crd("shallows", 10), "Content-Type", "application/vnd.kubernetes.protobuf")
 }

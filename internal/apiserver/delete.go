@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/warning"
 	sigsjson "sigs.k8s.io/json"
 )
 
@@ -22,7 +23,9 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, info *requestInf
 		s.writeError(w, r, info.out, err)
 		return
 	}
-	obj, gone, err := s.reg.Delete(r.Context(), info.res, info.namespace, info.name, opts)
+	var warnings warningList
+	obj, gone, err := s.reg.Delete(warning.WithWarningRecorder(r.Context(), &warnings), info.res, info.namespace, info.name, opts)
+	addWarnings(w, warnings)
 	if err != nil {
 		s.writeError(w, r, info.out, err)
 		return
@@ -55,7 +58,9 @@ func (s *server) deleteCollection(w http.ResponseWriter, r *http.Request, info *
 		s.writeError(w, r, info.out, err)
 		return
 	}
-	list, err := s.reg.DeleteCollection(r.Context(), info.res, info.namespace, lopts, dopts)
+	var warnings warningList
+	list, err := s.reg.DeleteCollection(warning.WithWarningRecorder(r.Context(), &warnings), info.res, info.namespace, lopts, dopts)
+	addWarnings(w, warnings)
 	if err != nil {
 		s.writeError(w, r, info.out, err)
 		return
@@ -149,3 +154,10 @@ func protobufDeleteOptions(data []byte) (*metav1.DeleteOptions, error) {
 	}
 	return opts, nil
 }
+
+// warningList collects the warnings a delete adds to its context (those
+// of admission webhooks) for the response's Warning headers.
+type warningList []string
+
+// AddWarning implements warning.Recorder.
+func (l *warningList) AddWarning(_, text string) { *l = append(*l, text) }

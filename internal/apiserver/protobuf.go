@@ -4,15 +4,20 @@ import (
 	"encoding/json"
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+
+	"github.com/setpoint/setpoint/internal/registry"
 )
 
 // protobufMediaType is what client-go's typed clientsets send bodies as
@@ -21,8 +26,8 @@ const protobufMediaType = "application/vnd.kubernetes.protobuf"
 
 // protobufDecoder decodes the protobuf bodies of the built-in types
 // Setpoint serves (Namespace, ConfigMap, Secret, Event, Lease,
-// events.k8s.io Event, CustomResourceDefinition), autoscaling/v1 Scale and
-// DeleteOptions.
+// events.k8s.io Event, CustomResourceDefinition, the RBAC types and the
+// reviews kubectl auth sends), autoscaling/v1 Scale and DeleteOptions.
 // Custom resources have no protobuf form, as in Kubernetes. This goes
 // through typed objects, which is fine off the hot path of custom
 // resources.
@@ -32,6 +37,9 @@ var protobufDecoder = func() runtime.Decoder {
 	s.AddKnownTypes(coordinationv1.SchemeGroupVersion, &coordinationv1.Lease{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(eventsv1.SchemeGroupVersion, &eventsv1.Event{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(apiextensionsv1.SchemeGroupVersion, &apiextensionsv1.CustomResourceDefinition{}, &metav1.DeleteOptions{})
+	s.AddKnownTypes(rbacv1.SchemeGroupVersion, &rbacv1.Role{}, &rbacv1.ClusterRole{}, &rbacv1.RoleBinding{}, &rbacv1.ClusterRoleBinding{}, &metav1.DeleteOptions{})
+	s.AddKnownTypes(authorizationv1.SchemeGroupVersion, &authorizationv1.SelfSubjectAccessReview{}, &authorizationv1.SelfSubjectRulesReview{})
+	s.AddKnownTypes(authenticationv1.SchemeGroupVersion, &authenticationv1.SelfSubjectReview{})
 	s.AddKnownTypes(metav1.SchemeGroupVersion, &metav1.DeleteOptions{})
 	// The scale subresource of custom resources takes autoscaling/v1 Scale.
 	s.AddKnownTypes(autoscalingv1.SchemeGroupVersion, &autoscalingv1.Scale{})
@@ -47,8 +55,69 @@ func decodeProtobuf(data []byte) (runtime.Object, error) {
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the request body is not valid protobuf: %v", err))
 	}
+	if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok && crdTooDeep(crd) {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the request nests schemas deeper than %d levels", registry.MaxDepth))
+	}
 	obj.GetObjectKind().SetGroupVersionKind(*gvk)
 	return obj, nil
+}
+
+// crdTooDeep reports whether a CRD's schemas nest deeper than a JSON body
+// may. It bounds protobuf bodies as TooDeep bounds JSON before they are
+// converted: a CRD is the one type accepted in protobuf whose depth has no
+// bound, and converting its schemas costs time quadratic in their depth
+// (each level encodes the levels below it again). Each schema nests at
+// least one JSON level below its parent, so counting schemas bounds the
+// recursion here and the JSON check of the converted object does the rest.
+func crdTooDeep(crd *apiextensionsv1.CustomResourceDefinition) bool {
+	for _, v := range crd.Spec.Versions {
+		if v.Schema != nil && schemaTooDeep(v.Schema.OpenAPIV3Schema, registry.MaxDepth) {
+			return true
+		}
+	}
+	return false
+}
+
+// schemaTooDeep reports whether s nests more than budget schemas.
+func schemaTooDeep(s *apiextensionsv1.JSONSchemaProps, budget int) bool {
+	if s == nil {
+		return false
+	}
+	if budget == 0 {
+		return true
+	}
+	var children []*apiextensionsv1.JSONSchemaProps
+	for _, m := range []map[string]apiextensionsv1.JSONSchemaProps{s.Properties, s.PatternProperties, s.Definitions} {
+		for _, c := range m {
+			children = append(children, &c)
+		}
+	}
+	for _, d := range s.Dependencies {
+		children = append(children, d.Schema)
+	}
+	for _, l := range [][]apiextensionsv1.JSONSchemaProps{s.AllOf, s.OneOf, s.AnyOf} {
+		for i := range l {
+			children = append(children, &l[i])
+		}
+	}
+	if s.Items != nil {
+		children = append(children, s.Items.Schema)
+		for i := range s.Items.JSONSchemas {
+			children = append(children, &s.Items.JSONSchemas[i])
+		}
+	}
+	for _, b := range []*apiextensionsv1.JSONSchemaPropsOrBool{s.AdditionalProperties, s.AdditionalItems} {
+		if b != nil {
+			children = append(children, b.Schema)
+		}
+	}
+	children = append(children, s.Not)
+	for _, c := range children {
+		if schemaTooDeep(c, budget-1) {
+			return true
+		}
+	}
+	return false
 }
 
 // protobufObject decodes a protobuf object body into unstructured content.

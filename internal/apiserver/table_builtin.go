@@ -10,7 +10,8 @@ import (
 )
 
 // builtinColumns are the columns Kubernetes prints for the core types
-// served here (ConfigMaps, Secrets, Leases, Events of both APIs), in its
+// served here (ConfigMaps, Secrets, Leases, Events of both APIs, the RBAC
+// types), in its
 // order; ok is false for other resources.
 func (b *tableBuilder) builtinColumns(res *registry.Resource) (cols []column, ok bool) {
 	name := column{
@@ -46,8 +47,53 @@ func (b *tableBuilder) builtinColumns(res *registry.Resource) (cols []column, ok
 		return b.eventColumns(name, coreEventFields), true
 	case "events.k8s.io/events":
 		return b.eventColumns(name, eventsV1Fields), true
+	case "rbac.authorization.k8s.io/roles", "rbac.authorization.k8s.io/clusterroles":
+		return []column{name, {
+			def:  metav1.TableColumnDefinition{Name: "Created At", Type: "date", Description: "When the role was created."},
+			cell: func(obj map[string]any) any { return metaField(obj, "creationTimestamp") },
+		}}, true
+	case "rbac.authorization.k8s.io/rolebindings", "rbac.authorization.k8s.io/clusterrolebindings":
+		return bindingColumns(name, age), true
 	}
 	return nil, false
+}
+
+// bindingColumns are the columns kubectl shows for RoleBindings and
+// ClusterRoleBindings: the role as Kind/name, and with -o wide the
+// subjects of each kind (service accounts as namespace/name).
+func bindingColumns(name, age column) []column {
+	subjects := func(kind, desc string) column {
+		return column{
+			def: metav1.TableColumnDefinition{Name: kind + "s", Type: "string", Description: desc, Priority: 1},
+			cell: func(obj map[string]any) any {
+				list, _ := obj["subjects"].([]any)
+				var names []string
+				for _, s := range list {
+					m, _ := s.(map[string]any)
+					if stringField(m, "kind") != kind {
+						continue
+					}
+					n := stringField(m, "name")
+					if ns := stringField(m, "namespace"); kind == "ServiceAccount" {
+						n = ns + "/" + n
+					}
+					names = append(names, n)
+				}
+				return strings.Join(names, ", ")
+			},
+		}
+	}
+	return []column{name, {
+		def: metav1.TableColumnDefinition{Name: "Role", Type: "string", Description: "The role granted, as Kind/name."},
+		cell: func(obj map[string]any) any {
+			ref := mapField(obj, "roleRef")
+			return stringField(ref, "kind") + "/" + stringField(ref, "name")
+		},
+	}, age,
+		subjects("User", "The users granted the role."),
+		subjects("Group", "The groups granted the role."),
+		subjects("ServiceAccount", "The service accounts granted the role."),
+	}
 }
 
 // eventFields names the Event fields that differ between core v1 and

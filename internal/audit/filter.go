@@ -81,6 +81,7 @@ func (l *Logger) serve(h http.Handler, w http.ResponseWriter, r *http.Request) {
 	if info.IsResourceRequest && d.level.GreaterOrEqual(auditinternal.LevelRequest) && r.Body != nil && r.Body != http.NoBody {
 		rec.reqBody = &capture{limit: l.maxBody}
 		rec.reqType = r.Header.Get("Content-Type")
+		r = r.WithContext(r.Context()) // a copy: the caller's request stays as it was
 		r.Body = &teeBody{ReadCloser: r.Body, c: rec.reqBody}
 	}
 	rw := &responseWriter{ResponseWriter: w, rec: rec}

@@ -52,6 +52,10 @@ type serveOptions struct {
 	tlsSANs                                                      []string
 	oidc                                                         authn.OIDCOptions
 	insecureHTTP, anonymousAuth, allowInsecureNonLoopback        bool
+	// forwardWrites, peerListen and peerAdvertise tune write forwarding
+	// between PostgreSQL replicas (server.Forwarding).
+	forwardWrites             bool
+	peerListen, peerAdvertise string
 	// audit holds the --audit-* flags.
 	audit audit.Config
 	// envFlags are the flags that environment variables can set.
@@ -120,6 +124,9 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.enableGC, "enable-garbage-collector", true, "run the owner-reference garbage collector")
 	fs.StringSliceVar(&o.controllers, "controllers", []string{"*"}, "built-in controllers to run: '*' for all, a name ("+
 		strings.Join(controllerNames, ", ")+") to run it, '-name' to leave it out")
+	fs.BoolVar(&o.forwardWrites, "forward-writes", true, "on PostgreSQL, send writes to the replica elected as writer, which commits every replica's writes together (false: commit them here)")
+	fs.StringVar(&o.peerListen, "peer-listen", "", "on PostgreSQL, TCP address on which the writer receives the other replicas' writes over TLS (default the host of --listen, a free port)")
+	fs.StringVar(&o.peerAdvertise, "peer-advertise-address", "", "host or host:port at which the other replicas reach --peer-listen; required when its host is 0.0.0.0 or ::")
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go's profiler under /debug/pprof/ to authenticated users")
 	fs.StringVar(&o.pkiDir, "pki-dir", "", "directory of the CA and certificates made on first start and reused after; "+
 		"replicas on one PostgreSQL database may share one (default <data-dir>/pki)")
@@ -209,6 +216,9 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		DisableNamespaceController: !run[namespaceController],
 		LeaderElection: server.LeaderElection{
 			Disabled: !o.leaderElect, LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
+		},
+		Forwarding: server.Forwarding{
+			Disabled: !o.forwardWrites, Listen: o.peerListen, AdvertiseAddress: o.peerAdvertise,
 		},
 		Profiling:                o.profiling,
 		PKIDir:                   pkiDir,

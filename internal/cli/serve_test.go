@@ -184,6 +184,16 @@ func TestServeControllerFlags(t *testing.T) {
 	if want := (server.LeaderElection{LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: time.Second}); cfg.LeaderElection != want || !cfg.Profiling {
 		t.Errorf("LeaderElection %+v, Profiling %v; want %+v, true", cfg.LeaderElection, cfg.Profiling, want)
 	}
+	if cfg.Forwarding != (server.Forwarding{}) {
+		t.Errorf("Forwarding %+v by default, want the zero value", cfg.Forwarding)
+	}
+	cfg, err = serveConfig(t, []string{"--forward-writes=false", "--peer-listen", "0.0.0.0:7000"}, map[string]string{"SETPOINT_PEER_ADVERTISE_ADDRESS": "10.0.0.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (server.Forwarding{Disabled: true, Listen: "0.0.0.0:7000", AdvertiseAddress: "10.0.0.5"}); cfg.Forwarding != want {
+		t.Errorf("Forwarding %+v, want %+v", cfg.Forwarding, want)
+	}
 }
 
 func TestServeConfigErrors(t *testing.T) {

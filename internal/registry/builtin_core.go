@@ -44,6 +44,13 @@ func dropGeneration(obj map[string]any) {
 	delete(metadata(obj), "generation")
 }
 
+// The prepare hooks of types without a spec, on which Kubernetes sets no
+// generation.
+var (
+	dropGenerationOnCreate = func(_ *Registry, obj map[string]any) error { dropGeneration(obj); return nil }
+	dropGenerationOnUpdate = func(obj, _ map[string]any) error { dropGeneration(obj); return nil }
+)
+
 // configMapBuiltin serves v1 ConfigMaps.
 var configMapBuiltin = typed[corev1.ConfigMap](&builtin{
 	Resource: Resource{
@@ -51,8 +58,8 @@ var configMapBuiltin = typed[corev1.ConfigMap](&builtin{
 		Kind: "ConfigMap", ListKind: "ConfigMapList", Namespaced: true, ShortNames: []string{"cm"},
 		Verbs: standardVerbs, StorageKey: "/configmaps",
 	},
-	prepare:       func(_ *Registry, obj map[string]any) error { dropGeneration(obj); return nil },
-	prepareUpdate: func(obj, _ map[string]any) error { dropGeneration(obj); return nil },
+	prepare:       dropGenerationOnCreate,
+	prepareUpdate: dropGenerationOnUpdate,
 	validate:      validateConfigMap,
 })
 
@@ -260,8 +267,8 @@ var leaseBuiltin = typed[coordinationv1.Lease](&builtin{
 		Kind: "Lease", ListKind: "LeaseList", Namespaced: true,
 		Verbs: standardVerbs, StorageKey: "coordination.k8s.io/leases",
 	},
-	prepare:       func(_ *Registry, obj map[string]any) error { dropGeneration(obj); return nil },
-	prepareUpdate: func(obj, _ map[string]any) error { dropGeneration(obj); return nil },
+	prepare:       dropGenerationOnCreate,
+	prepareUpdate: dropGenerationOnUpdate,
 	validate:      validateLease,
 })
 

@@ -67,8 +67,8 @@ var eventBuiltin = typed[corev1.Event](&builtin{
 		SelectableFields: append(objectRefFields("involvedObject"), "reason", "reportingComponent", "source", "type"),
 		fieldGetters:     map[string]func(map[string]any) string{"source": eventSource},
 	},
-	prepare:       func(_ *Registry, obj map[string]any) error { dropGeneration(obj); return nil },
-	prepareUpdate: func(obj, _ map[string]any) error { dropGeneration(obj); return nil },
+	prepare:       dropGenerationOnCreate,
+	prepareUpdate: dropGenerationOnUpdate,
 	validate: func(obj, _ map[string]any) field.ErrorList {
 		return validateEvent(obj, "involvedObject", "message", "reportingComponent")
 	},
@@ -83,8 +83,8 @@ var eventsV1Builtin = typed[eventsv1.Event](&builtin{
 		SelectableFields: append(objectRefFields("regarding"), "reason", "reportingController", "type"),
 		fieldGetters:     eventsV1FieldGetters(),
 	},
-	prepare:       func(_ *Registry, obj map[string]any) error { dropGeneration(obj); return nil },
-	prepareUpdate: func(obj, _ map[string]any) error { dropGeneration(obj); return nil },
+	prepare:       dropGenerationOnCreate,
+	prepareUpdate: dropGenerationOnUpdate,
 	validate:      validateEventsV1,
 })
 

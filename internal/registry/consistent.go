@@ -20,7 +20,7 @@ import (
 // visible.
 
 // Sync waits until the registry's caches (served resources, discovery,
-// namespaces) reflect every write committed before the call, on any
+// namespaces, and the views added by Follow) reflect every write committed before the call, on any
 // replica, or ctx ends. It costs one CurrentRevision read of the store
 // and, when this replica's feed is behind, the time the feed takes to
 // catch up. Errors are StatusErrors: 503 when the store cannot be reached,
@@ -37,8 +37,11 @@ func (r *Registry) Sync(ctx context.Context) error {
 	if err := r.feed.WaitForRevision(ctx, rev); err != nil {
 		return storageError(err, &Resource{}, "")
 	}
-	for _, p := range []*mirrorProgress{r.crdProgress, r.namespaceProgress} {
-		if err := p.wait(ctx, rev); err != nil {
+	for _, m := range r.mirrors {
+		if m.progress == nil {
+			continue
+		}
+		if err := m.progress.wait(ctx, rev); err != nil {
 			return storageError(err, &Resource{}, "")
 		}
 	}

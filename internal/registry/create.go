@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,6 +36,9 @@ func (r *Registry) Create(ctx context.Context, res *Resource, namespace string, 
 	if opts.Subresource != "" {
 		return Result{}, apierrors.NewMethodNotSupported(res.groupResource(), "create")
 	}
+	if b := builtinFor(res); b != nil && b.review {
+		return r.createReview(ctx, res, deepCopy(obj.Object))
+	}
 	return r.create(ctx, res, namespace, deepCopy(obj.Object), opts, true)
 }
 
@@ -58,6 +62,14 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 		e.ErrStatus.Message = "create not allowed while custom resource definition is terminating"
 		return Result{}, e
 	}
+	hooks := r.webhooksApply(res)
+	var hookWarnings []string
+	if hooks {
+		if obj, hookWarnings, err = r.mutateCreate(ctx, res, ns, obj, opts); err != nil {
+			return Result{}, err
+		}
+		md = metadata(obj)
+	}
 	for _, k := range []string{"uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"} {
 		delete(md, k)
 	}
@@ -79,6 +91,7 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if err != nil {
 		return Result{}, err
 	}
+	warnings = append(hookWarnings, warnings...)
 	if !opts.applied {
 		obj = r.trackCreate(res, obj, opts)
 	}
@@ -89,6 +102,14 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	errs = append(errs, validateBuiltin(res, obj, nil)...)
 	if errs = append(validateMeta(res, obj, nil), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), metaString(obj, "name"), errs)
+	}
+	if hooks {
+		req := r.admissionRequest(res, admissionv1.Create, "", ns, metaString(obj, "name"), obj, nil, writeOptionsObject("CreateOptions", opts), opts.DryRun)
+		w, err := r.webhooks.Validate(ctx, req)
+		if err != nil {
+			return Result{}, err
+		}
+		warnings = append(warnings, w...)
 	}
 	for attempt := 0; ; attempt++ {
 		if generate && attempt > 0 {
@@ -309,8 +330,8 @@ func requestNamespace(res *Resource, namespace string, md map[string]any) (strin
 // validateMeta validates metadata (and, with old, its immutable fields).
 func validateMeta(res *Resource, obj, old map[string]any) field.ErrorList {
 	nameFn := apivalidation.NameIsDNSSubdomain
-	if b := builtinFor(res); b != nil && b.nameIsLabel {
-		nameFn = apivalidation.NameIsDNSLabel
+	if b := builtinFor(res); b != nil && b.validName != nil {
+		nameFn = b.validName
 	}
 	u := newMetaObject(obj)
 	errs := apivalidation.ValidateObjectMetaAccessor(u, res.Namespaced, nameFn, field.NewPath("metadata"))
@@ -356,7 +377,12 @@ func isStorageExists(err error) bool {
 
 // afterWrite lets built-in types react to a committed write of obj.
 func (r *Registry) afterWrite(ctx context.Context, res *Resource, stored storage.Object, obj map[string]any) error {
+	if err := r.awaitViews(ctx, res, stored.Revision); err != nil {
+		return err
+	}
 	switch res.StorageKey {
+	case validatingWebhooksKey, mutatingWebhooksKey:
+		r.applyWebhookConfig(webhookConfigKey{res.StorageKey, stored.Name}, stored.Revision, deepCopy(obj))
 	case namespaceResource().StorageKey:
 		r.namespaces.set(stored.Name, namespaceEntry{rev: stored.Revision, terminating: deletionTimestamp(obj) != ""})
 	case crdStorageKey:

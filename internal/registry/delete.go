@@ -66,6 +66,13 @@ func checkPreconditions(res *Resource, name string, opts *metav1.DeleteOptions, 
 // the dependents to the collector. A later delete may switch the policy of
 // an object already being deleted.
 func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name string, opts *metav1.DeleteOptions) (*unstructured.Unstructured, bool, error) {
+	return r.delete(ctx, res, namespace, name, opts, true)
+}
+
+// delete implements Delete; admitted asks for the admission webhooks,
+// which the registry's own clean-up of a deleted CRD's objects skips, as
+// Kubernetes' does.
+func (r *Registry) delete(ctx context.Context, res *Resource, namespace, name string, opts *metav1.DeleteOptions, admitted bool) (*unstructured.Unstructured, bool, error) {
 	if err := checkDeleteOptions(opts); err != nil {
 		return nil, false, err
 	}
@@ -87,6 +94,11 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name st
 		}
 		if err := checkPreconditions(res, name, opts, obj, cur.Revision); err != nil {
 			return nil, false, err
+		}
+		if admitted && r.webhooksApply(res) {
+			if err := r.admitDelete(ctx, res, namespace, name, obj, cur.Revision, opts); err != nil {
+				return nil, false, err
+			}
 		}
 		fs, changed := propagationFinalizers(finalizers(obj), opts)
 		if changed {
@@ -134,6 +146,12 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, namespace, name st
 		}
 		if err != nil {
 			return nil, false, storageError(err, res, name)
+		}
+		if isWebhookConfig(res) {
+			r.applyWebhookConfig(webhookConfigKey{res.StorageKey, name}, del.Revision, nil)
+		}
+		if err := r.awaitViews(ctx, res, del.Revision); err != nil {
+			return nil, false, err
 		}
 		return servedMap(res, obj, del.Revision), true, nil
 	}
@@ -205,7 +223,7 @@ func (r *Registry) DeleteCollection(ctx context.Context, res *Resource, namespac
 	if err := checkDeleteOptions(dopts); err != nil {
 		return nil, err
 	}
-	objs, rev, _, err := r.list(ctx, res, namespace, lopts)
+	objs, rev, _, err := r.list(ctx, res, namespace, lopts, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -127,7 +127,7 @@ func (c *namespaceCache) reset(objs []storage.Object, rev int64) error {
 
 // namespaceMirror keeps the namespace cache current from the feed.
 func (r *Registry) namespaceMirror() mirror {
-	return mirror{resource: namespaceResource().StorageKey, reset: r.namespaces.reset, progress: r.namespaceProgress, apply: func(ev *feed.Event) {
+	return mirror{resource: namespaceResource().StorageKey, reset: r.namespaces.reset, progress: r.newProgress(), apply: func(ev *feed.Event) {
 		if ev.Type == storage.Deleted {
 			r.namespaces.set(ev.Object.Name, namespaceEntry{rev: ev.Revision, gone: true})
 			return
@@ -170,7 +170,7 @@ func (r *Registry) deleteAll(ctx context.Context, res *Resource, namespace strin
 	}
 	left := 0
 	for _, o := range list.Objects {
-		_, gone, err := r.Delete(ctx, res, o.Namespace, o.Name, nil)
+		_, gone, err := r.delete(ctx, res, o.Namespace, o.Name, nil, false)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return 0, err
 		}

@@ -31,6 +31,11 @@ type Options struct {
 	// EventTTL is how long an Event is kept after it was last observed, as
 	// Kubernetes' --event-ttl; 0 keeps Events until they are deleted.
 	EventTTL time.Duration
+	// Webhooks, when not nil, runs the admission webhooks of the stored
+	// ValidatingWebhookConfigurations and MutatingWebhookConfigurations on
+	// every write (package webhook). Default nil: configurations are stored
+	// and served but no webhook is called.
+	Webhooks WebhookAdmission
 	// MaxObjectBytes bounds an object as stored (its JSON, managedFields
 	// included): a create, update, patch or apply that would write a
 	// larger one answers 413. Default DefaultMaxObjectBytes.

@@ -117,7 +117,7 @@ func TestDefaultNamespacesAndGroups(t *testing.T) {
 	for _, g := range groups {
 		names = append(names, g.Group)
 	}
-	if want := []string{"", "apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io"}; !slices.Equal(names, want) {
+	if want := []string{"", "admissionregistration.k8s.io", "apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io", "rbac.authorization.k8s.io"}; !slices.Equal(names, want) {
 		t.Fatalf("groups %+v", groups)
 	}
 }

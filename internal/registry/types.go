@@ -12,6 +12,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/setpoint/setpoint/internal/feed"
@@ -24,6 +25,10 @@ type Registry struct {
 	feed     *feed.Feed
 	now      func() time.Time
 	eventTTL time.Duration
+	// webhooks runs admission webhooks (nil: none); webhookConfigs
+	// mirrors the configurations it is given.
+	webhooks       WebhookAdmission
+	webhookConfigs webhookConfigs
 	// maxObjectBytes is Options.MaxObjectBytes with its default.
 	maxObjectBytes int
 
@@ -34,9 +39,14 @@ type Registry struct {
 	crds map[string]crdEntry
 	// namespaces is nil without a feed, which would keep it current.
 	namespaces *namespaceCache
-	// crdProgress and namespaceProgress tell how far the CRD and namespace
-	// caches have applied the feed; nil without a feed. Set by New.
-	crdProgress, namespaceProgress *mirrorProgress
+	// mirrors are the local views of stored resources Start loads and
+	// keeps current (CRDs, namespaces, and those added by Follow); their
+	// progress, nil without a feed, tells Sync how far they applied it.
+	// Set by New and Follow, before Start; read-only after.
+	mirrors []mirror
+	// reviewer answers the review resources; nil leaves them unserved.
+	// Set by ServeReviews, before Start.
+	reviewer Reviewer
 	// served maps group/version/resource to the served Resource.
 	served map[gvr]*Resource
 	groups []GroupVersions
@@ -71,9 +81,11 @@ var standardVerbs = []string{"create", "delete", "deletecollection", "get", "lis
 // plus, when it needs them, prepare/validate hooks.
 type builtin struct {
 	Resource
-	// nameIsLabel requires metadata.name to be a DNS label instead of a
-	// DNS subdomain.
-	nameIsLabel bool
+	// review marks a review resource: create-only, answered by the
+	// Reviewer, never stored.
+	review bool
+	// validName checks metadata.name; nil means a DNS subdomain.
+	validName apivalidation.ValidateNameFunc
 	// decodes checks that a body decodes into the Go type of the
 	// resource, before prepare or prepareUpdate (may be nil).
 	decodes func(obj map[string]any) error
@@ -99,8 +111,8 @@ var builtins = []*builtin{
 			// As Kubernetes: kubectl get ns --field-selector status.phase=Active.
 			SelectableFields: []string{"status.phase"},
 		},
-		nameIsLabel: true,
-		prepare:     prepareNamespace,
+		validName: apivalidation.NameIsDNSLabel,
+		prepare:   prepareNamespace,
 	},
 	{
 		Resource: Resource{
@@ -116,6 +128,15 @@ var builtins = []*builtin{
 	leaseBuiltin,
 	eventBuiltin,
 	eventsV1Builtin,
+	roleBuiltin,
+	clusterRoleBuiltin,
+	roleBindingBuiltin,
+	clusterRoleBindingBuiltin,
+	selfSubjectAccessReviewBuiltin,
+	selfSubjectRulesReviewBuiltin,
+	selfSubjectReviewBuiltin,
+	validatingWebhookBuiltin,
+	mutatingWebhookBuiltin,
 }
 
 // builtinFor returns the built-in entry of res, or nil for custom resources.
@@ -192,14 +213,23 @@ func New(opts Options) (*Registry, error) {
 		feed:           opts.Feed,
 		now:            now,
 		eventTTL:       opts.EventTTL,
+		webhooks:       opts.Webhooks,
 		maxObjectBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
 		crds:           map[string]crdEntry{},
 		kick:           make(chan struct{}, 1),
 		done:           make(chan struct{}),
 	}
+	r.mirrors = []mirror{r.crdMirror()}
 	if opts.Feed != nil {
 		r.namespaces = &namespaceCache{byName: map[string]namespaceEntry{}}
-		r.crdProgress, r.namespaceProgress = newMirrorProgress(), newMirrorProgress()
+		r.mirrors = append(r.mirrors, r.namespaceMirror())
+		if r.webhooks != nil {
+			r.webhookConfigs.progress = [2]*mirrorProgress{newMirrorProgress(), newMirrorProgress()}
+		}
+	}
+	r.webhookConfigs.entries = map[webhookConfigKey]webhookConfigEntry{}
+	if r.webhooks != nil {
+		r.mirrors = append(r.mirrors, r.webhookMirrors()...)
 	}
 	r.rebuildLocked()
 	return r, nil
@@ -278,6 +308,9 @@ func (r *Registry) rebuildLocked() {
 		byGroup[res.Group][res.Version] = append(byGroup[res.Group][res.Version], res)
 	}
 	for _, b := range builtins {
+		if b.review && r.reviewer == nil {
+			continue
+		}
 		res := b.Resource
 		add(&res)
 	}
@@ -383,10 +416,7 @@ func (r *Registry) Start(ctx context.Context) error {
 			return fmt.Errorf("registry: create namespace %s: %w", ns, err)
 		}
 	}
-	mirrors := []mirror{r.crdMirror()}
-	if r.namespaces != nil {
-		mirrors = append(mirrors, r.namespaceMirror())
-	}
+	mirrors := r.mirrors
 	watchers := make([]*feed.Watcher, len(mirrors))
 	for i, m := range mirrors {
 		w, err := r.load(ctx, m)
@@ -415,12 +445,23 @@ func (r *Registry) Start(ctx context.Context) error {
 	return nil
 }
 
+// newProgress returns the progress record of a mirror: nil without a
+// feed, which would advance it.
+func (r *Registry) newProgress() *mirrorProgress {
+	if r.feed == nil {
+		return nil
+	}
+	return newMirrorProgress()
+}
+
 // mirror keeps a local view of one stored resource current: reset receives
 // every stored object and the revision of that list, apply each later event
 // the feed delivers (written by any replica). progress, nil without a
 // feed, records how far the view is current.
 type mirror struct {
 	resource string
+	// view marks a mirror added by Follow.
+	view     bool
 	reset    func(objs []storage.Object, rev int64) error
 	apply    func(ev *feed.Event)
 	progress *mirrorProgress
@@ -491,7 +532,7 @@ func consume(ctx context.Context, m mirror, w *feed.Watcher) {
 
 // crdMirror keeps the served CRDs current.
 func (r *Registry) crdMirror() mirror {
-	return mirror{resource: crdStorageKey, reset: r.resetCRDs, progress: r.crdProgress, apply: func(ev *feed.Event) {
+	return mirror{resource: crdStorageKey, reset: r.resetCRDs, progress: r.newProgress(), apply: func(ev *feed.Event) {
 		switch ev.Type {
 		case storage.Deleted:
 			r.applyCRD(ev.Object.Name, ev.Revision, nil)

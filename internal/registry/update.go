@@ -120,6 +120,13 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		// An unconditional update (built-in types) replaces what was read.
 		metadata(obj)["resourceVersion"] = strconv.FormatInt(cur.Revision, 10)
 	}
+	hooks := r.webhooksApply(res)
+	var hookWarnings []string
+	if hooks {
+		if obj, hookWarnings, err = r.mutateUpdate(ctx, res, namespace, name, obj, old, cur.Revision, opts); err != nil {
+			return Result{}, err
+		}
+	}
 	obj = mergeForUpdate(res, obj, old, opts.Subresource)
 	if err := prepareBuiltin(r, res, obj, old); err != nil {
 		return Result{}, err
@@ -137,12 +144,20 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	if err != nil {
 		return Result{}, err
 	}
+	warnings = append(hookWarnings, warnings...)
 	if !opts.applied {
 		obj = r.trackUpdate(res, old, obj, opts)
 	}
 	errs = append(errs, validateBuiltin(res, obj, old)...)
 	if errs = append(validateMeta(res, obj, old), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), name, errs)
+	}
+	if hooks {
+		w, err := r.validateUpdate(ctx, res, namespace, name, obj, old, cur.Revision, opts)
+		if err != nil {
+			return Result{}, err
+		}
+		warnings = append(warnings, w...)
 	}
 	value, err := encodeFor(res, obj)
 	if err != nil {
@@ -164,6 +179,12 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		}
 		if err != nil {
 			return Result{}, storageError(err, res, name)
+		}
+		if isWebhookConfig(res) {
+			r.applyWebhookConfig(webhookConfigKey{res.StorageKey, name}, del.Revision, nil)
+		}
+		if err := r.awaitViews(ctx, res, del.Revision); err != nil {
+			return Result{}, err
 		}
 		if res.StorageKey == crdStorageKey {
 			r.applyCRD(name, del.Revision, nil)

@@ -23,9 +23,11 @@ import (
 	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/feed"
+	"github.com/setpoint/setpoint/internal/rbac"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/requestinfo"
 	"github.com/setpoint/setpoint/internal/storage"
+	"github.com/setpoint/setpoint/internal/webhook"
 )
 
 // Config is everything a server needs. Zero values take the documented
@@ -85,6 +87,10 @@ type Config struct {
 	// controller, so standbys do not watch every resource. On SQLite the
 	// server is alone and runs them without an election.
 	LeaderElection LeaderElection
+	// Forwarding tunes how, on PostgreSQL, replicas send their writes to
+	// one elected replica, which commits them together (package forward).
+	// Ignored on SQLite.
+	Forwarding Forwarding
 	// Profiling serves Go's net/http/pprof under /debug/pprof/, behind
 	// authentication, as kube-apiserver's --profiling. Default false.
 	Profiling bool
@@ -232,6 +238,7 @@ type Server struct {
 	feed  *feed.Feed
 	reg   *registry.Registry
 	sec   *security
+	authz *rbac.Authorizer
 	audit *audit.Logger
 
 	ready chan struct{}
@@ -262,11 +269,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Logger.Info("storage opened", "storage", RedactStorage(cfg.Storage))
 	f := feed.New(store, feed.Options{Logger: cfg.Logger})
-	reg, err := registry.New(registry.Options{Store: store, Feed: f, EventTTL: cfg.EventTTL, MaxObjectBytes: cfg.MaxObjectBytes})
+	reg, err := registry.New(registry.Options{
+		Store: store, Feed: f, EventTTL: cfg.EventTTL, MaxObjectBytes: cfg.MaxObjectBytes,
+		Webhooks: webhook.New(webhook.Options{Logger: cfg.Logger}),
+	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), f.Close(), store.Close(), auditLog.Close())
 	}
-	return &Server{cfg: cfg, store: store, feed: f, reg: reg, sec: sec, audit: auditLog, ready: make(chan struct{})}, nil
+	az, err := rbac.New(reg)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("server: %w", err), reg.Close(), f.Close(), store.Close(), auditLog.Close())
+	}
+	return &Server{cfg: cfg, store: store, feed: f, reg: reg, sec: sec, authz: az, audit: auditLog, ready: make(chan struct{})}, nil
 }
 
 // Ready is closed when the server accepts requests.
@@ -307,6 +321,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	wg.Go(func() { fail("change feed", s.retry(ctx, "change feed", func() error { return s.feed.Run(ctx) })) })
 	if err := s.retry(ctx, "start registry", func() error { return s.reg.Start(ctx) }); err != nil {
 		return fmt.Errorf("server: start registry: %w", err)
+	}
+	if err := s.retry(ctx, "bootstrap RBAC", func() error { return rbac.Bootstrap(ctx, s.reg) }); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	compactor := storage.NewCompactor(s.store, storage.CompactorOptions{
 		Window: s.cfg.CompactionWindow, Interval: s.cfg.CompactionInterval, Logger: s.cfg.Logger,

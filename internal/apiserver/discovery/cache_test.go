@@ -18,8 +18,8 @@ func TestDocumentsRebuiltOnlyOnChange(t *testing.T) {
 		t.Fatal("documents rebuilt without a change")
 	}
 	other := newRegistry(t)
-	if n := len(setpointdiscovery.Groups(other).Groups); n != 3 {
-		t.Fatalf("second registry serves %d groups, want only the 3 built-in ones", n)
+	if n := len(setpointdiscovery.Groups(other).Groups); n != 5 {
+		t.Fatalf("second registry serves %d groups, want only the 5 built-in ones", n)
 	}
 	if &setpointdiscovery.Groups(reg).Groups[0] != &groups.Groups[0] {
 		t.Fatal("documents of one registry rebuilt by another's")
@@ -102,7 +102,7 @@ func TestConcurrentCallers(t *testing.T) {
 		close(start)
 		done.Wait()
 	}
-	if n := len(setpointdiscovery.Groups(reg).Groups); n != 7 {
-		t.Fatalf("%d groups after the changes, want 7", n)
+	if n := len(setpointdiscovery.Groups(reg).Groups); n != 9 {
+		t.Fatalf("%d groups after the changes, want 9", n)
 	}
 }

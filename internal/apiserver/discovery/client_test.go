@@ -122,7 +122,7 @@ func checkGroupsAndResources(t *testing.T, dc *discovery.DiscoveryClient) {
 	for _, g := range groups {
 		names = append(names, g.Name+"@"+g.PreferredVersion.Version)
 	}
-	want := []string{"@v1", "apiextensions.k8s.io@v1", "coordination.k8s.io@v1", "events.k8s.io@v1", "example.com@v1", "tools.example.org@v1"}
+	want := []string{"@v1", "admissionregistration.k8s.io@v1", "apiextensions.k8s.io@v1", "coordination.k8s.io@v1", "events.k8s.io@v1", "rbac.authorization.k8s.io@v1", "example.com@v1", "tools.example.org@v1"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("groups %v, want %v", names, want)
 	}

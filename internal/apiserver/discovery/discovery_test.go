@@ -54,7 +54,7 @@ func TestGroups(t *testing.T) {
 	for _, g := range list.Groups {
 		names = append(names, g.Name)
 	}
-	if want := []string{"apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io", "example.com", "tools.example.org"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"admissionregistration.k8s.io", "apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io", "rbac.authorization.k8s.io", "example.com", "tools.example.org"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("groups %v, want %v", names, want)
 	}
 	g, ok := discovery.Group(reg, "example.com")
@@ -68,8 +68,9 @@ func TestGroups(t *testing.T) {
 	if g.Kind != "APIGroup" || !reflect.DeepEqual(g.Versions, want) || g.PreferredVersion != want[0] {
 		t.Fatalf("group %+v", g)
 	}
-	if !reflect.DeepEqual(list.Groups[3].Versions, want) {
-		t.Errorf("listed group %+v", list.Groups[3])
+	i := slices.IndexFunc(list.Groups, func(g metav1.APIGroup) bool { return g.Name == "example.com" })
+	if i < 0 || !reflect.DeepEqual(list.Groups[i].Versions, want) {
+		t.Errorf("listed groups %+v", list.Groups)
 	}
 	for _, missing := range []string{"", "nope.example.com"} {
 		if _, ok := discovery.Group(reg, missing); ok {
@@ -162,7 +163,7 @@ func TestBuiltInGroupsFirst(t *testing.T) {
 			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true, "schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
 		},
 	})
-	want := []string{"apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io", "aaa.example.com", "example.com", "tools.example.org"}
+	want := []string{"admissionregistration.k8s.io", "apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io", "rbac.authorization.k8s.io", "aaa.example.com", "example.com", "tools.example.org"}
 	var plain, aggregated []string
 	for _, g := range discovery.Groups(reg).Groups {
 		plain = append(plain, g.Name)

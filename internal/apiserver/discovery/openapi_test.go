@@ -50,10 +50,10 @@ func TestOpenAPIIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []schema.GroupVersion{ // sorted by their string form
-		{Group: "apiextensions.k8s.io", Version: "v1"},
+		{Group: "admissionregistration.k8s.io", Version: "v1"}, {Group: "apiextensions.k8s.io", Version: "v1"},
 		{Group: "coordination.k8s.io", Version: "v1"}, {Group: "events.k8s.io", Version: "v1"},
 		{Group: "example.com", Version: "v1"}, {Group: "example.com", Version: "v1beta1"},
-		{Group: "tools.example.org", Version: "v1"}, {Version: "v1"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1"}, {Group: "tools.example.org", Version: "v1"}, {Version: "v1"},
 	}
 	if !reflect.DeepEqual(gvs, want) {
 		t.Fatalf("group versions %v, want %v", gvs, want)

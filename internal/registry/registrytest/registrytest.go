@@ -24,16 +24,30 @@ type Env struct {
 // change feed (CRDs and namespaces are then read from the store only).
 func Start(t testing.TB) *Env {
 	t.Helper()
-	return start(t, nil)
+	return start(t, nil, nil)
 }
 
 // StartWithFeed is Start with a running change feed tuned by opts.
 func StartWithFeed(t testing.TB, opts feed.Options) *Env {
 	t.Helper()
-	return start(t, &opts)
+	return start(t, &opts, nil)
 }
 
-func start(t testing.TB, feedOpts *feed.Options) *Env {
+// StartWithWebhooks is StartWithFeed with default feed options and the
+// admission webhooks w.
+func StartWithWebhooks(t testing.TB, w registry.WebhookAdmission) *Env {
+	t.Helper()
+	return start(t, &feed.Options{}, w)
+}
+
+// StartWithSetup is StartWithFeed that runs setup on the registry before
+// starting it (to add views with Follow, or serve reviews).
+func StartWithSetup(t testing.TB, opts feed.Options, setup func(*registry.Registry)) *Env {
+	t.Helper()
+	return start(t, &opts, nil, setup)
+}
+
+func start(t testing.TB, feedOpts *feed.Options, webhooks registry.WebhookAdmission, setup ...func(*registry.Registry)) *Env {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), sqlite.Options{})
 	if err != nil {
@@ -53,9 +67,12 @@ func start(t testing.TB, feedOpts *feed.Options) *Env {
 			<-done
 		})
 	}
-	e.Registry, err = registry.New(registry.Options{Store: store, Feed: e.Feed})
+	e.Registry, err = registry.New(registry.Options{Store: store, Feed: e.Feed, Webhooks: webhooks})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(e.Registry)
 	}
 	if err := e.Registry.Start(context.Background()); err != nil {
 		t.Fatal(err)

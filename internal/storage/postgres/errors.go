@@ -103,6 +103,28 @@ func (s *Store) dbErr(what string, err error) error {
 	return out
 }
 
+// sessionEnded reports whether err says the server ended the session
+// (terminated by an administrator, or the server shutting down or
+// recovering from a crash). Such a server usually ended every session,
+// including the pool's idle ones, which pgxpool pings only after a
+// second idle.
+func sessionEnded(err error) bool {
+	code := sqlState(err)
+	return code == codeAdminShutdown || code == codeCrashShutdown
+}
+
+// retryRead runs read, and once more on fresh connections if the pooled
+// connection it used had its session ended by the server: a read changes
+// nothing, so running it again is safe.
+func (s *Store) retryRead(ctx context.Context, read func() error) error {
+	err := read()
+	if err == nil || ctx.Err() != nil || s.closed.Load() || !sessionEnded(err) {
+		return err
+	}
+	s.pool.Reset()
+	return read()
+}
+
 // readErr is dbErr for a read: once the store is closed, any failure is
 // storage.ErrClosed.
 func (s *Store) readErr(what string, err error) error {

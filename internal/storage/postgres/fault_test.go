@@ -306,3 +306,46 @@ func TestTerminatedMidCommit(t *testing.T) {
 		t.Fatalf("log after the rerun = %+v, want one create at %d", evs, o.obj.Revision)
 	}
 }
+
+// TestReadsAfterSessionsEnded terminates the sessions of the store's
+// read pool right after they were used, so pgxpool does not ping them
+// before reuse: every kind of read must still succeed, on new
+// connections, as reads are safe to run again.
+func TestReadsAfterSessionsEnded(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	app := uniqueName("setpoint-reads-")
+	s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 2, ApplicationName: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db := admin(t, url)
+	key := storage.Key{Resource: "example.com/widgets", Namespace: "ns", Name: "a"}
+	if _, err := s.Create(ctx, key, []byte(`{}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string]func() error{
+		"get": func() error { _, err := s.Get(ctx, key); return err },
+		"list": func() error {
+			_, err := s.List(ctx, storage.ListOptions{Resource: key.Resource})
+			return err
+		},
+		"count":    func() error { _, err := s.Count(ctx, key.Resource, ""); return err },
+		"revision": func() error { _, err := s.CurrentRevision(ctx); return err },
+		"changes":  func() error { _, err := s.Changes(ctx, 0, 10); return err },
+	}
+	for name, read := range reads {
+		if err := read(); err != nil {
+			t.Fatalf("%s before: %v", name, err)
+		}
+		// Only the pool's sessions: the pool's connections are idle now.
+		if _, err := db.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE application_name = $1 AND query NOT LIKE 'LISTEN%' AND state = 'idle'`, app); err != nil {
+			t.Fatal(err)
+		}
+		if err := read(); err != nil {
+			t.Errorf("%s after its session ended: %v", name, err)
+		}
+	}
+}

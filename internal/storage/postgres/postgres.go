@@ -228,8 +228,10 @@ func (s *Store) Get(ctx context.Context, key storage.Key) (storage.Object, error
 	}
 	obj := storage.Object{Key: key}
 	var lbl []byte
-	err := s.pool.QueryRow(ctx, `SELECT revision, labels, value FROM objects WHERE resource = $1 AND namespace = $2 AND name = $3`,
-		key.Resource, key.Namespace, key.Name).Scan(&obj.Revision, &lbl, &obj.Value)
+	err := s.retryRead(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT revision, labels, value FROM objects WHERE resource = $1 AND namespace = $2 AND name = $3`,
+			key.Resource, key.Namespace, key.Name).Scan(&obj.Revision, &lbl, &obj.Value)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Object{}, fmt.Errorf("postgres: get %s: %w", keyString(key), storage.ErrNotFound)
 	}
@@ -254,7 +256,7 @@ func (s *Store) Count(ctx context.Context, resource, namespace string) (int64, e
 		args = append(args, namespace)
 	}
 	var n int64
-	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+	if err := s.retryRead(ctx, func() error { return s.pool.QueryRow(ctx, q, args...).Scan(&n) }); err != nil {
 		return 0, s.readErr("count "+resource, err)
 	}
 	return n, nil
@@ -265,7 +267,9 @@ func (s *Store) meta(ctx context.Context) (current, compacted int64, err error) 
 	if s.closed.Load() {
 		return 0, 0, errClosed
 	}
-	if err := s.pool.QueryRow(ctx, `SELECT revision, compacted FROM meta`).Scan(&current, &compacted); err != nil {
+	if err := s.retryRead(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT revision, compacted FROM meta`).Scan(&current, &compacted)
+	}); err != nil {
 		return 0, 0, s.readErr("read revisions", err)
 	}
 	return current, compacted, nil
@@ -305,39 +309,16 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]storage.
 		l := int64(limit)
 		lim = &l
 	}
-	rows, err := s.pool.Query(ctx, changesQuery, after, lim)
+	var (
+		events    []storage.Event
+		compacted int64
+	)
+	err := s.retryRead(ctx, func() (err error) {
+		events, compacted, err = s.readChanges(ctx, after, lim)
+		return err
+	})
 	if err != nil {
-		return nil, s.readErr("changes", err)
-	}
-	defer rows.Close()
-	events := []storage.Event{}
-	compacted := int64(-1)
-	for rows.Next() {
-		var (
-			r       logRow
-			typ     int16
-			prevRev *int64
-		)
-		if err := rows.Scan(&compacted, &r.rev, &typ, &r.key.Resource, &r.key.Namespace, &r.key.Name,
-			&r.labels, &r.value, &prevRev, &r.prevLabels, &r.prevValue); err != nil {
-			return nil, s.readErr("changes: scan log", err)
-		}
-		if after < compacted {
-			break
-		}
-		r.typ = storage.EventType(typ)
-		if prevRev != nil {
-			r.prevRev = *prevRev
-		}
-		ev, err := r.event()
-		if err != nil {
-			return nil, fmt.Errorf("postgres: changes: %w", err)
-		}
-		events = append(events, ev)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, s.readErr("changes", err)
+		return nil, err
 	}
 	if compacted < 0 {
 		if _, compacted, err = s.meta(ctx); err != nil {
@@ -348,6 +329,47 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]storage.
 		return nil, fmt.Errorf("postgres: changes after %d (compacted %d): %w", after, compacted, storage.ErrCompacted)
 	}
 	return events, nil
+}
+
+// readChanges reads the log after a revision, up to lim events (nil: no
+// limit), and the compacted revision in the same snapshot, or -1 for it
+// when the log had nothing newer.
+func (s *Store) readChanges(ctx context.Context, after int64, lim *int64) (events []storage.Event, compacted int64, err error) {
+	rows, err := s.pool.Query(ctx, changesQuery, after, lim)
+	if err != nil {
+		return nil, 0, s.readErr("changes", err)
+	}
+	defer rows.Close()
+	events = []storage.Event{}
+	compacted = -1
+	for rows.Next() {
+		var (
+			r       logRow
+			typ     int16
+			prevRev *int64
+		)
+		if err := rows.Scan(&compacted, &r.rev, &typ, &r.key.Resource, &r.key.Namespace, &r.key.Name,
+			&r.labels, &r.value, &prevRev, &r.prevLabels, &r.prevValue); err != nil {
+			return nil, 0, s.readErr("changes: scan log", err)
+		}
+		if after < compacted {
+			break
+		}
+		r.typ = storage.EventType(typ)
+		if prevRev != nil {
+			r.prevRev = *prevRev
+		}
+		ev, err := r.event()
+		if err != nil {
+			return nil, 0, fmt.Errorf("postgres: changes: %w", err)
+		}
+		events = append(events, ev)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, s.readErr("changes", err)
+	}
+	return events, compacted, nil
 }
 
 // compactChunk bounds how many log rows one compaction transaction

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -34,24 +33,11 @@ func benchFactory(b testing.TB) storagetest.Opener {
 	}
 }
 
-// spread is a Store whose creates go round-robin to several stores on one
-// schema, as clients behind a load balancer reach several replicas.
-type spread struct {
-	storage.Store
-	all  []storage.Store
-	next atomic.Uint64
-}
-
-func (s *spread) Create(ctx context.Context, key storage.Key, value []byte, lbl map[string]string) (storage.Object, error) {
-	return s.all[s.next.Add(1)%uint64(len(s.all))].Create(ctx, key, value, lbl)
-}
-
 // replicas3 is benchFactory with three stores on the schema.
 func replicas3(b testing.TB) storagetest.Opener {
 	open := benchFactory(b)
 	return func(b testing.TB) storage.Store {
-		all := []storage.Store{open(b), open(b), open(b)}
-		return &spread{Store: all[0], all: all}
+		return storagetest.Spread(open(b), open(b), open(b))
 	}
 }
 

@@ -56,6 +56,15 @@ var migrations = []string{
 	// 0.7 ms instead of 8-12 ms. jsonb_ops stays for exists (?), which
 	// jsonb_path_ops cannot answer.
 	`CREATE INDEX objects_label_pairs ON objects USING gin (labels jsonb_path_ops);`,
+	// 3: the elected writer's published peer endpoint (election.go). pid
+	// is its election session, which holds the writer lock while it lives.
+	`CREATE TABLE writer (
+		id      integer PRIMARY KEY CHECK (id = 1),
+		pid     integer NOT NULL,
+		address text NOT NULL,
+		token   bytea NOT NULL,
+		cert    bytea NOT NULL
+	);`,
 }
 
 // migrateLockKey is the advisory lock that serializes migrations of one

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,6 +21,23 @@ var benchPadding = strings.Repeat("x", 900)
 func benchValue(i int) []byte {
 	return []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"obj-` + strconv.Itoa(i) +
 		`"},"spec":{"data":"` + benchPadding + `"}}`)
+}
+
+// Spread returns a Store whose creates go round-robin to the given stores,
+// opened on one database, as clients behind a load balancer reach several
+// replicas; its other methods are the first store's.
+func Spread(stores ...storage.Store) storage.Store {
+	return &spread{Store: stores[0], all: stores}
+}
+
+type spread struct {
+	storage.Store
+	all  []storage.Store
+	next atomic.Uint64
+}
+
+func (s *spread) Create(ctx context.Context, key storage.Key, value []byte, lbl map[string]string) (storage.Object, error) {
+	return s.all[s.next.Add(1)%uint64(len(s.all))].Create(ctx, key, value, lbl)
 }
 
 // parallelWrites runs b.N calls of write spread over the given number of
