@@ -73,6 +73,9 @@ func TestValidatingWebhookRejectsCustomResource(t *testing.T) {
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `admission webhook "stock.widgets.e2e.setpoint.dev" denied the request: green widgets are sold out`) {
 		t.Fatalf("create green widget: %v", err)
 	}
+	if strings.Contains(err.Error(), "(asked by )") {
+		t.Errorf("the webhook got no userInfo: %v", err)
+	}
 	wantNotFound(t, ctx, cl, "green")
 	mustCreate(t, ctx, cl, widget("hooks", "red", nil, validSpec()))
 }
