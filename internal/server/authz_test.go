@@ -160,7 +160,13 @@ func fixtureNames(gv schema.GroupVersion, resource string) (existing, doomed, cr
 	case gv.Group == "" && resource == "namespaces":
 		return "rt-existing", "rt-doomed", "rt-created"
 	}
-	return "existing", "doomed", "created"
+	// Core and events.k8s.io Events share their storage: names differ
+	// by group.
+	suffix := "-" + gv.Group
+	if gv.Group == "" {
+		suffix = "-core"
+	}
+	return "existing" + suffix, "doomed" + suffix, "created" + suffix
 }
 
 // objectName is the stored name of fixture name of resource.
@@ -346,13 +352,13 @@ func resourceRoutes(t *testing.T, base string, adminHTTP *http.Client, gv schema
 			fixtures = fixtures[1:] // widgets exists: its CRD is the test's
 		}
 		for _, n := range fixtures {
-			send(t, adminHTTP, base, "POST", collection, "application/json", jsonBody(t, newObject(gv, r, ns, n))(), http.StatusCreated)
+			mustSend(t, adminHTTP, base, "POST", collection, "application/json", jsonBody(t, newObject(gv, r, ns, n))(), http.StatusCreated)
 		}
 	}
 	item := collection + "/" + objectName(gv, existing)
 	// get of the object as it is now, for updates.
 	current := func(path string) func() []byte {
-		return func() []byte { return send(t, adminHTTP, base, "GET", path, "", nil, http.StatusOK) }
+		return func() []byte { return mustSend(t, adminHTTP, base, "GET", path, "", nil, http.StatusOK) }
 	}
 	var routes []route
 	add := func(verb, method, path, contentType string, body func() []byte, want int) {
@@ -413,7 +419,6 @@ func nonResourceRoutes(groupVersions map[string]bool) []route {
 		get("version", "/version", discoveryRoute, http.StatusOK),
 		get("api", "/api", discoveryRoute, http.StatusOK),
 		get("apis", "/apis", discoveryRoute, http.StatusOK),
-		get("openapi_v2", "/openapi/v2", discoveryRoute, http.StatusOK),
 		get("openapi_v3", "/openapi/v3", discoveryRoute, http.StatusOK),
 		get("metrics", "/metrics", protected, http.StatusOK),
 		get("healthz", "/healthz", public, http.StatusOK),
@@ -447,8 +452,8 @@ func jsonBody(t *testing.T, v any) func() []byte {
 	return func() []byte { return b }
 }
 
-// send makes a call that must answer want and returns the body.
-func send(t *testing.T, c *http.Client, base, method, path, contentType string, body []byte, want int) []byte {
+// mustSend makes a call that must answer want and returns the body.
+func mustSend(t *testing.T, c *http.Client, base, method, path, contentType string, body []byte, want int) []byte {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, base+path, bytes.NewReader(body))
 	if err != nil {
