@@ -29,12 +29,19 @@ import (
 // it carries no credential at all (anonymous).
 func userConfig(t *testing.T, s *setpointtest.Server, name string, groups ...string) *rest.Config {
 	t.Helper()
-	cfg := s.RESTConfig()
+	return userConfigFor(t, s.RESTConfig(), filepath.Join(s.DataDir, "pki"), name, groups...)
+}
+
+// userConfigFor is userConfig for the server that admin reaches, whose
+// CA is in pkiDir.
+func userConfigFor(t *testing.T, admin *rest.Config, pkiDir, name string, groups ...string) *rest.Config {
+	t.Helper()
+	cfg := rest.CopyConfig(admin)
 	cfg.CertData, cfg.KeyData, cfg.CertFile, cfg.KeyFile, cfg.BearerToken = nil, nil, "", "", ""
 	if name == "" {
 		return cfg
 	}
-	b, err := pki.Ensure(pki.Options{Dir: filepath.Join(s.DataDir, "pki")})
+	b, err := pki.Ensure(pki.Options{Dir: pkiDir})
 	if err != nil {
 		t.Fatal(err)
 	}

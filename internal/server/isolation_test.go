@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/setpoint/setpoint/internal/server"
+	"github.com/setpoint/setpoint/internal/storage/postgres/pgtest"
 	"github.com/setpoint/setpoint/pkg/setpointtest"
 )
 
@@ -130,4 +133,43 @@ func names(items []corev1.ConfigMap) []string {
 		out = append(out, cm.Namespace+"/"+cm.Name)
 	}
 	return out
+}
+
+// TestGrantAcrossReplicas checks, on PostgreSQL, that a RoleBinding
+// created through one replica is in effect on the very next request to
+// another, and a removed one once that replica's feed read the removal.
+func TestGrantAcrossReplicas(t *testing.T) {
+	url := pgtest.URL(t)
+	pkiDir := t.TempDir()
+	sharedPKI := func(c *server.Config) { c.PKIDir = pkiDir }
+	a, b := startReplica(t, url, sharedPKI), startReplica(t, url, sharedPKI)
+	admin := clientset(t, a.config)
+	erin := clientset(t, userConfigFor(t, b.config, pkiDir, "erin")).CoreV1()
+	ctx := t.Context()
+	for i := range 5 {
+		ns := fmt.Sprintf("grant-%d", i)
+		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := erin.ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+		wantForbidden(t, "list before the grant", err)
+		createAs(t, a.config, roleBindingsGVR, ns, rbacObject("RoleBinding", "erin-view", bindTo("view", "erin")))
+		if _, err := erin.ConfigMaps(ns).List(ctx, metav1.ListOptions{}); err != nil {
+			t.Fatalf("round %d: list on replica b right after the grant on a: %v", i, err)
+		}
+		if err := admin.RbacV1().RoleBindings(ns).Delete(ctx, "erin-view", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := erin.ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+			if apierrors.IsForbidden(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: grant removed on a still in effect on b: %v", i, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
