@@ -105,13 +105,11 @@ func (p *process) readLogs(stderr io.Reader, addrs chan<- string) {
 	close(p.exited)
 }
 
-// url is the server's base URL.
-func (p *process) url() string { return "http://" + p.addr }
-
-// waitReady polls GET /readyz until it answers 200 and returns how long
-// after exec that was.
-func (p *process) waitReady(ctx context.Context, client *http.Client) (time.Duration, error) {
-	if err := pollReady(ctx, client, p.url()+"/readyz", p.exited); err != nil {
+// waitReady polls GET /readyz with c, the clients of the server's
+// kubeconfig, until it answers 200 and returns how long after exec that
+// was.
+func (p *process) waitReady(ctx context.Context, c *clients) (time.Duration, error) {
+	if err := pollReady(ctx, c.http, c.base+"/readyz", p.exited); err != nil {
 		if errors.Is(err, errExited) {
 			return 0, fmt.Errorf("%w: %v\n%s", err, p.exitErr, p.logs)
 		}

@@ -36,7 +36,7 @@ func onReplicas(ctx context.Context, opts options, args []string, f func(e *env)
 		if err != nil {
 			return err
 		}
-		if _, err := p.waitReady(ctx, c.http); err != nil {
+		if _, err := p.waitReady(ctx, c); err != nil {
 			return err
 		}
 		e.replicas = append(e.replicas, c)

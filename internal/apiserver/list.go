@@ -22,6 +22,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, info *requestInfo)
 			s.writeError(w, r, info.out, err)
 			return
 		}
+		defer items.Release()
 		l := &itemList{head: head.Object, encoded: items}
 		if info.out.pretty {
 			s.writePrettyList(w, r, info.out, l)

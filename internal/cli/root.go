@@ -45,6 +45,7 @@ of this binary (apply, get, delete) against it.`,
 		newApplyCommand(env),
 		newGetCommand(env),
 		newDeleteCommand(env),
+		newTokenCommand(env),
 	)
 	return root
 }

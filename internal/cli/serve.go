@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/setpoint/setpoint/internal/audit"
+	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/server"
 )
@@ -46,6 +47,11 @@ type serveOptions struct {
 	enableGC                                  bool
 	controllers                               []string
 	profiling                                 bool
+	// TLS and authentication (server.Config's fields of the same names).
+	pkiDir, tlsCertFile, tlsKeyFile, clientCAFile, tokenAuthFile string
+	tlsSANs                                                      []string
+	oidc                                                         authn.OIDCOptions
+	insecureHTTP, anonymousAuth, allowInsecureNonLoopback        bool
 	// forwardWrites, peerListen and peerAdvertise tune write forwarding
 	// between PostgreSQL replicas (server.Forwarding).
 	forwardWrites             bool
@@ -64,6 +70,13 @@ func newServeCommand(env Env) *cobra.Command {
 		Long: `Run a Setpoint API server. With no flags it keeps its data in ./` + defaultDataDir + `,
 listens on 127.0.0.1:6443 and writes a kubeconfig for kubectl and the client
 verbs of this binary.
+
+It serves HTTPS only, with a certificate of its own CA that it makes on first
+start in <data-dir>/pki, and requires every request but health checks to
+authenticate: with a client certificate of that CA (the kubeconfig carries
+the administrator's), a bearer token of --token-auth-file, or an OIDC ID
+token. --insecure-http and --anonymous-auth turn that off, on loopback only
+unless --allow-insecure-non-loopback says other machines may reach it so.
 
 With --storage postgres://... it keeps its data in that PostgreSQL database
 instead, and any number of servers on the same database serve it as
@@ -114,7 +127,24 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.forwardWrites, "forward-writes", true, "on PostgreSQL, send writes to the replica elected as writer, which commits every replica's writes together (false: commit them here)")
 	fs.StringVar(&o.peerListen, "peer-listen", "", "on PostgreSQL, TCP address on which the writer receives the other replicas' writes over TLS (default the host of --listen, a free port)")
 	fs.StringVar(&o.peerAdvertise, "peer-advertise-address", "", "host or host:port at which the other replicas reach --peer-listen; required when its host is 0.0.0.0 or ::")
-	fs.BoolVar(&o.profiling, "profiling", false, "serve Go's profiler under /debug/pprof/ (anyone who reaches the API can use it)")
+	fs.BoolVar(&o.profiling, "profiling", false, "serve Go's profiler under /debug/pprof/ to authenticated users")
+	fs.StringVar(&o.pkiDir, "pki-dir", "", "directory of the CA and certificates made on first start and reused after; "+
+		"replicas on one PostgreSQL database may share one (default <data-dir>/pki)")
+	fs.StringSliceVar(&o.tlsSANs, "tls-san", nil, "extra DNS names or IP addresses for the generated serving certificate")
+	fs.StringVar(&o.tlsCertFile, "tls-cert-file", "", "PEM serving certificate (with its chain) to use instead of the generated one")
+	fs.StringVar(&o.tlsKeyFile, "tls-private-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM CAs to check client certificates against instead of the generated CA "+
+		"(the kubeconfig then carries no client certificate)")
+	fs.StringVar(&o.tokenAuthFile, "token-auth-file", "", "file of hashed bearer tokens, "+authn.TokenFileFormat)
+	fs.StringVar(&o.oidc.IssuerURL, "oidc-issuer-url", "", "https URL of an OpenID Connect issuer whose ID tokens (RS256 or ES256) are accepted as bearer tokens")
+	fs.StringVar(&o.oidc.ClientID, "oidc-client-id", "", "audience the ID tokens must be issued for (required with --oidc-issuer-url)")
+	fs.StringVar(&o.oidc.UsernameClaim, "oidc-username-claim", "sub", "ID token claim naming the user; other claims than email are prefixed with the issuer URL and #")
+	fs.StringVar(&o.oidc.GroupsClaim, "oidc-groups-claim", "", "ID token claim holding the user's groups (a string or a list of strings)")
+	fs.StringVar(&o.oidc.CAFile, "oidc-ca-file", "", "PEM CAs to check the issuer's certificate against (default: the system's)")
+	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP without TLS; refused on a non-loopback --listen without --allow-insecure-non-loopback")
+	fs.BoolVar(&o.anonymousAuth, "anonymous-auth", false, "let requests without credentials in as system:anonymous (authorization decides what they may do); "+
+		"refused on a non-loopback --listen without --allow-insecure-non-loopback")
+	fs.BoolVar(&o.allowInsecureNonLoopback, "allow-insecure-non-loopback", false, "allow --insecure-http or --anonymous-auth on an address other machines can reach")
 	fs.StringVar(&o.audit.Path, "audit-log-path", "", "write the audit log, one JSON audit.k8s.io/v1 Event per line, to this file ('-' for standard output; empty: no audit log)")
 	fs.StringVar(&o.audit.PolicyFile, "audit-policy-file", "", "audit.k8s.io/v1 Policy file saying what is audited at which level (default: Metadata for all but health probes); Secrets are never audited above Metadata")
 	fs.IntVar(&o.audit.MaxSizeMB, "audit-log-maxsize", audit.DefaultMaxSizeMB, "size in megabytes at which the audit log file is rotated")
@@ -166,6 +196,13 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 	if kubeconfig, err = filepath.Abs(kubeconfig); err != nil {
 		return server.Config{}, fmt.Errorf("kubeconfig path: %w", err)
 	}
+	pkiDir := o.pkiDir
+	if pkiDir == "" {
+		pkiDir = filepath.Join(dataDir, "pki")
+	}
+	if pkiDir, err = filepath.Abs(pkiDir); err != nil {
+		return server.Config{}, fmt.Errorf("PKI directory: %w", err)
+	}
 	run, err := o.enabledControllers()
 	if err != nil {
 		return server.Config{}, err
@@ -183,19 +220,29 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		Forwarding: server.Forwarding{
 			Disabled: !o.forwardWrites, Listen: o.peerListen, AdvertiseAddress: o.peerAdvertise,
 		},
-		Profiling:          o.profiling,
-		Audit:              auditCfg,
-		DataDir:            dataDir,
-		Storage:            o.storage,
-		Listen:             o.listen,
-		RequestTimeout:     o.requestTimeout,
-		MaxBodyBytes:       o.maxBodyBytes,
-		MaxObjectBytes:     o.maxObjectBytes,
-		CompactionWindow:   o.compactionWindow,
-		EventTTL:           o.eventTTL,
-		CompactionInterval: o.compactionInterval,
-		KubeconfigPath:     kubeconfig,
-		Logger:             logger,
+		Profiling:                o.profiling,
+		PKIDir:                   pkiDir,
+		TLSSANs:                  o.tlsSANs,
+		TLSCertFile:              o.tlsCertFile,
+		TLSKeyFile:               o.tlsKeyFile,
+		ClientCAFile:             o.clientCAFile,
+		TokenAuthFile:            o.tokenAuthFile,
+		OIDC:                     o.oidc,
+		InsecureHTTP:             o.insecureHTTP,
+		AnonymousAuth:            o.anonymousAuth,
+		AllowInsecureNonLoopback: o.allowInsecureNonLoopback,
+		Audit:                    auditCfg,
+		DataDir:                  dataDir,
+		Storage:                  o.storage,
+		Listen:                   o.listen,
+		RequestTimeout:           o.requestTimeout,
+		MaxBodyBytes:             o.maxBodyBytes,
+		MaxObjectBytes:           o.maxObjectBytes,
+		CompactionWindow:         o.compactionWindow,
+		EventTTL:                 o.eventTTL,
+		CompactionInterval:       o.compactionInterval,
+		KubeconfigPath:           kubeconfig,
+		Logger:                   logger,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/setpoint/setpoint/internal/audit"
+	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -56,6 +58,8 @@ func TestServeConfigDefaults(t *testing.T) {
 		CompactionInterval: time.Minute,
 		EventTTL:           time.Hour,
 		KubeconfigPath:     abs(t, "setpoint-data/kubeconfig"),
+		PKIDir:             abs(t, "setpoint-data/pki"),
+		OIDC:               authn.OIDCOptions{UsernameClaim: "sub"},
 		LeaderElection:     defaultElection,
 		Audit:              audit.Config{MaxSizeMB: 100, MaxBackups: 10},
 	}
@@ -79,6 +83,15 @@ func TestServeConfigFromEnv(t *testing.T) {
 		"SETPOINT_EVENT_TTL":           "2h",
 		"SETPOINT_LOG_LEVEL":           "debug",
 		"SETPOINT_LOG_FORMAT":          "json",
+		"SETPOINT_PKI_DIR":             filepath.Join(dir, "shared-pki"),
+		"SETPOINT_TLS_SAN":             "api.example,10.0.0.1",
+		"SETPOINT_TOKEN_AUTH_FILE":     "/etc/setpoint/tokens",
+		"SETPOINT_ANONYMOUS_AUTH":      "true",
+		"SETPOINT_OIDC_ISSUER_URL":     "https://issuer.example",
+		"SETPOINT_OIDC_CLIENT_ID":      "setpoint",
+		"SETPOINT_OIDC_USERNAME_CLAIM": "email",
+		"SETPOINT_OIDC_GROUPS_CLAIM":   "groups",
+		"SETPOINT_OIDC_CA_FILE":        "/etc/issuer.crt",
 		"SETPOINT_AUDIT_LOG_PATH":      "-",
 		"SETPOINT_AUDIT_POLICY_FILE":   "/etc/setpoint/audit.yaml",
 		"SETPOINT_AUDIT_LOG_MAXSIZE":   "5",
@@ -100,8 +113,14 @@ func TestServeConfigFromEnv(t *testing.T) {
 		CompactionInterval: 10 * time.Second,
 		EventTTL:           2 * time.Hour,
 		KubeconfigPath:     filepath.Join(dir, "kubeconfig"),
-		LeaderElection:     defaultElection,
-		Audit:              audit.Config{Path: "-", PolicyFile: "/etc/setpoint/audit.yaml", MaxSizeMB: 5, MaxBackups: -1, MaxAgeDays: 7},
+		PKIDir:             filepath.Join(dir, "shared-pki"),
+		TLSSANs:            []string{"api.example", "10.0.0.1"},
+		TokenAuthFile:      "/etc/setpoint/tokens",
+		AnonymousAuth:      true,
+		OIDC: authn.OIDCOptions{IssuerURL: "https://issuer.example", ClientID: "setpoint", UsernameClaim: "email",
+			GroupsClaim: "groups", CAFile: "/etc/issuer.crt"},
+		LeaderElection: defaultElection,
+		Audit:          audit.Config{Path: "-", PolicyFile: "/etc/setpoint/audit.yaml", MaxSizeMB: 5, MaxBackups: -1, MaxAgeDays: 7},
 	})
 	if !cfg.Logger.Enabled(t.Context(), slog.LevelDebug) {
 		t.Error("SETPOINT_LOG_LEVEL=debug should enable debug logs")
@@ -221,7 +240,7 @@ func checkConfig(t *testing.T, got, want server.Config) {
 		t.Error("Logger is nil")
 	}
 	got.Logger = nil
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config = %+v\nwant      %+v", got, want)
 	}
 }
@@ -240,6 +259,22 @@ func TestServeBadStorageKeepsPasswordSecret(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error()+out.String(), "hunter2") {
 			t.Errorf("--storage %q: the password shows in %q / %q", storage, err, out.String())
+		}
+	}
+}
+
+// TestServeRefusesInsecureNonLoopback checks that plain HTTP and anonymous
+// access on an address other machines reach need the second flag, and
+// that the error says why.
+func TestServeRefusesInsecureNonLoopback(t *testing.T) {
+	for _, flag := range []string{"--insecure-http", "--anonymous-auth"} {
+		var out strings.Builder
+		root := NewRootCommand(Env{Out: &out, ErrOut: &out, Getenv: func(string) string { return "" }})
+		root.SetArgs([]string{"serve", "--data-dir", t.TempDir(), "--listen", "0.0.0.0:0", flag})
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), flag) || !strings.Contains(err.Error(), "--allow-insecure-non-loopback") ||
+			!strings.Contains(err.Error(), "not a loopback address") {
+			t.Errorf("serve %s on 0.0.0.0: %v", flag, err)
 		}
 	}
 }

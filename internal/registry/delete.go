@@ -223,7 +223,7 @@ func (r *Registry) DeleteCollection(ctx context.Context, res *Resource, namespac
 	if err := checkDeleteOptions(dopts); err != nil {
 		return nil, err
 	}
-	objs, rev, _, err := r.list(ctx, res, namespace, lopts)
+	objs, rev, _, err := r.list(ctx, res, namespace, lopts, nil)
 	if err != nil {
 		return nil, err
 	}

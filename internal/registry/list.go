@@ -206,7 +206,7 @@ const continueExpiredMessage = "The provided continue parameter is too old to di
 // List returns a consistent page of objects (kind <Kind>List with
 // metadata.resourceVersion and continue).
 func (r *Registry) List(ctx context.Context, res *Resource, namespace string, opts ListOptions) (*unstructured.UnstructuredList, error) {
-	objs, rev, cont, err := r.list(ctx, res, namespace, opts)
+	objs, rev, cont, err := r.list(ctx, res, namespace, opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -226,19 +226,33 @@ func (r *Registry) List(ctx context.Context, res *Resource, namespace string, op
 // without items, and the items, which the caller encodes one at a time
 // (see JSONItems).
 func (r *Registry) ListJSON(ctx context.Context, res *Resource, namespace string, opts ListOptions) (*unstructured.UnstructuredList, JSONItems, error) {
-	objs, rev, cont, err := r.list(ctx, res, namespace, opts)
+	var release []func()
+	objs, rev, cont, err := r.list(ctx, res, namespace, opts, &release)
 	if err != nil {
+		for _, f := range release {
+			f()
+		}
 		return nil, JSONItems{}, err
 	}
-	return listHead(res, rev, cont), JSONItems{r: r, res: res, objs: objs}, nil
+	return listHead(res, rev, cont), JSONItems{r: r, res: res, objs: objs, release: release}, nil
 }
 
 // JSONItems are the items of a list read by ListJSON, each encoded when
 // it is written, so that a large list never exists whole as JSON.
 type JSONItems struct {
-	r    *Registry
-	res  *Resource
-	objs []storage.Object
+	r       *Registry
+	res     *Resource
+	objs    []storage.Object
+	release []func()
+}
+
+// Release lets the store reuse the memory of the items' stored values
+// (see storage.ListResult.Release): call it once, after the last
+// AppendJSON. Not calling it is safe.
+func (it JSONItems) Release() {
+	for _, f := range it.release {
+		f()
+	}
 }
 
 // Len returns the number of items.
@@ -263,8 +277,9 @@ func listHead(res *Resource, rev int64, cont string) *unstructured.UnstructuredL
 }
 
 // list reads one page of stored objects and returns it with the snapshot
-// revision and the continue token for the next page.
-func (r *Registry) list(ctx context.Context, res *Resource, namespace string, opts ListOptions) ([]storage.Object, int64, string, error) {
+// revision and the continue token for the next page. When release is not
+// nil, the store's Release funcs of the pages read are appended to it.
+func (r *Registry) list(ctx context.Context, res *Resource, namespace string, opts ListOptions, release *[]func()) ([]storage.Object, int64, string, error) {
 	if !res.Namespaced {
 		namespace = ""
 	}
@@ -312,6 +327,9 @@ func (r *Registry) list(ctx context.Context, res *Resource, namespace string, op
 			return nil, 0, "", tooLargeRV(sopts.Revision, cur)
 		case err != nil:
 			return nil, 0, "", storageError(err, res, "")
+		}
+		if release != nil && page.Release != nil {
+			*release = append(*release, page.Release)
 		}
 		if !page.More || len(page.Objects) == 0 {
 			return appendMatching(objs, page.Objects, ff), page.Revision, "", nil

@@ -166,19 +166,30 @@ func (s *canonScanner) key(i int, prev []byte) ([]byte, int, bool) {
 	if s.at(i) != '"' {
 		return nil, 0, false
 	}
-	end := bytes.IndexByte(s.b[i+1:], '"')
-	if end < 0 {
+	end := s.plainEnd(i + 1)
+	key := s.b[i+1 : end]
+	if s.at(end) != '"' || prev != nil && bytes.Compare(key, prev) <= 0 {
 		return nil, 0, false
 	}
-	key := s.b[i+1 : i+1+end]
-	if bytes.IndexByte(key, '\\') >= 0 || prev != nil && bytes.Compare(key, prev) <= 0 {
+	if s.at(end+1) != ':' {
 		return nil, 0, false
 	}
-	next := i + end + 2
-	if s.at(next) != ':' {
-		return nil, 0, false
+	return key, end + 2, true
+}
+
+// plainEnd returns the index of the first quote, backslash or control
+// character at or after i, or len(s.b). Most keys are short, for which
+// this loop is faster than calls to bytes.IndexByte.
+func (s *canonScanner) plainEnd(i int) int {
+	for i+8 <= len(s.b) && plainWord(binary.LittleEndian.Uint64(s.b[i:])) {
+		i += 8
 	}
-	return key, next + 1, true
+	for ; i < len(s.b); i++ {
+		if c := s.b[i]; c == '"' || c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	return i
 }
 
 // isString reports whether the value at i is the string want (which needs
@@ -302,10 +313,7 @@ func (s *canonScanner) array(i, depth int) (int, bool) {
 // bytes, and this is most of the time a list spends on them.
 func (s *canonScanner) str(i int) (int, bool) {
 	for ; i < len(s.b); i++ {
-		for i+8 <= len(s.b) && plainWord(binary.LittleEndian.Uint64(s.b[i:])) {
-			i += 8
-		}
-		if i >= len(s.b) {
+		if i = s.plainEnd(i); i >= len(s.b) {
 			break
 		}
 		switch c := s.b[i]; {

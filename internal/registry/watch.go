@@ -84,7 +84,7 @@ func (r *Registry) planWatch(ctx context.Context, res *Resource, namespace strin
 	}
 	lopts := ListOptions{Labels: opts.Labels, Fields: opts.Fields}
 	for {
-		objs, rev, cont, err := r.list(ctx, res, namespace, lopts)
+		objs, rev, cont, err := r.list(ctx, res, namespace, lopts, nil)
 		if err != nil {
 			return p, err
 		}

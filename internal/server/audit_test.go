@@ -47,7 +47,7 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 		c.Audit = audit.Config{Path: auditPath, PolicyFile: policy}
 		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	rc := &rest.Config{Host: srv.url, QPS: -1}
+	rc := rest.CopyConfig(srv.config)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 
@@ -60,7 +60,7 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	jrc := rest.CopyConfig(rc)
 	jrc.ContentType = "application/json"
 	jsonClient := kubernetes.NewForConfigOrDie(jrc)
-	bad := rest.CopyConfig(rc)
+	bad := rest.AnonymousClientConfig(rc)
 	bad.BearerToken = tokens[0]
 	badClient := kubernetes.NewForConfigOrDie(bad)
 
@@ -141,9 +141,9 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	_, err = secrets.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"},
 		StringData: map[string]string{"k": secretValues[5]}}, metav1.CreateOptions{})
 	mustFail("create of an existing name", err)
-	// A bad token is not yet refused: there is no authentication; it
-	// must not be logged either way.
-	_, _ = badClient.CoreV1().Secrets("default").Get(ctx, "db", metav1.GetOptions{})
+	// A bad token, refused with 401, must not be logged either.
+	_, err = badClient.CoreV1().Secrets("default").Get(ctx, "db", metav1.GetOptions{})
+	mustFail("a request with a bad token", err)
 	if err := secrets.Delete(ctx, "api", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,13 @@ func benchmarkDiscovery(b *testing.B, storage string) {
 		b.Fatal(err)
 	}
 	req.Header.Set("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
+	hc, err := clientFor(r.url)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}

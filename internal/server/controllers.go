@@ -64,17 +64,18 @@ func (l *LeaderElection) withDefaults() error {
 }
 
 // runControllers runs the enabled built-in controllers, which use this
-// server's public API at addr, until ctx ends. On a shared database they
-// run only while this replica holds the controllers' Lease; after losing
+// server's public API over loopback as ControllersUser, until ctx ends.
+// On a shared database they run only while this replica holds the controllers' Lease; after losing
 // it the replica stands for election again. On SQLite the server is alone
 // by construction (its data directory is locked), so it runs them at once:
 // an election would only delay them after a crash, until the dead
 // process's Lease expired.
-func (s *Server) runControllers(ctx context.Context, addr string) error {
+func (s *Server) runControllers(ctx context.Context) error {
 	if s.cfg.DisableGarbageCollector && s.cfg.DisableNamespaceController {
 		return nil
 	}
-	api := &rest.Config{Host: "http://" + addr, QPS: -1}
+	api := rest.CopyConfig(&s.sec.loopback)
+	addr := s.addr
 	var election *controller.LeaderElection
 	if s.cfg.postgres && !s.cfg.LeaderElection.Disabled {
 		host, err := os.Hostname()

@@ -56,7 +56,7 @@ func awaitLeader(t *testing.T, via *replica, rs []*replica) int {
 		}
 		a.decode(t, &lease)
 		for i, r := range rs {
-			if strings.Contains(lease.Spec.HolderIdentity, "_"+strings.TrimPrefix(r.url, "http://")+"_") {
+			if strings.Contains(lease.Spec.HolderIdentity, "_"+strings.TrimPrefix(r.url, "https://")+"_") {
 				leader = i
 				return true
 			}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -379,7 +380,9 @@ func TestTerminatedBackends(t *testing.T) {
 func TestRunWaitsForTheDatabase(t *testing.T) {
 	proxy, dbURL := newDBProxy(t, pgtest.URL(t))
 	logs := &lineLog{}
-	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Storage: dbURL,
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Storage: dbURL, KubeconfigPath: kubeconfig,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +413,7 @@ func TestRunWaitsForTheDatabase(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("not ready a minute after the database came back")
 	}
-	must(t, http.StatusCreated, "POST", "http://"+srv.Addr()+"/api/v1/namespaces/default/configmaps",
+	must(t, http.StatusCreated, "POST", trust(t, kubeconfig).Host+"/api/v1/namespaces/default/configmaps",
 		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"after"}}`)
 }
 

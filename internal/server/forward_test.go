@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/setpoint/setpoint/internal/server"
@@ -53,37 +51,19 @@ func TestReplicasElectWriter(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestForwardingNeedsAdvertiseAddress checks that a replica whose peer
 // listener would be on an unspecified host, with no advertise address,
 // says forwarding is off and publishes nothing, and that with one it
 // publishes that address.
 func TestForwardingNeedsAdvertiseAddress(t *testing.T) {
 	url := pgtest.URL(t)
-	var logs syncBuffer
+	logs := &lineLog{}
 	startReplica(t, url, func(c *server.Config) {
 		c.Listen = "0.0.0.0:0"
-		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	})
-	if !strings.Contains(logs.String(), "write forwarding is off") {
-		t.Fatalf("no warning that forwarding is off in %s", logs.String())
+	if !logs.contains("write forwarding is off") {
+		t.Fatal("no warning that forwarding is off")
 	}
 	if addr := electedWriter(t, url); addr != "" {
 		t.Fatalf("writer %q published without an address", addr)

@@ -8,11 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/setpoint/setpoint/internal/server"
 	"github.com/setpoint/setpoint/internal/storage/postgres/pgtest"
@@ -25,6 +28,8 @@ const requestLimit = 30 * time.Second
 // replica is one running server of a test.
 type replica struct {
 	url string
+	// config reaches the server as its administrator.
+	config *rest.Config
 	// stop ends the server and waits for it; the test's cleanup calls it
 	// too, so a test may stop a replica early.
 	stop func()
@@ -34,8 +39,9 @@ type replica struct {
 // with its own data directory and a free port until the test ends.
 func startReplica(t testing.TB, storage string, tune ...func(*server.Config)) *replica {
 	t.Helper()
+	dir := t.TempDir()
 	cfg := server.Config{
-		DataDir: t.TempDir(), Listen: "127.0.0.1:0", Storage: storage,
+		DataDir: dir, Listen: "127.0.0.1:0", Storage: storage, KubeconfigPath: filepath.Join(dir, "kubeconfig"),
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	for _, f := range tune {
@@ -54,7 +60,8 @@ func startReplica(t testing.TB, storage string, tune ...func(*server.Config)) *r
 		cancel()
 		t.Fatalf("server stopped before it was ready: %v", err)
 	}
-	r := &replica{url: "http://" + srv.Addr()}
+	rc := trust(t, cfg.KubeconfigPath)
+	r := &replica{url: rc.Host, config: rc}
 	r.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
@@ -116,7 +123,11 @@ func send(method, url, body string) (answer, error) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc, err := clientFor(url)
+	if err != nil {
+		return answer{}, err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return answer{}, err
 	}
@@ -201,7 +212,11 @@ func openWatch(t *testing.T, url string) <-chan watchEvent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc, err := clientFor(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

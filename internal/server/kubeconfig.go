@@ -2,45 +2,32 @@ package server
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/setpoint/setpoint/internal/pki"
 )
 
 // kubeconfigName names the cluster, user and context of written kubeconfigs.
 const kubeconfigName = "setpoint"
 
 // writeKubeconfig writes, atomically and readable only by its owner, a
-// kubeconfig whose current context points at serverURL.
-func writeKubeconfig(path, serverURL string) error {
+// kubeconfig whose current context points at serverURL, trusting caPEM
+// (none: the system's roots) and authenticating with the client
+// certificate admin (none: no credential).
+func writeKubeconfig(path, serverURL string, caPEM []byte, admin pki.Pair) error {
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters[kubeconfigName] = &clientcmdapi.Cluster{Server: serverURL}
-	cfg.AuthInfos[kubeconfigName] = &clientcmdapi.AuthInfo{}
+	cfg.Clusters[kubeconfigName] = &clientcmdapi.Cluster{Server: serverURL, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos[kubeconfigName] = &clientcmdapi.AuthInfo{ClientCertificateData: admin.CertPEM, ClientKeyData: admin.KeyPEM}
 	cfg.Contexts[kubeconfigName] = &clientcmdapi.Context{Cluster: kubeconfigName, AuthInfo: kubeconfigName, Namespace: "default"}
 	cfg.CurrentContext = kubeconfigName
 	data, err := clientcmd.Write(*cfg)
 	if err != nil {
 		return fmt.Errorf("server: encode kubeconfig: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("server: write kubeconfig: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".kubeconfig-*")
-	if err != nil {
-		return fmt.Errorf("server: write kubeconfig: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("server: write kubeconfig: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("server: write kubeconfig: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("server: write kubeconfig: %w", err)
+	if err := pki.WriteFile(path, data); err != nil {
+		return fmt.Errorf("server: kubeconfig: %w", err)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/setpoint/setpoint/internal/apiserver"
 	"github.com/setpoint/setpoint/internal/audit"
+	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/rbac"
 	"github.com/setpoint/setpoint/internal/registry"
@@ -90,15 +91,51 @@ type Config struct {
 	// one elected replica, which commits them together (package forward).
 	// Ignored on SQLite.
 	Forwarding Forwarding
-	// Profiling serves Go's net/http/pprof under /debug/pprof/, as
-	// kube-apiserver's --profiling. Default false: until the API has
-	// authentication, anyone who reaches it could profile the server.
+	// Profiling serves Go's net/http/pprof under /debug/pprof/, behind
+	// authentication, as kube-apiserver's --profiling. Default false.
 	Profiling bool
 	// Audit configures the audit log. Its MaxBodyBytes defaults to
 	// MaxBodyBytes. Default: no audit log.
 	Audit audit.Config
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// PKIDir holds the CA, serving certificate and admin client
+	// certificate the server makes on first start and reuses after
+	// (package pki). Replicas on one PostgreSQL database may share it so
+	// that one CA signs for all. Default DataDir/pki.
+	PKIDir string
+	// TLSSANs are names (DNS names or IP addresses) the generated serving
+	// certificate is valid for besides localhost, 127.0.0.1, ::1, the
+	// host name and the listen host.
+	TLSSANs []string
+	// TLSCertFile and TLSKeyFile, both or neither, replace the generated
+	// serving certificate, as kube-apiserver's --tls-cert-file and
+	// --tls-private-key-file. The kubeconfig then carries no CA: clients
+	// trust the certificate as their system does.
+	TLSCertFile, TLSKeyFile string
+	// ClientCAFile, when set, holds the PEM CAs that client certificates
+	// are checked against instead of the generated CA, as kube-apiserver's
+	// --client-ca-file. The kubeconfig then carries no client certificate.
+	ClientCAFile string
+	// TokenAuthFile is a file of hashed bearer tokens (see
+	// authn.TokenFileFormat). Default none.
+	TokenAuthFile string
+	// OIDC accepts ID tokens of an OpenID Connect issuer as bearer
+	// tokens when OIDC.IssuerURL is set. Default off.
+	OIDC authn.OIDCOptions
+	// InsecureHTTP serves plain HTTP without TLS (and so without client
+	// certificates). Refused on an address that is not loopback unless
+	// AllowInsecureNonLoopback is set. Default false.
+	InsecureHTTP bool
+	// AnonymousAuth lets requests without credentials in as
+	// system:anonymous in group system:unauthenticated; authorization
+	// decides what they may do. Refused on an address that is not
+	// loopback unless AllowInsecureNonLoopback is set. Default false.
+	AnonymousAuth bool
+	// AllowInsecureNonLoopback confirms InsecureHTTP or AnonymousAuth on
+	// an address other machines may reach.
+	AllowInsecureNonLoopback bool
 
 	// postgres is set by withDefaults when Storage is a PostgreSQL URL.
 	postgres bool
@@ -153,8 +190,17 @@ func (c *Config) withDefaults() error {
 	if c.Audit.Logger == nil {
 		c.Audit.Logger = c.Logger
 	}
+	if c.PKIDir == "" {
+		c.PKIDir = defaultPKIDir(c.DataDir)
+	}
 	var errs []error
 	var err error
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLSCertFile and TLSKeyFile go together"))
+	}
+	if err := checkExposure(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.postgres, err = checkStorage(c.Storage); err != nil {
 		errs = append(errs, err)
 	}
@@ -191,6 +237,7 @@ type Server struct {
 	store storage.Store
 	feed  *feed.Feed
 	reg   *registry.Registry
+	sec   *security
 	authz *rbac.Authorizer
 	audit *audit.Logger
 
@@ -207,6 +254,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: create data directory: %w", err)
+	}
+	sec, err := newSecurity(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	auditLog, err := audit.New(cfg.Audit)
 	if err != nil {
@@ -229,7 +280,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("server: %w", err), reg.Close(), f.Close(), store.Close(), auditLog.Close())
 	}
-	return &Server{cfg: cfg, store: store, feed: f, reg: reg, authz: az, audit: auditLog, ready: make(chan struct{})}, nil
+	return &Server{cfg: cfg, store: store, feed: f, reg: reg, sec: sec, authz: az, audit: auditLog, ready: make(chan struct{})}, nil
 }
 
 // Ready is closed when the server accepts requests.
@@ -290,8 +341,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 	}
 	s.addr = ln.Addr().String()
+	url := s.sec.scheme() + "://" + reachable(s.addr)
+	s.sec.loopback.Host = url
 	if s.cfg.KubeconfigPath != "" {
-		if err := writeKubeconfig(s.cfg.KubeconfigPath, "http://"+s.addr); err != nil {
+		if err := writeKubeconfig(s.cfg.KubeconfigPath, url, s.sec.caPEM, s.sec.admin); err != nil {
 			ln.Close()
 			return err
 		}
@@ -301,7 +354,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	controllersDone := make(chan struct{})
 	wg.Go(func() {
 		defer close(controllersDone)
-		if err := s.runControllers(ctx, s.addr); err != nil {
+		if err := s.runControllers(ctx); err != nil {
 			fail("controllers", err)
 		}
 	})
@@ -366,13 +419,20 @@ func (s *Server) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: build HTTP API: %w", err)
 	}
+	if s.cfg.Profiling {
+		h = withProfiler(h)
+	}
 	// The filters in front of the API, innermost first: each wraps the
 	// ones after it, so a request meets them in the reverse order.
 	h = audit.With(h, s.audit)
+	h = authn.With(h, s.sec.auth, audit.WithFailedAuthentication(http.HandlerFunc(authn.Unauthorized), s.audit))
 	h = requestinfo.With(h)
-	if !s.cfg.Profiling {
-		return h, nil
-	}
+	return h, nil
+}
+
+// withProfiler serves Go's profiler under /debug/pprof/ and everything
+// else with h.
+func withProfiler(h http.Handler) http.Handler {
 	// Only /debug/pprof/ goes through a ServeMux, which would otherwise
 	// redirect API paths it finds unclean.
 	mux := http.NewServeMux()
@@ -387,7 +447,7 @@ func (s *Server) handler() (http.Handler, error) {
 			return
 		}
 		h.ServeHTTP(w, r)
-	}), nil
+	})
 }
 
 // serve runs the HTTP server on ln until ctx ends, then waits for first,
@@ -406,7 +466,12 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, fir
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	if s.sec.tls != nil {
+		srv.TLSConfig = s.sec.tls
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
 	close(s.ready)
 	s.cfg.Logger.Info("serving", "addr", s.addr, "data", s.cfg.DataDir, "storage", RedactStorage(s.cfg.Storage))
 

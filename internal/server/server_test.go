@@ -20,9 +20,10 @@ import (
 	"github.com/setpoint/setpoint/pkg/setpointtest"
 )
 
-func get(t *testing.T, url string) (int, string) {
+// get sends GET url as the administrator of the test server s.
+func get(t *testing.T, s *setpointtest.Server, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := client(t, s).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestReadyAndKubeconfig(t *testing.T) {
 	s := setpointtest.Start(t, setpointtest.Options{})
-	if code, body := get(t, s.URL+"/readyz"); code != http.StatusOK {
+	if code, body := get(t, s, s.URL+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d %s", code, body)
 	}
 	fi, err := os.Stat(s.Kubeconfig)
@@ -50,7 +51,7 @@ func TestReadyAndKubeconfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Host != s.URL {
+	if cfg.Host != s.URL || !strings.HasPrefix(s.URL, "https://") {
 		t.Errorf("kubeconfig server = %q, want %q", cfg.Host, s.URL)
 	}
 }
@@ -58,7 +59,7 @@ func TestReadyAndKubeconfig(t *testing.T) {
 func TestRestartKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	s := setpointtest.Start(t, setpointtest.Options{DataDir: dir})
-	resp, err := http.Post(s.URL+"/api/v1/namespaces", "application/json",
+	resp, err := client(t, s).Post(s.URL+"/api/v1/namespaces", "application/json",
 		strings.NewReader(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kept"}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func TestRestartKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = setpointtest.Start(t, setpointtest.Options{DataDir: dir})
-	if code, body := get(t, s.URL+"/api/v1/namespaces/kept"); code != http.StatusOK {
+	if code, body := get(t, s, s.URL+"/api/v1/namespaces/kept"); code != http.StatusOK {
 		t.Fatalf("namespace after restart: %d %s", code, body)
 	}
 }
@@ -80,7 +81,7 @@ func TestRestartKeepsData(t *testing.T) {
 // streams instead of waiting for them.
 func TestShutdownEndsWatches(t *testing.T) {
 	s := setpointtest.Start(t, setpointtest.Options{})
-	resp, err := http.Get(s.URL + "/api/v1/namespaces?watch=true")
+	resp, err := client(t, s).Get(s.URL + "/api/v1/namespaces?watch=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,14 +147,14 @@ func TestRunStopsOnContext(t *testing.T) {
 // seconds for such connections).
 func TestShutdownClosesFreshConnections(t *testing.T) {
 	s := setpointtest.Start(t, setpointtest.Options{})
-	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "https://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	// A request on a second connection proves the server accepted and saw
 	// the first one before it stops.
-	if code, _ := get(t, s.URL+"/readyz"); code != http.StatusOK {
+	if code, _ := get(t, s, s.URL+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d", code)
 	}
 	start := time.Now()
@@ -166,4 +167,15 @@ func TestShutdownClosesFreshConnections(t *testing.T) {
 	if d := time.Since(start); d >= 5*time.Second {
 		t.Errorf("shutdown took %v: it waited for the fresh connection", d)
 	}
+}
+
+// client returns an HTTP client that trusts s and authenticates as its
+// administrator.
+func client(t *testing.T, s *setpointtest.Server) *http.Client {
+	t.Helper()
+	hc, err := s.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hc
 }

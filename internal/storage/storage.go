@@ -137,6 +137,11 @@ type ListResult struct {
 	Revision int64
 	// More reports whether objects remain after the last one returned.
 	More bool
+	// Release, when not nil, gives the memory of the Objects' Values back
+	// to the store, which may reuse it for later lists: call it at most
+	// once, when nothing reads those Values any more. Not calling it is
+	// always safe.
+	Release func()
 }
 
 // Precondition guards a write. Zero means no condition.

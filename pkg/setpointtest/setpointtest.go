@@ -7,9 +7,11 @@ package setpointtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/setpoint/setpoint/internal/server"
 )
@@ -44,16 +47,21 @@ type Options struct {
 	LogLevel slog.Level
 }
 
-// Server is a running test server.
+// Server is a running test server. It serves HTTPS with a certificate
+// of its own CA and requires authentication, as "setpoint serve" does;
+// RESTConfig and Client carry the CA and the administrator's client
+// certificate.
 type Server struct {
-	// URL is the server's base URL, such as http://127.0.0.1:41233.
+	// URL is the server's base URL, such as https://127.0.0.1:41233.
 	URL string
-	// DataDir holds the server's database.
+	// DataDir holds the server's database and its PKI.
 	DataDir string
-	// Kubeconfig is the path of a kubeconfig pointing at the server.
+	// Kubeconfig is the path of the administrator's kubeconfig for the
+	// server.
 	Kubeconfig string
 
-	stop func() error
+	config *rest.Config
+	stop   func() error
 }
 
 // Start runs a server until the test ends, failing the test if it cannot.
@@ -116,17 +124,29 @@ func start(opts Options) (*Server, error) {
 		}
 		return nil
 	})
-	return &Server{URL: "http://" + srv.Addr(), DataDir: dir, Kubeconfig: kubeconfig, stop: stop}, nil
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("load the server's kubeconfig: %w", err), stop())
+	}
+	cfg.QPS = -1
+	return &Server{URL: cfg.Host, DataDir: dir, Kubeconfig: kubeconfig, config: cfg, stop: stop}, nil
 }
 
 // Stop shuts the server down and waits until its database is closed. The
 // test's cleanup calls it too; calls after the first return its result.
 func (s *Server) Stop() error { return s.stop() }
 
-// RESTConfig returns a client-go configuration for the server, without
+// RESTConfig returns a new client-go configuration for the server, as
+// its administrator (user setpoint-admin in group system:masters), without
 // client-side rate limits.
 func (s *Server) RESTConfig() *rest.Config {
-	return &rest.Config{Host: s.URL, QPS: -1}
+	return rest.CopyConfig(s.config)
+}
+
+// Client returns an HTTP client for raw requests to URL, which trusts the
+// server's CA and authenticates as its administrator.
+func (s *Server) Client() (*http.Client, error) {
+	return rest.HTTPClientFor(s.RESTConfig())
 }
 
 // New runs a server outside a test, such as in TestMain or an Example

@@ -700,7 +700,8 @@ func TestHADatabaseOutage(t *testing.T) {
 
 	outage.Store(true)
 	db.cutOff()
-	probe := &http.Client{Timeout: probeTimeout}
+	// The replicas share a CA (startReplicas), so one client trusts all.
+	probe := hc.replicas[0].httpClient(probeTimeout)
 	acked, _ := ws.ledger.writes()
 	known := acked[0].name
 	for i, s := range hc.replicas {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -240,6 +241,20 @@ func (s *server) restartInPlace() {
 // restConfig returns a copy of the client configuration for the server.
 func (s *server) restConfig() *rest.Config {
 	return rest.CopyConfig(s.config)
+}
+
+// httpClient returns a client for raw HTTP requests to the server, which
+// trusts its CA and authenticates as its administrator, with timeout (0:
+// none).
+func (s *server) httpClient(timeout time.Duration) *http.Client {
+	s.t.Helper()
+	cfg := s.restConfig()
+	cfg.Timeout = timeout
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		s.t.Fatalf("HTTP client for the server: %v", err)
+	}
+	return hc
 }
 
 // baseURL is the scheme and host to send raw HTTP requests to.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -141,13 +142,16 @@ func (d *testDatabase) restore() {
 	adminExec(d.t, d.admin, "ALTER DATABASE "+pgx.Identifier{d.name}.Sanitize()+" ALLOW_CONNECTIONS true")
 }
 
-// startReplicas starts n servers that share the storage at storageURL,
-// each with its own data directory and port, and extraArgs.
+// startReplicas starts n servers that share the storage at storageURL
+// and one --pki-dir (so one CA signs for all, and a client of one trusts
+// every replica), each with its own data directory and port, and
+// extraArgs.
 func startReplicas(t testing.TB, n int, storageURL string, extraArgs ...string) []*server {
 	t.Helper()
 	replicas := make([]*server, n)
+	pkiDir := filepath.Join(t.TempDir(), "pki")
 	for i := range replicas {
-		replicas[i] = startServer(t, append([]string{"--storage", storageURL}, extraArgs...)...)
+		replicas[i] = startServer(t, append([]string{"--storage", storageURL, "--pki-dir", pkiDir}, extraArgs...)...)
 	}
 	return replicas
 }

@@ -35,9 +35,9 @@
 // Update and Delete of a replica that is not the writer are queued, like
 // a store's writes (opqueue): a few sender goroutines each take every
 // write queued, up to Options.MaxBatch and Options.MaxRequestBytes, into
-// one request to the writer over HTTP/2 and TLS, which hands each op to
-// its local store concurrently, so all join its group commit, and answers
-// each op's result. Errors come back matching the same storage sentinels
+// one request to the writer (HTTP/1.1 over TLS, kept alive), which hands
+// each op to its local store concurrently, so all join its group commit,
+// and answers each op's result. Errors come back matching the same storage sentinels
 // (errors.Is) with the same messages; a writer's storage.ErrClosed
 // arrives as storage.ErrUnavailable, as this store is not closed. Each
 // op carries the time its caller's deadline leaves.

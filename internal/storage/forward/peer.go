@@ -49,10 +49,11 @@ func newPeerServer(local storage.Writer, maxBytes int64, log *slog.Logger) (*pee
 }
 
 // httpServer returns the server for the peer listener: TLS with the
-// offered term's certificate, HTTP/2 or HTTP/1.1, small headers.
+// offered term's certificate, HTTP/1.1 (see newPeerClient), small headers.
 func (p *peerServer) httpServer() *http.Server {
 	return &http.Server{
-		Handler: p,
+		Handler:      p,
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		TLSConfig: &tls.Config{
 			MinVersion: tls.VersionTLS13,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {

@@ -95,19 +95,44 @@
 //
 // # Label index
 //
-// Selectors are answered from a GIN index on objects.labels (jsonb_ops):
-// =, == and in become labels @> ANY($docs), exists labels ? $key, and the
-// negations their NOT, so a page's LIMIT is exact; > and < are narrowed to
-// labels ? $key. The whole selector is checked again in Go. Chosen by
-// measurement over a label table like the SQLite backend's: with 1,000,000
-// objects of about 1 KiB in one resource and a selector matching 1%
-// (10,000 objects), EXPLAIN ANALYZE execution times on the shared 2-core
-// machine (median of 3, no parallel workers, work_mem 16MB): GIN jsonb_ops
-// 93 ms, GIN jsonb_path_ops 111 ms, label table joined to objects 180 ms.
-// jsonb_path_ops does not serve exists; the label table also costs a row
-// per label on every write. A page of an indexed selector is filtered in
-// a subquery, then top-N sorted, never by walking the primary key (see
-// currentQuery); list transactions set work_mem to Options.ListWorkMem.
+// Selectors are answered from two GIN indexes on objects.labels: =, ==
+// and in become labels @> ANY($docs), served by jsonb_path_ops
+// (objects_label_pairs, migration 2), exists labels ? $key, served by
+// jsonb_ops (objects_labels), and the negations their NOT, so a page's
+// LIMIT is exact; > and < are narrowed to labels ? $key and checked again
+// in Go, as is the whole selector unless the SQL selects exactly what it
+// does and the caller set ListOptions.OmitLabels (then labels are not
+// even read). First chosen by measurement over a label table like the
+// SQLite backend's: with 1,000,000 objects of about 1 KiB in one resource
+// and a selector matching 1% (10,000 objects), EXPLAIN ANALYZE execution
+// times on the shared 2-core machine (median of 3, no parallel workers,
+// work_mem 16MB): GIN jsonb_ops 93 ms, GIN jsonb_path_ops 111 ms, label
+// table joined to objects 180 ms; the label table also costs a row per
+// label on every write. Those times were mostly the heap pages' reads
+// from the OS cache. With the pages in shared buffers, the bitmap itself
+// is what differs: jsonb_ops keeps a label's key and value as separate
+// entries, so @> intersects the postings of the key (every object
+// labelled bucket) with the value's, 8-12 ms; jsonb_path_ops keeps one
+// hashed entry per key and value, 0.7 ms (whole query 7-12 against 15-30
+// ms, load average 8-20). jsonb_path_ops cannot answer exists, hence both
+// (TestSelectorPlans checks which one each requirement uses).
+//
+// The 10,000 matches sit on 10,000 heap pages, one each, whatever the
+// row width, so a table layout with narrower rows (compressed values)
+// would not lower the pages read; it would only let more of the table
+// stay in shared buffers, which at 1.5 GB against 128 MB it does not
+// anyway, and values moved out of line would add TOAST reads. The planner
+// chooses no parallel bitmap heap scan for this query, even with
+// parallel_setup_cost and parallel_tuple_cost at 0; on two cores, with
+// the API server decoding rows meanwhile, forcing one was not tried.
+//
+// A page of an indexed selector is filtered in a subquery, then top-N
+// sorted, never by walking the primary key (see currentQuery); list
+// transactions set work_mem to Options.ListWorkMem. A whole list is
+// sorted in Go, not in the server (which cost 40 ms more there for
+// 10,000 rows of 1.4 KiB); its rows are read from pgx's buffer, the
+// values copied into shared 256 KiB chunks, so a row costs few
+// allocations (see readCurrent).
 //
 // # Maintenance
 //
@@ -145,6 +170,14 @@
 // work_mem, medians of 3 at load 6-9, everything in shared buffers: all
 // 10,000 133 and 150 ms (the same plan: a GIN bitmap, then 10,000 heap
 // pages), first page 6.1 s (primary key walk over 700,000 rows) and 95 ms.
+// Before and after the jsonb_path_ops index and the list's reading from
+// pgx's buffer, run interleaved, 3 runs of 5 each at load average 23 (so
+// single runs vary by ±50%): all 10,000 137 (106-184) and 143 (101-152)
+// ms, 23.4 and 18.3 MB and 120,000 and 70,000 allocations per list (this
+// benchmark reads labels); first page 88 (49-328) and 54 (44-58) ms. On
+// this host the store's side of the whole list is what PostgreSQL takes
+// to send 14 MB; the API server's CPU is where the list got faster (see
+// bench/README.md).
 //
 // The write path, measured later at load average 3.5-6 (medians of 7,
 // the old and new code run interleaved; single runs vary by ±30%):

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/labels"
@@ -59,7 +60,7 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 	case err != nil:
 		return storage.ListResult{}, s.readErr(what, err)
 	}
-	return storage.ListResult{Objects: l.page.Objects, Revision: l.rev, More: l.page.More}, nil
+	return storage.ListResult{Objects: l.page.Objects, Revision: l.rev, More: l.page.More, Release: l.values.release()}, nil
 }
 
 // listError carries an error List returns as is, not as a database error.
@@ -79,6 +80,8 @@ type lister struct {
 	// selector does and the caller reads no labels: they are not read.
 	noLabels bool
 	rev      int64
+	// values holds the values of the objects read.
+	values arena
 	// page is the page being built; its Past holds, in key order, the
 	// state at rev of keys written after rev, without values.
 	page *listpage.Page
@@ -275,7 +278,6 @@ func (l *lister) readCurrent(rows pgx.Rows) error {
 	var (
 		current []storage.Object
 		obj     storage.Object
-		values  arena
 	)
 	filter := !l.sel.Empty() && !l.noLabels
 	namespace := bytesScanner(func(b []byte) error {
@@ -292,7 +294,7 @@ func (l *lister) readCurrent(rows pgx.Rows) error {
 		return nil
 	})
 	value := bytesScanner(func(b []byte) error {
-		obj.Value = values.copy(b)
+		obj.Value = l.values.copy(b)
 		return nil
 	})
 	for rows.Next() {
@@ -324,10 +326,18 @@ func (f bytesScanner) ScanBytes(b []byte) error { return f(b) }
 // value of more than a quarter of it gets an allocation of its own.
 const arenaChunk = 256 << 10
 
+// chunkPool holds the chunks of released lists: a list of 10,000 objects
+// of 1.4 KiB otherwise allocates 14 MB, which on a server whose caches
+// hold a large heap brings on its costly collections.
+var chunkPool = sync.Pool{New: func() any { return new([arenaChunk]byte) }}
+
 // arena copies byte slices into shared chunks: one allocation for many
 // small values. A copy's capacity ends where it does, so appending to
 // it never touches its neighbours.
-type arena struct{ chunk []byte }
+type arena struct {
+	chunk  []byte
+	chunks []*[arenaChunk]byte
+}
 
 // copy returns a copy of b, nil for nil.
 func (a *arena) copy(b []byte) []byte {
@@ -339,11 +349,30 @@ func (a *arena) copy(b []byte) []byte {
 	case len(b) > arenaChunk/4:
 		return append([]byte(nil), b...)
 	case cap(a.chunk)-len(a.chunk) < len(b):
-		a.chunk = make([]byte, 0, arenaChunk)
+		c := chunkPool.Get().(*[arenaChunk]byte)
+		a.chunks = append(a.chunks, c)
+		a.chunk = c[:0]
 	}
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, b...)
 	return a.chunk[start:len(a.chunk):len(a.chunk)]
+}
+
+// release returns the func that puts the arena's chunks back into
+// chunkPool, once (nil without chunks).
+func (a *arena) release() func() {
+	if len(a.chunks) == 0 {
+		return nil
+	}
+	chunks := a.chunks
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, c := range chunks {
+				chunkPool.Put(c)
+			}
+		})
+	}
 }
 
 // readPast fills l.page.Past, in key order: for every key of the resource written after
