@@ -91,7 +91,9 @@
 // in key order and filtered; only the values of the page are read from
 // the log. Changes reads the log after a revision together with the
 // compacted revision in one statement (and the compacted revision again
-// when the log had nothing newer). Returned slices belong to the caller.
+// when the log had nothing newer). Returned slices belong to the caller;
+// a list's values come from pooled chunks, which ListResult.Release gives
+// back.
 //
 // # Label index
 //
