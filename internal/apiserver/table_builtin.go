@@ -11,7 +11,8 @@ import (
 
 // builtinColumns are the columns Kubernetes prints for the core types
 // served here (ConfigMaps, Secrets, Leases, Events of both APIs, the RBAC
-// types, the webhook configurations), in its order; ok is false for other resources.
+// types, the webhook configurations), in its order; ok is false for other
+// resources.
 func (b *tableBuilder) builtinColumns(res *registry.Resource) (cols []column, ok bool) {
 	name := column{
 		def:  metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Description: nameDescription},
