@@ -424,6 +424,7 @@ func (s *Server) handler() (http.Handler, error) {
 	}
 	// The filters in front of the API, innermost first: each wraps the
 	// ones after it, so a request meets them in the reverse order.
+	h = rbac.With(h, s.authz)
 	h = audit.With(h, s.audit)
 	h = authn.With(h, s.sec.auth, audit.WithFailedAuthentication(http.HandlerFunc(authn.Unauthorized), s.audit))
 	h = requestinfo.With(h)
