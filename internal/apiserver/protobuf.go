@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -26,8 +27,9 @@ const protobufMediaType = "application/vnd.kubernetes.protobuf"
 
 // protobufDecoder decodes the protobuf bodies of the built-in types
 // Setpoint serves (Namespace, ConfigMap, Secret, Event, Lease,
-// events.k8s.io Event, CustomResourceDefinition, the RBAC types and the
-// reviews kubectl auth sends), autoscaling/v1 Scale and DeleteOptions.
+// events.k8s.io Event, CustomResourceDefinition, the webhook
+// configurations, the RBAC types and the reviews kubectl auth sends),
+// autoscaling/v1 Scale and DeleteOptions.
 // Custom resources have no protobuf form, as in Kubernetes. This goes
 // through typed objects, which is fine off the hot path of custom
 // resources.
@@ -37,6 +39,8 @@ var protobufDecoder = func() runtime.Decoder {
 	s.AddKnownTypes(coordinationv1.SchemeGroupVersion, &coordinationv1.Lease{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(eventsv1.SchemeGroupVersion, &eventsv1.Event{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(apiextensionsv1.SchemeGroupVersion, &apiextensionsv1.CustomResourceDefinition{}, &metav1.DeleteOptions{})
+	s.AddKnownTypes(admissionregistrationv1.SchemeGroupVersion, &admissionregistrationv1.ValidatingWebhookConfiguration{},
+		&admissionregistrationv1.MutatingWebhookConfiguration{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(rbacv1.SchemeGroupVersion, &rbacv1.Role{}, &rbacv1.ClusterRole{}, &rbacv1.RoleBinding{}, &rbacv1.ClusterRoleBinding{}, &metav1.DeleteOptions{})
 	s.AddKnownTypes(authorizationv1.SchemeGroupVersion, &authorizationv1.SelfSubjectAccessReview{}, &authorizationv1.SelfSubjectRulesReview{})
 	s.AddKnownTypes(authenticationv1.SchemeGroupVersion, &authenticationv1.SelfSubjectReview{})

@@ -399,6 +399,7 @@ func FuzzEventLine(f *testing.F) {
 	f.Add("GET", "/api/v1/namespaces/ns/configmaps?watch=true", "", "", "", "")
 	f.Add("PATCH", "/apis/g/v1/namespaces/n/widgets/w", "application/apply-patch+yaml", "a: [1, {b: c}]\n", "ua\n\x00", "::1, 1.2.3.4")
 	f.Add("PUT", "/api/v1/namespaces/ns/secrets/s", "application/json", `{"data":{"k":"djE="}}`, "", "")
+	f.Add("POST", "/api/v1/namespaces/ns/configmaps", "application/vnd.kubernetes.protobuf", "k8s\x00\n\x0f\n\x02v1\x12\tConfigMap\x12\x00", "", "")
 	f.Fuzz(func(t *testing.T, method, target, contentType, body, agent, forwarded string) {
 		u, err := url.ParseRequestURI(target)
 		if err != nil || !strings.HasPrefix(target, "/") {

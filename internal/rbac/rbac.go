@@ -29,6 +29,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -36,6 +37,10 @@ import (
 
 	"github.com/setpoint/setpoint/internal/registry"
 )
+
+// syncTimeout bounds the wait for the policy to be current before a
+// denial; requests that are not otherwise bounded (watches) rely on it.
+const syncTimeout = 10 * time.Second
 
 // Authorizer is the RBAC authorizer. It implements authorizer.Authorizer
 // and authorizer.RuleResolver.
@@ -90,7 +95,9 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 	if a.sync == nil {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
-	if err := a.sync(ctx); err != nil {
+	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if err := a.sync(syncCtx); err != nil {
 		return authorizer.DecisionNoOpinion, "", err
 	}
 	if reason, ok := a.policy.allows(attrs); ok {

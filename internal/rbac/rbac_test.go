@@ -23,7 +23,7 @@ type env struct {
 	az *rbac.Authorizer
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	e := &env{}
 	e.Env = registrytest.StartWithSetup(t, feed.Options{}, func(r *registry.Registry) {

@@ -570,7 +570,9 @@ func (r *Registry) resetCRDs(objs []storage.Object, rev int64) error {
 	return nil
 }
 
-// Close stops background work and waits for it.
+// Close stops background work and waits for it, and closes the idle
+// connections of the WebhookAdmission when it has a CloseIdleConnections
+// method.
 func (r *Registry) Close() error {
 	r.spawnMu.Lock()
 	if !r.stopped {
@@ -582,6 +584,9 @@ func (r *Registry) Close() error {
 	}
 	r.spawnMu.Unlock()
 	r.wg.Wait()
+	if c, ok := r.webhooks.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 	return nil
 }
 

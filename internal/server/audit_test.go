@@ -17,10 +17,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/setpoint/setpoint/internal/audit"
+	"github.com/setpoint/setpoint/internal/authn"
+	"github.com/setpoint/setpoint/internal/pki"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -43,7 +46,19 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logs.Close()
+	// A token of a user who may do everything, as the JSON client's
+	// credential; the other clients use the administrator's certificate.
+	valid := authn.NewToken()
+	line, err := authn.TokenLine(valid, &user.DefaultInfo{Name: "audit-alice", UID: "a1", Groups: []string{user.SystemPrivilegedGroup}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokenFile, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	srv := startReplica(t, "", func(c *server.Config) {
+		c.TokenAuthFile = tokenFile
 		c.Audit = audit.Config{Path: auditPath, PolicyFile: policy}
 		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -52,12 +67,13 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	defer cancel()
 
 	secretValues := []string{"s3cr3t-alpha-91f2", "s3cr3t-bravo-4c7e", "s3cr3t-charlie-e05d", "s3cr3t-delta-77ab", "s3cr3t-echo-1b9c", "s3cr3t-fox-8d31"}
-	tokens := []string{"tok-invalid-5e8a0c1f9b2d4a6e", "tok-garbage-0f1e2d3c4b5a"}
+	tokens := []string{"tok-invalid-5e8a0c1f9b2d4a6e", "tok-garbage-0f1e2d3c4b5a", valid}
 	const control = "visible-configmap-value-3a9f"
 
 	// typed sends protobuf bodies; jsonClient JSON ones.
 	typed := kubernetes.NewForConfigOrDie(rc)
-	jrc := rest.CopyConfig(rc)
+	jrc := rest.AnonymousClientConfig(rc)
+	jrc.BearerToken = valid
 	jrc.ContentType = "application/json"
 	jsonClient := kubernetes.NewForConfigOrDie(jrc)
 	bad := rest.AnonymousClientConfig(rc)
@@ -144,6 +160,11 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	// A bad token, refused with 401, must not be logged either.
 	_, err = badClient.CoreV1().Secrets("default").Get(ctx, "db", metav1.GetOptions{})
 	mustFail("a request with a bad token", err)
+	raw := badClient.CoreV1().RESTClient()
+	for _, header := range []string{"Bearer " + tokens[1] + " " + valid, "Basic " + enc("alice:"+tokens[1]), "Bearer  " + tokens[1]} {
+		err := raw.Get().AbsPath("/api/v1/namespaces/default/secrets").SetHeader("Authorization", header).Do(ctx).Error()
+		mustFail("a malformed Authorization header", err)
+	}
 	if err := secrets.Delete(ctx, "api", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +175,8 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secretEvents, withBodies := 0, 0
+	secretEvents, withBodies, refused := 0, 0, 0
+	users := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(auditLog))
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
@@ -168,10 +190,20 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 		if ev.RequestObject != nil || ev.ResponseObject != nil {
 			withBodies++
 		}
+		users[ev.User.Username] = true
+		if ev.ResponseStatus != nil && ev.ResponseStatus.Code == 401 {
+			refused++
+			if ev.User.Username != "" {
+				t.Errorf("a refused request was audited as user %q", ev.User.Username)
+			}
+		}
 	}
 	if secretEvents < 15 || !bytes.Contains(auditLog, []byte(control)) || withBodies == 0 {
 		t.Fatalf("the audit log has %d Secret events and %d with bodies, and the control value %v: the test proves nothing",
 			secretEvents, withBodies, bytes.Contains(auditLog, []byte(control)))
+	}
+	if !users["audit-alice"] || !users[pki.AdminUser] || refused != 4 {
+		t.Errorf("audited users %v and %d refused requests: want the token's user, the certificate's and 4 refusals", users, refused)
 	}
 	serverLogBytes, err := os.ReadFile(logPath)
 	if err != nil {

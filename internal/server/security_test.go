@@ -223,9 +223,14 @@ func TestInsecureHTTP(t *testing.T) {
 		t.Errorf("/readyz over plain HTTP: %d", code)
 	}
 
+	// Anonymous requests get in, and RBAC decides: system:unauthenticated
+	// may read /version, nothing else (as in Kubernetes).
 	r = startReplica(t, "", func(c *server.Config) { c.InsecureHTTP, c.AnonymousAuth = true, true })
-	if code, body := plainGet(t, r.url+"/api/v1/namespaces"); code != http.StatusOK {
+	if code, body := plainGet(t, r.url+"/version"); code != http.StatusOK {
 		t.Errorf("anonymous over plain HTTP: %d %s", code, body)
+	}
+	if code, body := plainGet(t, r.url+"/api/v1/namespaces"); code != http.StatusForbidden || !strings.Contains(body, `User \"system:anonymous\" cannot list resource \"namespaces\"`) {
+		t.Errorf("anonymous list over plain HTTP: %d %s, want 403", code, body)
 	}
 
 	for _, tc := range []struct {
@@ -252,7 +257,7 @@ func TestInsecureHTTP(t *testing.T) {
 		r := startReplica(t, "", func(c *server.Config) {
 			c.Listen, c.InsecureHTTP, c.AnonymousAuth, c.AllowInsecureNonLoopback = "0.0.0.0:0", true, true, true
 		})
-		if code, _ := plainGet(t, r.url+"/api/v1/namespaces"); code != http.StatusOK {
+		if code, _ := plainGet(t, r.url+"/version"); code != http.StatusOK {
 			t.Errorf("anonymous over plain HTTP on every address: %d", code)
 		}
 	})

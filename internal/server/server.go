@@ -433,6 +433,7 @@ func (s *Server) handler() (http.Handler, error) {
 	}
 	// The filters in front of the API, innermost first: each wraps the
 	// ones after it, so a request meets them in the reverse order.
+	h = rbac.With(h, s.authz)
 	if h, err = flowcontrol.With(h, s.cfg.FlowControl, metrics); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

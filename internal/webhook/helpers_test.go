@@ -26,6 +26,7 @@ import (
 
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/registry/registrytest"
+	"github.com/setpoint/setpoint/internal/storage/sqlite"
 	"github.com/setpoint/setpoint/internal/webhook"
 )
 
@@ -93,8 +94,9 @@ func allow(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 
 // env is a registry with a webhook dispatcher over a fresh SQLite store.
 type env struct {
-	reg *registry.Registry
-	d   *webhook.Dispatcher
+	reg   *registry.Registry
+	d     *webhook.Dispatcher
+	store *sqlite.Store
 }
 
 func newEnv(t testing.TB, opts webhook.Options) *env {
@@ -103,7 +105,8 @@ func newEnv(t testing.TB, opts webhook.Options) *env {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := webhook.New(opts)
-	return &env{reg: registrytest.StartWithWebhooks(t, d).Registry, d: d}
+	re := registrytest.StartWithWebhooks(t, d)
+	return &env{reg: re.Registry, d: d, store: re.Store}
 }
 
 func (e *env) lookup(t testing.TB, group, version, resource string) *registry.Resource {

@@ -222,3 +222,13 @@ func (d *Dispatcher) client(used map[string]*http.Client, caBundle []byte) (*htt
 	used[key] = c
 	return c, nil
 }
+
+// CloseIdleConnections closes the connections to webhooks that are not in
+// use; the registry calls it when it closes.
+func (d *Dispatcher) CloseIdleConnections() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.clients {
+		c.CloseIdleConnections()
+	}
+}

@@ -1,9 +1,11 @@
 package webhook_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
+	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/webhook"
 )
@@ -510,4 +513,44 @@ func TestFailurePolicy(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestConfigurationReachesOtherReplicas writes configurations through one
+// registry and checks that another over the same store applies them once
+// it has synced with the store, as a replica on the same database does.
+func TestConfigurationReachesOtherReplicas(t *testing.T) {
+	a := newEnv(t, webhook.Options{})
+	d := webhook.New(webhook.Options{Logger: slog.New(slog.DiscardHandler)})
+	f := feed.New(a.store, feed.Options{})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.Run(context.Background()) }()
+	t.Cleanup(func() { f.Close(); <-done })
+	regB, err := registry.New(registry.Options{Store: a.store, Feed: f, Webhooks: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := regB.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { regB.Close() })
+	b := &env{reg: regB, d: d, store: a.store}
+
+	s := newHookServer(t, func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+		return &admissionv1.AdmissionResponse{Result: &metav1.Status{Message: "no"}}
+	})
+	a.validating(t, "deny", vhook("deny.example.com", s, configMapRule))
+	if err := regB.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.create(t, b.lookup(t, "", "v1", "configmaps"), "default", configMap("c", nil, nil))
+	wantStatus(t, err, http.StatusBadRequest)
+
+	vwcs := a.lookup(t, "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
+	if _, _, err := a.reg.Delete(t.Context(), vwcs, "", "deny", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := regB.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b.mustCreate(t, b.lookup(t, "", "v1", "configmaps"), "default", configMap("c", nil, nil))
 }

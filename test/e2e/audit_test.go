@@ -36,8 +36,8 @@ type auditEvent struct {
 
 // TestAuditLog runs the binary with --audit-log-path and a policy that
 // asks for every body, drives it with kubectl, and reads the log: a file
-// of mode 0600 with one event per request, ConfigMap bodies in it, and
-// Secrets at Metadata level only.
+// of mode 0600 with one event per request, by the kubeconfig's user,
+// ConfigMap bodies in it, and Secrets at Metadata level only.
 func TestAuditLog(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -86,7 +86,7 @@ func TestAuditLog(t *testing.T) {
 	if secretCreate == nil || configMapCreate == nil {
 		t.Fatalf("no audit event of kubectl's creates in:\n%s", data)
 	}
-	if e := secretCreate; e.Level != "Metadata" || e.ObjectRef.Name != "db" || e.ObjectRef.Namespace != "default" ||
+	if e := secretCreate; e.User.Username != "setpoint-admin" || e.Level != "Metadata" || e.ObjectRef.Name != "db" || e.ObjectRef.Namespace != "default" ||
 		e.ResponseStatus.Code != 201 || e.RequestObject != nil || e.ResponseObject != nil {
 		t.Errorf("Secret create audited as %+v", e)
 	}
