@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,11 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/flowcontrol"
 	"github.com/setpoint/setpoint/internal/server"
 )
@@ -130,41 +127,38 @@ func TestFlood(t *testing.T) {
 
 // startWithUsers starts a server with flow control fc and returns it
 // with a client for each user of users, keeping up to that many
-// connections open, authenticated by a bearer token. The users may get,
-// list and watch ConfigMaps.
+// connections open (HTTP/1.1, so a flood takes many), authenticated by a
+// client certificate of the server's CA. The users may get, list and
+// watch ConfigMaps.
 func startWithUsers(t *testing.T, fc flowcontrol.Options, users map[string]int) (*replica, map[string]*http.Client) {
 	t.Helper()
-	tokens := map[string]string{}
-	var lines, subjects []string
-	for name := range users {
-		tokens[name] = authn.NewToken()
-		line, err := authn.TokenLine(tokens[name], &user.DefaultInfo{Name: name, UID: name, Groups: []string{user.AllAuthenticated}})
+	var kubeconfig, pkiDir string
+	r := startReplica(t, "", func(c *server.Config) {
+		c.FlowControl = fc
+		kubeconfig, pkiDir = c.KubeconfigPath, filepath.Join(c.DataDir, "pki")
+	})
+	admin, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	clients := map[string]*http.Client{}
+	for name, conns := range users {
+		subjects = append(subjects, `{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"`+name+`"}`)
+		tlsConfig, err := rest.TLSConfigFor(userConfigFor(t, admin, pkiDir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines = append(lines, line)
-		subjects = append(subjects, `{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"`+name+`"}`)
+		tr := &http.Transport{TLSClientConfig: tlsConfig, MaxIdleConnsPerHost: conns}
+		t.Cleanup(tr.CloseIdleConnections)
+		clients[name] = &http.Client{Transport: tr, Timeout: requestLimit}
 	}
-	tokenFile := filepath.Join(t.TempDir(), "tokens")
-	if err := os.WriteFile(tokenFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var kubeconfig string
-	r := startReplica(t, "", func(c *server.Config) {
-		c.TokenAuthFile = tokenFile
-		c.FlowControl = fc
-		kubeconfig = c.KubeconfigPath
-	})
 	rbac := r.url + "/apis/rbac.authorization.k8s.io/v1/"
-	mustSend(t, http.StatusCreated, "POST", rbac+"clusterroles", `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole",
+	sendAsAdmin(t, http.StatusCreated, "POST", rbac+"clusterroles", `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole",
 		"metadata":{"name":"configmap-reader"},"rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get","list","watch"]}]}`)
-	mustSend(t, http.StatusCreated, "POST", rbac+"clusterrolebindings", `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding",
+	sendAsAdmin(t, http.StatusCreated, "POST", rbac+"clusterrolebindings", `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding",
 		"metadata":{"name":"configmap-reader"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"configmap-reader"},
 		"subjects":[`+strings.Join(subjects, ",")+`]}`)
-	clients := map[string]*http.Client{}
-	for name, conns := range users {
-		clients[name] = tokenClient(t, kubeconfig, tokens[name], conns)
-	}
 	return r, clients
 }
 
@@ -172,14 +166,14 @@ func startWithUsers(t *testing.T, fc flowcontrol.Options, users map[string]int) 
 // named target, as the administrator.
 func seedFlood(t *testing.T, url string) {
 	t.Helper()
-	mustSend(t, http.StatusCreated, "POST", url+"/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"flood"}}`)
+	sendAsAdmin(t, http.StatusCreated, "POST", url+"/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"flood"}}`)
 	data := strings.Repeat("x", floodObjectBytes)
 	names := make(chan string)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
 			for name := range names {
-				mustSend(t, http.StatusCreated, "POST", url+"/api/v1/namespaces/flood/configmaps",
+				sendAsAdmin(t, http.StatusCreated, "POST", url+"/api/v1/namespaces/flood/configmaps",
 					`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"`+name+`"},"data":{"d":"`+data+`"}}`)
 			}
 		})
@@ -192,46 +186,15 @@ func seedFlood(t *testing.T, url string) {
 	wg.Wait()
 }
 
-// mustSend sends a request as the administrator and fails the test
+// sendAsAdmin sends a request as the administrator and fails the test
 // (from any goroutine) unless it answers code.
-func mustSend(t *testing.T, code int, method, url, body string) {
+func sendAsAdmin(t *testing.T, code int, method, url, body string) {
 	a, err := send(method, url, body)
 	if err != nil {
 		t.Error(err)
 	} else if a.code != code {
 		t.Errorf("%s %s: %d %s, want %d", method, url, a.code, a.body, code)
 	}
-}
-
-// tokenClient returns an HTTP/1.1 client that trusts the server of
-// kubeconfig and authenticates with token, keeping up to conns
-// connections open.
-func tokenClient(t *testing.T, kubeconfig, token string, conns int) *http.Client {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	anon := rest.AnonymousClientConfig(cfg)
-	tlsConfig, err := rest.TLSConfigFor(anon)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{TLSClientConfig: tlsConfig, MaxIdleConnsPerHost: conns}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: bearer{token: token, next: tr}, Timeout: requestLimit}
-}
-
-// bearer adds a bearer token to requests.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
 }
 
 // drain sends a GET and reads the answer to the end.
