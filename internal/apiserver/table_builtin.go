@@ -11,8 +11,8 @@ import (
 
 // builtinColumns are the columns Kubernetes prints for the core types
 // served here (ConfigMaps, Secrets, Leases, Events of both APIs, the RBAC
-// types), in its
-// order; ok is false for other resources.
+// types, the webhook configurations), in its order; ok is false for other
+// resources.
 func (b *tableBuilder) builtinColumns(res *registry.Resource) (cols []column, ok bool) {
 	name := column{
 		def:  metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Description: nameDescription},
@@ -47,6 +47,14 @@ func (b *tableBuilder) builtinColumns(res *registry.Resource) (cols []column, ok
 		return b.eventColumns(name, coreEventFields), true
 	case "events.k8s.io/events":
 		return b.eventColumns(name, eventsV1Fields), true
+	case "admissionregistration.k8s.io/validatingwebhookconfigurations", "admissionregistration.k8s.io/mutatingwebhookconfigurations":
+		return []column{name, {
+			def: metav1.TableColumnDefinition{Name: "Webhooks", Type: "integer", Description: "Number of webhooks in the configuration."},
+			cell: func(obj map[string]any) any {
+				hooks, _ := obj["webhooks"].([]any)
+				return int64(len(hooks))
+			},
+		}, age}, true
 	case "rbac.authorization.k8s.io/roles", "rbac.authorization.k8s.io/clusterroles":
 		return []column{name, {
 			def:  metav1.TableColumnDefinition{Name: "Created At", Type: "date", Description: "When the role was created."},

@@ -152,6 +152,9 @@ func TestTableCoreColumns(t *testing.T) {
 		"/api/v1/namespaces/default/configmaps":                  `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1"},"data":{"a":"1","b":"2"},"binaryData":{"c":"AA=="}}`,
 		"/api/v1/namespaces/default/secrets":                     `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s1"},"type":"Opaque","data":{"k":"dg=="}}`,
 		"/apis/coordination.k8s.io/v1/namespaces/default/leases": `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l1"},"spec":{"holderIdentity":"me"}}`,
+		"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations": `{"apiVersion":"admissionregistration.k8s.io/v1","kind":"ValidatingWebhookConfiguration","metadata":{"name":"v1"},
+		  "webhooks":[{"name":"a.example.com","clientConfig":{"url":"https://a.example.com/"},"sideEffects":"None","admissionReviewVersions":["v1"]},
+		  {"name":"b.example.com","clientConfig":{"url":"https://b.example.com/"},"sideEffects":"None","admissionReviewVersions":["v1"]}]}`,
 		"/api/v1/namespaces/default/events": `{"apiVersion":"v1","kind":"Event","metadata":{"name":"e1"},"type":"Warning","reason":"Broken",
 		  "involvedObject":{"kind":"Widget","name":"w1","namespace":"default","fieldPath":"spec.size"},"message":" too big\n",
 		  "source":{"component":"sizer","host":"h1"},"count":3,"firstTimestamp":"2020-01-01T00:00:00Z","lastTimestamp":"2020-01-02T00:00:00Z"}`,
@@ -171,6 +174,7 @@ func TestTableCoreColumns(t *testing.T) {
 		{"ConfigMaps", "/api/v1/namespaces/default/configmaps/c1", []string{"Name", "Data", "Age"}, []float64{0, 0, 0}, []any{"c1", 3.0}},
 		{"Secrets", "/api/v1/namespaces/default/secrets/s1", []string{"Name", "Type", "Data", "Age"}, []float64{0, 0, 0, 0}, []any{"s1", "Opaque", 1.0}},
 		{"Leases", "/apis/coordination.k8s.io/v1/namespaces/default/leases/l1", []string{"Name", "Holder", "Age"}, []float64{0, 0, 0}, []any{"l1", "me"}},
+		{"WebhookConfigurations", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/v1", []string{"Name", "Webhooks", "Age"}, []float64{0, 0, 0}, []any{"v1", 2.0}},
 		{"Events", "/api/v1/namespaces/default/events/e1", eventColumns, []float64{0, 0, 0, 0, 1, 1, 0, 1, 1, 1}, append(eventCells, 3.0, "e1")},
 		{"EventsV1", "/apis/events.k8s.io/v1/namespaces/default/events/e1", eventColumns, []float64{0, 0, 0, 0, 1, 1, 0, 1, 1, 1}, append(eventCells, 3.0, "e1")},
 	} {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/authn"
+	"github.com/setpoint/setpoint/internal/flowcontrol"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/server"
 )
@@ -28,12 +29,15 @@ const envPrefix = "SETPOINT_"
 
 // serveOptions are the flags of "setpoint serve".
 type serveOptions struct {
-	dataDir            string
-	storage            string
-	listen             string
-	requestTimeout     time.Duration
-	maxBodyBytes       int64
-	maxObjectBytes     int
+	dataDir        string
+	storage        string
+	listen         string
+	requestTimeout time.Duration
+	maxBodyBytes   int64
+	maxObjectBytes int
+	// flowControl holds the --max-requests-inflight* and --max-watches*
+	// flags.
+	flowControl        flowcontrol.Options
 	compactionWindow   time.Duration
 	eventTTL           time.Duration
 	compactionInterval time.Duration
@@ -108,6 +112,12 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.storage, "storage", "", "where objects are stored: empty for SQLite in --data-dir, or a postgres:// URL (the password is never logged)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:6443", "TCP address to serve the API on (port 0 picks a free port)")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 3<<20, "largest request body accepted; larger ones get 413")
+	fs.IntVar(&o.flowControl.MaxInflight, "max-requests-inflight", flowcontrol.DefaultMaxInflight,
+		"requests other than watches that run at once, all users together (reads and writes: kube-apiserver's --max-requests-inflight and --max-mutating-requests-inflight added up); beyond, requests wait their turn briefly or get 429")
+	fs.IntVar(&o.flowControl.MaxInflightPerUser, "max-requests-inflight-per-user", flowcontrol.DefaultMaxInflightPerUser,
+		"requests other than watches that one user runs at once; beyond, the user's requests wait their turn briefly or get 429 (system:masters is not limited)")
+	fs.IntVar(&o.flowControl.MaxWatches, "max-watches", flowcontrol.DefaultMaxWatches, "watches open at once, all users together; beyond, watches get 429")
+	fs.IntVar(&o.flowControl.MaxWatchesPerUser, "max-watches-per-user", flowcontrol.DefaultMaxWatchesPerUser, "watches one user has open at once; beyond, the user's watches get 429")
 	fs.IntVar(&o.maxObjectBytes, "max-object-bytes", registry.DefaultMaxObjectBytes, "largest object stored (its JSON, managedFields included); writes of larger ones get 413")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", server.DefaultRequestTimeout, "how long a request other than a watch may run before it ends with 504")
 	fs.DurationVar(&o.compactionWindow, "compaction-window", 5*time.Minute, "how long the change log is kept for watches to resume from")
@@ -238,6 +248,7 @@ func (o *serveOptions) config(fs *pflag.FlagSet, getenv func(string) string, log
 		RequestTimeout:           o.requestTimeout,
 		MaxBodyBytes:             o.maxBodyBytes,
 		MaxObjectBytes:           o.maxObjectBytes,
+		FlowControl:              o.flowControl,
 		CompactionWindow:         o.compactionWindow,
 		EventTTL:                 o.eventTTL,
 		CompactionInterval:       o.compactionInterval,

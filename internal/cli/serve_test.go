@@ -13,6 +13,7 @@ import (
 
 	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/authn"
+	"github.com/setpoint/setpoint/internal/flowcontrol"
 	"github.com/setpoint/setpoint/internal/server"
 )
 
@@ -53,6 +54,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		Listen:             "127.0.0.1:6443",
 		MaxBodyBytes:       3 << 20,
 		MaxObjectBytes:     3 << 19,
+		FlowControl:        flowcontrol.Options{MaxInflight: 600, MaxInflightPerUser: 100, MaxWatches: 5000, MaxWatchesPerUser: 1000},
 		RequestTimeout:     time.Minute,
 		CompactionWindow:   5 * time.Minute,
 		CompactionInterval: time.Minute,
@@ -72,31 +74,35 @@ func TestServeConfigDefaults(t *testing.T) {
 func TestServeConfigFromEnv(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{
-		"SETPOINT_DATA_DIR":            dir,
-		"SETPOINT_LISTEN":              "127.0.0.1:0",
-		"SETPOINT_STORAGE":             "postgres://setpoint:secret@db:5432/setpoint",
-		"SETPOINT_REQUEST_TIMEOUT":     "5s",
-		"SETPOINT_MAX_BODY_BYTES":      "1024",
-		"SETPOINT_MAX_OBJECT_BYTES":    "512",
-		"SETPOINT_COMPACTION_WINDOW":   "90s",
-		"SETPOINT_COMPACTION_INTERVAL": "10s",
-		"SETPOINT_EVENT_TTL":           "2h",
-		"SETPOINT_LOG_LEVEL":           "debug",
-		"SETPOINT_LOG_FORMAT":          "json",
-		"SETPOINT_PKI_DIR":             filepath.Join(dir, "shared-pki"),
-		"SETPOINT_TLS_SAN":             "api.example,10.0.0.1",
-		"SETPOINT_TOKEN_AUTH_FILE":     "/etc/setpoint/tokens",
-		"SETPOINT_ANONYMOUS_AUTH":      "true",
-		"SETPOINT_OIDC_ISSUER_URL":     "https://issuer.example",
-		"SETPOINT_OIDC_CLIENT_ID":      "setpoint",
-		"SETPOINT_OIDC_USERNAME_CLAIM": "email",
-		"SETPOINT_OIDC_GROUPS_CLAIM":   "groups",
-		"SETPOINT_OIDC_CA_FILE":        "/etc/issuer.crt",
-		"SETPOINT_AUDIT_LOG_PATH":      "-",
-		"SETPOINT_AUDIT_POLICY_FILE":   "/etc/setpoint/audit.yaml",
-		"SETPOINT_AUDIT_LOG_MAXSIZE":   "5",
-		"SETPOINT_AUDIT_LOG_MAXBACKUP": "0",
-		"SETPOINT_AUDIT_LOG_MAXAGE":    "7",
+		"SETPOINT_DATA_DIR":                       dir,
+		"SETPOINT_LISTEN":                         "127.0.0.1:0",
+		"SETPOINT_STORAGE":                        "postgres://setpoint:secret@db:5432/setpoint",
+		"SETPOINT_REQUEST_TIMEOUT":                "5s",
+		"SETPOINT_MAX_BODY_BYTES":                 "1024",
+		"SETPOINT_MAX_OBJECT_BYTES":               "512",
+		"SETPOINT_MAX_REQUESTS_INFLIGHT":          "50",
+		"SETPOINT_MAX_REQUESTS_INFLIGHT_PER_USER": "5",
+		"SETPOINT_MAX_WATCHES":                    "70",
+		"SETPOINT_MAX_WATCHES_PER_USER":           "7",
+		"SETPOINT_COMPACTION_WINDOW":              "90s",
+		"SETPOINT_COMPACTION_INTERVAL":            "10s",
+		"SETPOINT_EVENT_TTL":                      "2h",
+		"SETPOINT_LOG_LEVEL":                      "debug",
+		"SETPOINT_LOG_FORMAT":                     "json",
+		"SETPOINT_PKI_DIR":                        filepath.Join(dir, "shared-pki"),
+		"SETPOINT_TLS_SAN":                        "api.example,10.0.0.1",
+		"SETPOINT_TOKEN_AUTH_FILE":                "/etc/setpoint/tokens",
+		"SETPOINT_ANONYMOUS_AUTH":                 "true",
+		"SETPOINT_OIDC_ISSUER_URL":                "https://issuer.example",
+		"SETPOINT_OIDC_CLIENT_ID":                 "setpoint",
+		"SETPOINT_OIDC_USERNAME_CLAIM":            "email",
+		"SETPOINT_OIDC_GROUPS_CLAIM":              "groups",
+		"SETPOINT_OIDC_CA_FILE":                   "/etc/issuer.crt",
+		"SETPOINT_AUDIT_LOG_PATH":                 "-",
+		"SETPOINT_AUDIT_POLICY_FILE":              "/etc/setpoint/audit.yaml",
+		"SETPOINT_AUDIT_LOG_MAXSIZE":              "5",
+		"SETPOINT_AUDIT_LOG_MAXBACKUP":            "0",
+		"SETPOINT_AUDIT_LOG_MAXAGE":               "7",
 	}
 	cfg, err := serveConfig(t, nil, env)
 	if err != nil {
@@ -109,6 +115,7 @@ func TestServeConfigFromEnv(t *testing.T) {
 		RequestTimeout:     5 * time.Second,
 		MaxBodyBytes:       1024,
 		MaxObjectBytes:     512,
+		FlowControl:        flowcontrol.Options{MaxInflight: 50, MaxInflightPerUser: 5, MaxWatches: 70, MaxWatchesPerUser: 7},
 		CompactionWindow:   90 * time.Second,
 		CompactionInterval: 10 * time.Second,
 		EventTTL:           2 * time.Hour,

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/setpoint/setpoint/internal/apiserver"
+	"github.com/setpoint/setpoint/internal/authn"
 )
 
 // Options are the bounds. Zero values take the defaults below; negative
@@ -199,7 +199,7 @@ func (f *filter) reject(w http.ResponseWriter, r *http.Request, why rejection) {
 // exempt reports whether r bypasses flow control: a health check, or a
 // request of a member of system:masters.
 func exempt(r *http.Request, u user.Info) bool {
-	if isHealthPath(r.URL.Path) {
+	if authn.IsHealthPath(r.URL.Path) {
 		return true
 	}
 	if u == nil {
@@ -207,17 +207,6 @@ func exempt(r *http.Request, u user.Info) bool {
 	}
 	for _, g := range u.GetGroups() {
 		if g == user.SystemPrivilegedGroup {
-			return true
-		}
-	}
-	return false
-}
-
-// isHealthPath reports whether path is /healthz, /livez, /readyz or
-// below them.
-func isHealthPath(path string) bool {
-	for _, p := range []string{"/healthz", "/livez", "/readyz"} {
-		if path == p || strings.HasPrefix(path, p+"/") {
 			return true
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/setpoint/setpoint/internal/audit"
 	"github.com/setpoint/setpoint/internal/authn"
 	"github.com/setpoint/setpoint/internal/feed"
+	"github.com/setpoint/setpoint/internal/flowcontrol"
 	"github.com/setpoint/setpoint/internal/rbac"
 	"github.com/setpoint/setpoint/internal/registry"
 	"github.com/setpoint/setpoint/internal/requestinfo"
@@ -57,6 +58,11 @@ type Config struct {
 	// 1.5 MiB, etcd's default bound on a request, which bounds Kubernetes
 	// objects.
 	MaxObjectBytes int
+	// FlowControl bounds the requests and the watches each user, and all
+	// users together, run at once; beyond, requests wait their turn in a
+	// short queue per user or get 429 (package flowcontrol). Zero fields
+	// take flowcontrol's defaults.
+	FlowControl flowcontrol.Options
 	// RequestTimeout bounds every request but watches, as Kubernetes'
 	// --request-timeout: a request still running then (a database too
 	// slow to answer) ends with 504 Timeout. A shorter timeout query
@@ -212,6 +218,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.MaxObjectBytes < 0 {
 		errs = append(errs, fmt.Errorf("MaxObjectBytes %d is negative", c.MaxObjectBytes))
+	}
+	if err := c.FlowControl.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.CompactionWindow < 0 {
 		errs = append(errs, fmt.Errorf("CompactionWindow %v is negative", c.CompactionWindow))
@@ -425,6 +434,9 @@ func (s *Server) handler() (http.Handler, error) {
 	// The filters in front of the API, innermost first: each wraps the
 	// ones after it, so a request meets them in the reverse order.
 	h = rbac.With(h, s.authz)
+	if h, err = flowcontrol.With(h, s.cfg.FlowControl, metrics); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	h = audit.With(h, s.audit)
 	h = authn.With(h, s.sec.auth, audit.WithFailedAuthentication(http.HandlerFunc(authn.Unauthorized), s.audit))
 	h = requestinfo.With(h)
