@@ -58,7 +58,8 @@ var (
 )
 
 // New returns an Authorizer that reg keeps current, and makes reg serve
-// the review resources with it. It must be called before reg.Start; the
+// the review resources with it and check writes of RBAC objects with it
+// for privilege escalation. It must be called before reg.Start; the
 // Authorizer decides once reg has started.
 func New(reg *registry.Registry) (*Authorizer, error) {
 	a := &Authorizer{policy: newPolicy(), sync: reg.Sync}
@@ -72,6 +73,7 @@ func New(reg *registry.Registry) (*Authorizer, error) {
 		}
 	}
 	reg.ServeReviews(a)
+	reg.GuardEscalation(a)
 	return a, nil
 }
 
@@ -95,9 +97,7 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 	if a.sync == nil {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
-	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	if err := a.sync(syncCtx); err != nil {
+	if err := a.syncPolicy(ctx); err != nil {
 		return authorizer.DecisionNoOpinion, "", err
 	}
 	if reason, ok := a.policy.allows(attrs); ok {
