@@ -4,8 +4,9 @@
 // ClusterRoleBindings everywhere, to users, groups and service accounts.
 // Anything not granted is denied; the group system:masters is allowed
 // everything. It also answers the review resources (SelfSubjectAccessReview,
-// SelfSubjectRulesReview, SelfSubjectReview) and creates the bootstrap
-// roles.
+// SelfSubjectRulesReview, SelfSubjectReview), creates the bootstrap
+// roles, and keeps writes of roles and bindings from granting more than
+// their author holds (escalation.go).
 //
 // # Consistency
 //
