@@ -300,15 +300,11 @@ func (r *Registry) cleanCRD(ctx context.Context, e crdEntry) error {
 		fs := slices.DeleteFunc(finalizers(obj), func(f string) bool { return f == crdCleanupFinalizer })
 		setFinalizers(obj, fs)
 		if len(fs) == 0 {
-			del, err := r.store.Delete(ctx, cur.Key, storage.Precondition{Revision: cur.Revision})
+			_, err := r.deleteStoredCRD(ctx, cur)
 			if errors.Is(err, storage.ErrConflict) {
 				continue
 			}
-			if err != nil {
-				return err
-			}
-			r.applyCRD(cur.Name, del.Revision, nil)
-			return nil
+			return err
 		}
 		value, err := encodeValue(obj)
 		if err != nil {

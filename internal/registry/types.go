@@ -289,7 +289,12 @@ func (r *Registry) applyCRD(name string, rev int64, obj map[string]any) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cur, ok := r.crds[name]; ok && cur.rev >= rev {
+	r.applyCRDLocked(name, e)
+}
+
+// applyCRDLocked is applyCRD for a decoded entry, r.mu held.
+func (r *Registry) applyCRDLocked(name string, e crdEntry) {
+	if cur, ok := r.crds[name]; ok && cur.rev >= e.rev {
 		return
 	}
 	r.crds[name] = e
@@ -297,6 +302,23 @@ func (r *Registry) applyCRD(name string, rev int64, obj map[string]any) {
 	if e.crd != nil && e.crd.DeletionTimestamp != nil {
 		r.wake()
 	}
+}
+
+// deleteStoredCRD deletes the stored CRD cur, if still at its revision, and
+// stops serving its types. r.mu is held across both, so that a Lookup made
+// after any read that saw the CRD gone (a get, a watch event) finds its
+// types gone too: without that, the cleanup worker, whose deletion no
+// client waits for, left a window in which a client saw a deleted CRD's
+// types still served.
+func (r *Registry) deleteStoredCRD(ctx context.Context, cur storage.Object) (storage.Object, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	del, err := r.store.Delete(ctx, cur.Key, storage.Precondition{Revision: cur.Revision})
+	if err != nil {
+		return del, err
+	}
+	r.applyCRDLocked(cur.Name, crdEntry{rev: del.Revision})
+	return del, nil
 }
 
 // rebuildLocked recomputes served and groups from builtins and crds.

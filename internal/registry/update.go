@@ -176,7 +176,12 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 		// The last finalizer went: as Kubernetes, delete the object
 		// instead of writing it, so watchers see it deleted (with the
 		// finalizers it had) and never without finalizers.
-		del, err := r.store.Delete(ctx, cur.Key, storage.Precondition{Revision: cur.Revision})
+		var del storage.Object
+		if res.StorageKey == crdStorageKey {
+			del, err = r.deleteStoredCRD(ctx, cur)
+		} else {
+			del, err = r.store.Delete(ctx, cur.Key, storage.Precondition{Revision: cur.Revision})
+		}
 		if errors.Is(err, storage.ErrConflict) {
 			return Result{}, errWriteConflict
 		}
@@ -190,7 +195,6 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 			return Result{}, err
 		}
 		if res.StorageKey == crdStorageKey {
-			r.applyCRD(name, del.Revision, nil)
 			if err := r.waitForFeed(ctx, del.Revision); err != nil {
 				return Result{}, err
 			}

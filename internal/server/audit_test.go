@@ -53,8 +53,14 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// And one of a user who may do nothing, refused with 403.
+	stranger := authn.NewToken()
+	strangerLine, err := authn.TokenLine(stranger, &user.DefaultInfo{Name: "audit-bob", UID: "b1"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tokenFile := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokenFile, []byte(line+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte(line+"\n"+strangerLine+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	srv := startReplica(t, "", func(c *server.Config) {
@@ -67,7 +73,7 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	defer cancel()
 
 	secretValues := []string{"s3cr3t-alpha-91f2", "s3cr3t-bravo-4c7e", "s3cr3t-charlie-e05d", "s3cr3t-delta-77ab", "s3cr3t-echo-1b9c", "s3cr3t-fox-8d31"}
-	tokens := []string{"tok-invalid-5e8a0c1f9b2d4a6e", "tok-garbage-0f1e2d3c4b5a", valid}
+	tokens := []string{"tok-invalid-5e8a0c1f9b2d4a6e", "tok-garbage-0f1e2d3c4b5a", valid, stranger}
 	const control = "visible-configmap-value-3a9f"
 
 	// typed sends protobuf bodies; jsonClient JSON ones.
@@ -160,6 +166,10 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	// A bad token, refused with 401, must not be logged either.
 	_, err = badClient.CoreV1().Secrets("default").Get(ctx, "db", metav1.GetOptions{})
 	mustFail("a request with a bad token", err)
+	strangerConfig := rest.AnonymousClientConfig(rc)
+	strangerConfig.BearerToken = stranger
+	_, err = kubernetes.NewForConfigOrDie(strangerConfig).CoreV1().Secrets("default").Get(ctx, "db", metav1.GetOptions{})
+	mustFail("a read by a user without permissions", err)
 	raw := badClient.CoreV1().RESTClient()
 	for _, header := range []string{"Bearer " + tokens[1] + " " + valid, "Basic " + enc("alice:"+tokens[1]), "Bearer  " + tokens[1]} {
 		err := raw.Get().AbsPath("/api/v1/namespaces/default/secrets").SetHeader("Authorization", header).Do(ctx).Error()
@@ -191,6 +201,9 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 			withBodies++
 		}
 		users[ev.User.Username] = true
+		if ev.User.Username == "audit-bob" && (ev.ResponseStatus == nil || ev.ResponseStatus.Code != 403) {
+			t.Errorf("audit-bob's request audited as %+v, want 403", ev.ResponseStatus)
+		}
 		if ev.ResponseStatus != nil && ev.ResponseStatus.Code == 401 {
 			refused++
 			if ev.User.Username != "" {
@@ -202,8 +215,8 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 		t.Fatalf("the audit log has %d Secret events and %d with bodies, and the control value %v: the test proves nothing",
 			secretEvents, withBodies, bytes.Contains(auditLog, []byte(control)))
 	}
-	if !users["audit-alice"] || !users[pki.AdminUser] || refused != 4 {
-		t.Errorf("audited users %v and %d refused requests: want the token's user, the certificate's and 4 refusals", users, refused)
+	if !users["audit-alice"] || !users["audit-bob"] || !users[pki.AdminUser] || refused != 4 {
+		t.Errorf("audited users %v and %d refused requests: want the tokens' users, the certificate's and 4 refusals", users, refused)
 	}
 	serverLogBytes, err := os.ReadFile(logPath)
 	if err != nil {
