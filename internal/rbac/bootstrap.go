@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/setpoint/setpoint/internal/registry"
 )
@@ -19,9 +20,9 @@ import (
 // authenticated user can discover the API and ask what they may do, as in
 // Kubernetes. admin, edit and view are for RoleBindings in a namespace:
 //
-//   - admin: everything on every resource, roles and role bindings
-//     included (there is no escalation check, so an admin of a namespace
-//     could grant themselves anything in it anyway);
+//   - admin: the usual verbs (not bind, escalate or impersonate) on every
+//     resource, roles and role bindings included, so an admin of a
+//     namespace can grant admin, edit and view in it but nothing more;
 //   - edit: read and write ConfigMaps, Secrets, Events and Leases;
 //   - view: read ConfigMaps, Events, Leases and namespaces (not Secrets).
 //
@@ -61,7 +62,7 @@ func bootstrapClusterRoles() []rbacv1.ClusterRole {
 		role("cluster-admin",
 			rbacv1.PolicyRule{Verbs: all, APIGroups: all, Resources: all},
 			rbacv1.PolicyRule{Verbs: all, NonResourceURLs: all}),
-		role("admin", rbacv1.PolicyRule{Verbs: all, APIGroups: all, Resources: all}),
+		role("admin", rbacv1.PolicyRule{Verbs: writeVerbs, APIGroups: all, Resources: all}),
 		role("edit",
 			resourceRule(writeVerbs, "", "configmaps", "secrets", "events"),
 			resourceRule(writeVerbs, "events.k8s.io", "events"),
@@ -115,6 +116,9 @@ func bootstrapMeta(name string) metav1.ObjectMeta {
 // one comes back at the next start. Several replicas may run it at once:
 // all but one create of each object answer AlreadyExists, which is fine.
 func Bootstrap(ctx context.Context, reg *registry.Registry) error {
+	// The server writes as its own privileged user, as Kubernetes'
+	// loopback client does, which escalation prevention lets through.
+	ctx = request.WithUser(ctx, &user.DefaultInfo{Name: user.APIServerUser, Groups: []string{user.SystemPrivilegedGroup}})
 	for _, r := range bootstrapClusterRoles() {
 		if err := createMissing(ctx, reg, "clusterroles", "ClusterRole", &r); err != nil {
 			return err

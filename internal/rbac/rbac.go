@@ -4,8 +4,9 @@
 // ClusterRoleBindings everywhere, to users, groups and service accounts.
 // Anything not granted is denied; the group system:masters is allowed
 // everything. It also answers the review resources (SelfSubjectAccessReview,
-// SelfSubjectRulesReview, SelfSubjectReview) and creates the bootstrap
-// roles.
+// SelfSubjectRulesReview, SelfSubjectReview), creates the bootstrap
+// roles, and keeps writes of roles and bindings from granting more than
+// their author holds (escalation.go).
 //
 // # Consistency
 //
@@ -58,7 +59,8 @@ var (
 )
 
 // New returns an Authorizer that reg keeps current, and makes reg serve
-// the review resources with it. It must be called before reg.Start; the
+// the review resources with it and check writes of RBAC objects with it
+// for privilege escalation. It must be called before reg.Start; the
 // Authorizer decides once reg has started.
 func New(reg *registry.Registry) (*Authorizer, error) {
 	a := &Authorizer{policy: newPolicy(), sync: reg.Sync}
@@ -72,6 +74,7 @@ func New(reg *registry.Registry) (*Authorizer, error) {
 		}
 	}
 	reg.ServeReviews(a)
+	reg.GuardEscalation(a)
 	return a, nil
 }
 
@@ -95,9 +98,7 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 	if a.sync == nil {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
-	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	if err := a.sync(syncCtx); err != nil {
+	if err := a.syncPolicy(ctx); err != nil {
 		return authorizer.DecisionNoOpinion, "", err
 	}
 	if reason, ok := a.policy.allows(attrs); ok {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/setpoint/setpoint/internal/feed"
 	"github.com/setpoint/setpoint/internal/rbac"
@@ -51,7 +52,7 @@ func write(t *testing.T, reg *registry.Registry, kind, ns, name string, fields m
 	for k, v := range fields {
 		m[k] = v
 	}
-	if _, err := reg.Create(t.Context(), res, ns, &unstructured.Unstructured{Object: m}, registry.WriteOptions{}); err != nil {
+	if _, err := reg.Create(asAdmin(t), res, ns, &unstructured.Unstructured{Object: m}, registry.WriteOptions{}); err != nil {
 		t.Fatalf("create %s %s/%s: %v", kind, ns, name, err)
 	}
 }
@@ -84,6 +85,12 @@ var (
 	bob   = &user.DefaultInfo{Name: "bob", Groups: []string{user.AllAuthenticated}}
 	admin = &user.DefaultInfo{Name: "root", Groups: []string{user.SystemPrivilegedGroup, user.AllAuthenticated}}
 )
+
+// asAdmin is the test's context as admin, whom escalation prevention lets
+// write any RBAC object.
+func asAdmin(t *testing.T) context.Context {
+	return request.WithUser(t.Context(), admin)
+}
 
 // resourceRequest is a resource request of u.
 func resourceRequest(u user.Info, verb, group, resource, ns, name string) authorizer.AttributesRecord {
@@ -197,7 +204,7 @@ func TestBootstrapConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	view.Object["rules"] = []any{}
-	if _, err := e.Registry.Update(t.Context(), res, "", "view", view, registry.WriteOptions{}); err != nil {
+	if _, err := e.Registry.Update(asAdmin(t), res, "", "view", view, registry.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.Registry.Delete(t.Context(), res, "", "edit", nil); err != nil {

@@ -103,6 +103,9 @@ func (r *Registry) create(ctx context.Context, res *Resource, namespace string, 
 	if errs = append(validateMeta(res, obj, nil), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), metaString(obj, "name"), errs)
 	}
+	if err := r.checkEscalation(ctx, res, obj, nil); err != nil {
+		return Result{}, err
+	}
 	if hooks {
 		req := r.admissionRequest(res, admissionv1.Create, "", ns, metaString(obj, "name"), obj, nil, writeOptionsObject("CreateOptions", opts), opts.DryRun)
 		w, err := r.webhooks.Validate(ctx, req)

@@ -47,6 +47,9 @@ type Registry struct {
 	// reviewer answers the review resources; nil leaves them unserved.
 	// Set by ServeReviews, before Start.
 	reviewer Reviewer
+	// escalation guards writes of RBAC objects; nil lets them all
+	// through. Set by GuardEscalation, before Start.
+	escalation EscalationGuard
 	// served maps group/version/resource to the served Resource.
 	served map[gvr]*Resource
 	groups []GroupVersions

@@ -152,6 +152,9 @@ func (r *Registry) tryUpdate(ctx context.Context, res *Resource, namespace, name
 	if errs = append(validateMeta(res, obj, old), errs...); len(errs) > 0 {
 		return Result{}, apierrors.NewInvalid(res.groupKind(), name, errs)
 	}
+	if err := r.checkEscalation(ctx, res, obj, old); err != nil {
+		return Result{}, err
+	}
 	if hooks {
 		w, err := r.validateUpdate(ctx, res, namespace, name, obj, old, cur.Revision, opts)
 		if err != nil {

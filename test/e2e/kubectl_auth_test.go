@@ -144,3 +144,20 @@ func TestKubectlAuth(t *testing.T) {
 		t.Errorf("can-i after the binding went: %q, %v; want no", stdout, err)
 	}
 }
+
+// TestKubectlEscalation checks privilege-escalation prevention with the
+// real kubectl: an admin of namespace a may bind edit in a, and gets
+// Kubernetes' refusal binding cluster-admin.
+func TestKubectlEscalation(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	createNamespace(t, newClients(t, s), "a")
+	admin := newKubectl(t, s)
+	admin.run(t, "create", "rolebinding", "dave-admin", "--clusterrole=admin", "--user=dave", "-n", "a")
+	dave := &kubectlRunner{bin: admin.bin, kubeconfig: userKubeconfig(t, s, "dave"), dir: t.TempDir()}
+	dave.run(t, "create", "rolebinding", "erin-edit", "--clusterrole=edit", "--user=erin", "-n", "a")
+	got := dave.fail(t, "create", "rolebinding", "erin-root", "--clusterrole=cluster-admin", "--user=erin", "-n", "a")
+	if want := `error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io "erin-root" is forbidden: user "dave" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:`; !strings.Contains(got, want) {
+		t.Errorf("kubectl create rolebinding to cluster-admin as dave:\n%s\nwant %s", got, want)
+	}
+}
