@@ -244,3 +244,80 @@ func TestUnionTriesAll(t *testing.T) {
 }
 
 var errBad = errors.New("bad")
+
+// TestClientCertRemembersValidity checks that a chain verified once is
+// still refused once its certificate expires, and when it is presented
+// with another CA's certificate in place of the one verified.
+func TestClientCertRemembersValidity(t *testing.T) {
+	now := time.Now()
+	ca, err := pki.NewCA("ca", now, 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := pki.NewCA("other", now, 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(ca *pki.CA) *x509.Certificate {
+		p, err := ca.IssueClient("bob", nil, now.Add(-time.Minute), now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := p.TLS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Leaf
+	}
+	clock := now
+	auth := authn.ClientCert(ca.Pool(), func() time.Time { return clock })
+	check := func(cert *x509.Certificate) error {
+		req := httptest.NewRequest("GET", "/api", nil)
+		req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+		_, _, err := auth.AuthenticateRequest(req)
+		return err
+	}
+	bob := issue(ca)
+	for range 2 {
+		if err := check(bob); err != nil {
+			t.Fatalf("valid certificate refused: %v", err)
+		}
+	}
+	if err := check(issue(other)); err == nil {
+		t.Error("a certificate of another CA was accepted after one of the CA was")
+	}
+	clock = now.Add(90 * time.Minute)
+	if err := check(bob); err == nil {
+		t.Error("a certificate verified before it expired was accepted after")
+	}
+	clock = now.Add(-2 * time.Minute)
+	if err := check(bob); err == nil {
+		t.Error("a certificate verified while valid was accepted before its start")
+	}
+}
+
+// BenchmarkClientCert is the cost of authenticating one request of a
+// kept-open connection by its client certificate.
+func BenchmarkClientCert(b *testing.B) {
+	now := time.Now()
+	ca, err := pki.NewCA("ca", now, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := ca.IssueClient("bob", []string{"dev"}, now.Add(-time.Minute), now.Add(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := p.TLS()
+	if err != nil {
+		b.Fatal(err)
+	}
+	auth := authn.ClientCert(ca.Pool(), nil)
+	req := httptest.NewRequest("GET", "/api", nil)
+	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c.Leaf}}
+	for b.Loop() {
+		if _, ok, err := auth.AuthenticateRequest(req); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
