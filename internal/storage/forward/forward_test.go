@@ -74,6 +74,7 @@ func TestConcurrentWriters(t *testing.T)        { storagetest.RunConcurrentWrite
 func TestListLabels(t *testing.T)               { storagetest.RunListLabels(t, factory) }
 func TestListFilters(t *testing.T)              { storagetest.RunListFilters(t, factory) }
 func TestListSnapshotPagination(t *testing.T)   { storagetest.RunListSnapshotPagination(t, factory) }
+func TestListRandom(t *testing.T)               { storagetest.RunListRandom(t, factory) }
 func TestCompaction(t *testing.T)               { storagetest.RunCompaction(t, factory) }
 func TestChangesOwned(t *testing.T)             { storagetest.RunChangesOwned(t, factory) }
 func TestTailWhileCompacting(t *testing.T)      { storagetest.RunTailWhileCompacting(t, factory) }
